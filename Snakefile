@@ -1,0 +1,30 @@
+# tcbench campaign workflow: dataset -> flowpics -> one training job per grid point -> merged AIM repo -> summaries.
+# Plan with `snakemake -n`, run with `snakemake --cores N` (or `--profile profiles/local`).
+# Wiring only: the logic lives in the tcbench package and workflow/rules/common.smk.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        merged=MERGE_REPORT,
+        summaries=summary_files(),
+    default_target: True
+
+
+onsuccess:
+    print_campaign_summary()

@@ -1,0 +1,141 @@
+"""The campaign grid and content keys, shared by the Snakefile and the CLI so both plan the same runs.
+
+A run's identity is the canonical JSON of every parameter that changes its result; its ``run_key`` (a sha256
+prefix) names the folder ``results/runs/<run_key>/``. Campaigns that share a grid point therefore share the
+run, and editing one hyper-parameter in the config changes exactly the keys of the affected runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcbench import RESULTS_VERSION
+
+# Grid axes in the original's product order (seeds vary fastest): itertools.product(splits, augs, dims, seeds).
+GRID_AXES = ("split_index", "aug_name", "flowpic_dim", "seed")
+
+# Training keys that change a run's numbers, with the type each is normalised to before hashing (YAML's 15 and
+# the CLI's 15.0 must give the same key). Device and threads do not change results and stay out of the key.
+RESULT_TRAINING_TYPES: dict[str, type] = {
+    "epochs": int,
+    "batch_size": int,
+    "learning_rate": float,
+    "patience_steps": int,
+    "patience_min_delta": float,
+    "with_dropout": bool,
+    "train_val_split_ratio": float,
+    "flowpic_block_duration": float,
+    "max_samples_per_class": int,
+    "test_leftover": bool,
+}
+
+RUN_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One grid point: its content key, 1-based position in the campaign and every parameter of the run."""
+
+    run_key: str
+    campaign_exp_idx: int
+    params: dict[str, Any]
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def run_key(params: dict[str, Any]) -> str:
+    """Content address of a run: sha256 of its canonical parameters and the results version of the code."""
+    payload = canonical_json({"results_version": RESULTS_VERSION, **params})
+    return hashlib.sha256(payload.encode()).hexdigest()[:RUN_KEY_LENGTH]
+
+
+def dataset_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of the dataset configuration that identifies the data (not where it is stored)."""
+    dataset = config["dataset"]
+    spec: dict[str, Any] = {"name": dataset["name"], "source": dataset["source"]}
+    if dataset["source"] == "synthetic":
+        spec["synthetic"] = dict(sorted(dataset["synthetic"].items()))
+    return spec
+
+
+def build_run_params(
+    method: str,
+    dataset: dict[str, Any],
+    splits: dict[str, Any],
+    split_index: int,
+    aug_name: str,
+    flowpic_dim: int,
+    seed: int,
+    training: dict[str, Any],
+) -> dict[str, Any]:
+    """The canonical parameter dict of a run; the CLI and the Snakefile both build it here."""
+    return {
+        "method": method,
+        "dataset": dataset,
+        "splits": {"n_splits": int(splits["n_splits"]), "samples_per_class": int(splits["samples_per_class"])},
+        "split_index": int(split_index),
+        "aug_name": str(aug_name),
+        "flowpic_dim": int(flowpic_dim),
+        "seed": int(seed),
+        **{key: cast(training[key]) for key, cast in RESULT_TRAINING_TYPES.items()},
+    }
+
+
+def run_params(config: dict[str, Any], split_index: int, aug_name: str, flowpic_dim: int, seed: int) -> dict[str, Any]:
+    return build_run_params(config["method"], dataset_spec(config), config["splits"], split_index, aug_name,
+                            flowpic_dim, seed, config["training"])
+
+
+def campaign_runs(config: dict[str, Any]) -> list[RunSpec]:
+    """Every run of the campaign in the original's order, with 1-based campaign_exp_idx."""
+    grid = config["grid"]
+    runs = []
+    seen: dict[str, int] = {}
+    for idx, point in enumerate(itertools.product(*(grid[axis] for axis in GRID_AXES)), start=1):
+        params = run_params(config, *point)
+        key = run_key(params)
+        if key in seen:
+            raise ValueError(f"grid point {dict(zip(GRID_AXES, point))} repeats run {seen[key]}: remove duplicate values from grid")
+        seen[key] = idx
+        runs.append(RunSpec(run_key=key, campaign_exp_idx=idx, params=params))
+    return runs
+
+
+def dataset_id(config: dict[str, Any]) -> str:
+    """Folder name of the configured dataset under datasets_dir."""
+    dataset = config["dataset"]
+    if dataset["source"] == "synthetic":
+        from tcbench.data.synthetic import synthetic_dataset_id
+
+        syn = dataset["synthetic"]
+        return synthetic_dataset_id(syn["seed"], syn["scale"], syn["lookalikes"])
+    return dataset["name"]
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    """Where the curated parquet, the train splits and the flowpic caches of one dataset live."""
+
+    root: Path
+    name: str
+
+    @property
+    def parquet(self) -> Path:
+        return self.root / f"{self.name}.parquet"
+
+    def train_splits(self, n_splits: int, samples_per_class: int) -> Path:
+        return self.root / "splits" / f"train_splits_n{n_splits}_per_class{samples_per_class}.parquet"
+
+    def flowpics(self, dim: int, block_duration: float) -> Path:
+        return self.root / "flowpics" / f"flowpic_dim{dim}_block{block_duration:g}.npz"
+
+
+def dataset_paths(config: dict[str, Any]) -> DatasetPaths:
+    return DatasetPaths(Path(config["datasets_dir"]) / dataset_id(config), config["dataset"]["name"])

@@ -1,0 +1,137 @@
+"""Rich console rendering of campaign summaries (§8.3 step 5).
+
+One row per group; each metric is shown compactly as ``mean ± std (ci95)`` so that a two-metric summary fits a
+120-column terminal (the original's sub-table per metric did not). ``count`` is hidden as in the original: it
+equals ``runs`` unless a run lacks the metric.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+STAT_NAMES = frozenset({"count", "mean", "std", "ci95"})
+
+
+def format_duration(seconds: float) -> str:
+    """``[Dd ][Hh]MmSs`` as the original ``aimrepo properties`` prints durations (§8.2)."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "-"
+    total = int(round(float(seconds)))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{days}d " if days else ""
+    text += f"{hours}h" if hours or days else ""
+    return f"{text}{minutes}m{secs}s"
+
+
+def _is_missing(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _format_key(value: object) -> str:
+    if _is_missing(value):
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _format_number(value: object, precision: int) -> str:
+    return "-" if _is_missing(value) else f"{float(value):.{precision}f}"
+
+
+def _layout(summary: pd.DataFrame) -> tuple[list[tuple], tuple | None, list[str]]:
+    """Split 2-level summary columns into group keys, the runs column and metric names (in table order).
+
+    Works both on :func:`tcbench.reporting.summary.summarize` output (keys as ``(name, "")``) and on a CSV read
+    back with ``header=[0, 1]`` (keys as ``(name, "Unnamed: ..._level_1")``, no runs column).
+    """
+    if not isinstance(summary.columns, pd.MultiIndex):
+        raise ValueError("expected a summary with 2-level columns (group keys, then (metric, stat))")
+    keys: list[tuple] = []
+    runs: tuple | None = None
+    metrics: list[str] = []
+    for col in summary.columns:
+        top, sub = col[0], col[1]
+        if sub in STAT_NAMES:
+            if top not in metrics:
+                metrics.append(top)
+        elif top == "runs":
+            runs = col
+        else:
+            keys.append(col)
+    return keys, runs, metrics
+
+
+def render_summary(summary_df: pd.DataFrame, title: str, precision: int = 2) -> Table:
+    """Build a rich table: group keys, runs, ``mean ± std (ci95)`` per metric, mean run duration."""
+    keys, runs_col, names = _layout(summary_df)
+    metrics = [m for m in names if m != "run_duration"]
+    has_duration = "run_duration" in names
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, header_style="bold")
+    for col in keys:
+        table.add_column(str(col[0]), no_wrap=True)
+    table.add_column("runs", justify="right", no_wrap=True, min_width=4)
+    for metric in metrics:
+        table.add_column(f"{metric}\nmean ± std (ci95)", justify="right", no_wrap=True)
+    if has_duration:
+        table.add_column("run_duration\nmean", justify="right", no_wrap=True)
+
+    # Without a runs column (CSV files drop it, like the original) the first metric's count is the run count.
+    count_col = runs_col if runs_col is not None else ((metrics[0], "count") if metrics else None)
+    first_keys = summary_df[keys[0]].tolist() if keys else []
+    for i, (_, row) in enumerate(summary_df.iterrows()):
+        cells = [_format_key(row[col]) for col in keys]
+        cells.append("-" if count_col is None or _is_missing(row[count_col]) else str(int(row[count_col])))
+        for metric in metrics:
+            mean = _format_number(row[(metric, "mean")], precision)
+            std, ci = row.get((metric, "std")), row.get((metric, "ci95"))
+            cell = mean
+            if not _is_missing(std):
+                cell += f" ± {_format_number(std, precision)}"
+            if not _is_missing(ci):
+                cell += f" ({_format_number(ci, precision)})"
+            cells.append(cell)
+        if has_duration:
+            cells.append(format_duration(row[("run_duration", "mean")]))
+        # A rule between blocks of the first key (the test context) keeps long tables readable.
+        last_of_block = i + 1 < len(first_keys) and first_keys[i + 1] != first_keys[i]
+        table.add_row(*cells, end_section=last_of_block)
+    return table
+
+
+def print_summary(
+    summary_df: pd.DataFrame, title: str, precision: int = 2, console: Console | None = None
+) -> None:
+    """Print :func:`render_summary` to ``console`` (stdout by default)."""
+    (console or Console()).print(render_summary(summary_df, title, precision))
+
+
+def print_summary_files(
+    csv_paths: Iterable[str | os.PathLike[str]], precision: int = 2, console: Console | None = None
+) -> None:
+    """Print each ``summary_*.csv`` written by ``write_campaign_summary``, titled with its file name.
+
+    Reads the files rather than recomputing so that what is shown at the end of a Snakemake run is exactly
+    what was written.
+    """
+    console = console or Console()
+    for path in map(Path, csv_paths):
+        summary = pd.read_csv(path, header=[0, 1])
+        console.print(render_summary(summary, path.name, precision))
+
+
+__all__: Sequence[str] = ("format_duration", "print_summary", "print_summary_files", "render_summary")

@@ -1,0 +1,28 @@
+"""Shared fixtures: a small synthetic dataset folder prepared once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_SCALE = 0.05
+TINY_SAMPLES_PER_CLASS = 5
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prepared dataset folder (parquet + dataset.json + train splits) at 5 % of the pretraining flows."""
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    root = tmp_path_factory.mktemp("datasets") / "tiny"
+    runner = CliRunner()
+    for args in (
+        ["datasets", "synth", "--output-dir", str(root), "--scale", str(TINY_SCALE)],
+        ["datasets", "splits", "--dataset-dir", str(root), "--samples-per-class", str(TINY_SAMPLES_PER_CLASS)],
+    ):
+        result = runner.invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    return root

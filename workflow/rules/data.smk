@@ -1,0 +1,58 @@
+# Dataset preparation: the synthetic curated parquet, its train splits, and one flowpic cache per resolution.
+
+
+rule synth_dataset:
+    output:
+        parquet=str(DATA.parquet),
+        info=str(DATA.root / "dataset.json"),
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.parquet),
+        seed=config["dataset"]["synthetic"]["seed"],
+        scale=config["dataset"]["synthetic"]["scale"],
+        lookalikes="--lookalikes" if config["dataset"]["synthetic"]["lookalikes"] else "--no-lookalikes",
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "datasets" / DATA.root.name / "synth.log"),
+    benchmark:
+        str(LOGS / "datasets" / DATA.root.name / "synth.benchmark.tsv")
+    shell:
+        "tcbench datasets synth --output-dir {params.out} --seed {params.seed} --scale {params.scale} "
+        "{params.lookalikes} > {log} 2>&1"
+
+
+rule train_splits:
+    input:
+        parquet=str(DATA.parquet),
+        info=str(DATA.root / "dataset.json"),
+    output:
+        str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
+    params:
+        dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
+        n_splits=config["splits"]["n_splits"],
+        samples_per_class=config["splits"]["samples_per_class"],
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "datasets" / DATA.root.name / "train_splits.log"),
+    shell:
+        "tcbench datasets splits --dataset-dir {params.dataset_dir} --n-splits {params.n_splits} "
+        "--samples-per-class {params.samples_per_class} > {log} 2>&1"
+
+
+rule flowpics:
+    input:
+        parquet=str(DATA.parquet),
+    output:
+        str(DATA.root / "flowpics" / "flowpic_dim{dim}_block{block}.npz"),
+    params:
+        dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "datasets" / DATA.root.name / "flowpics_dim{dim}_block{block}.log"),
+    benchmark:
+        str(LOGS / "datasets" / DATA.root.name / "flowpics_dim{dim}_block{block}.benchmark.tsv")
+    shell:
+        "tcbench datasets flowpics --dataset-dir {params.dataset_dir} --dim {wildcards.dim} "
+        "--block-duration {wildcards.block} > {log} 2>&1"

@@ -1,0 +1,38 @@
+# Campaign outputs: the per-run AIM repos merged into one labelled repo, and the summary tables.
+
+
+rule merge_campaign:
+    input:
+        markers=marker_paths(),
+    output:
+        report=str(MERGE_REPORT),
+    params:
+        campaign_id=config["campaign_id"],
+        dst=lambda wildcards, output: os.path.join(os.path.dirname(output.report), "aim"),
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "campaigns" / config["campaign_id"] / "merge.log"),
+    benchmark:
+        str(LOGS / "campaigns" / config["campaign_id"] / "merge.benchmark.tsv")
+    shell:
+        "tcbench campaign merge --campaign-id {params.campaign_id} --dst {params.dst} --report {output.report} "
+        "{input.markers} > {log} 2>&1"
+
+
+rule campaign_summary:
+    input:
+        markers=marker_paths(),
+    output:
+        summary_files(),
+    params:
+        campaign_id=config["campaign_id"],
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        metrics=",".join(config["report"]["metrics"]),
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "campaigns" / config["campaign_id"] / "summary.log"),
+    shell:
+        "tcbench campaign summary --campaign-id {params.campaign_id} --output-dir {params.out} "
+        "--metrics {params.metrics} --quiet {input.markers} > {log} 2>&1"
