@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def merge(campaign_id: str, dst: Path, report: Path | None, markers: tuple[Path,
     if report is not None:
         from tcbench.atomic import atomic_write
 
-        payload = json.dumps(result.as_dict(), indent=1, sort_keys=True, default=str)
+        payload = json.dumps(dataclasses.asdict(result), indent=1, sort_keys=True, default=str)
         atomic_write(report, lambda tmp: tmp.write_text(payload + "\n"))
     click.echo(f"merged {len(markers)} runs into {dst}")
 

@@ -271,11 +271,10 @@ def _check_finite(metrics: dict[str, dict[str, float]]) -> None:
 
 
 def _versions() -> dict[str, Any]:
-    import aim
-    import torch
+    from importlib.metadata import version
 
     return {"tcbench": __version__, "results_version": RESULTS_VERSION, "python": platform.python_version(),
-            "torch": torch.__version__, "aim": aim.__version__, "numpy": np.__version__}
+            **{name: version(name) for name in ("torch", "aim", "numpy")}}
 
 
 def options_as_dict(options: SupervisedRunOptions) -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""Helpers shared by the benchmark scripts: the full-scale synthetic dataset folder and child-process peak RSS."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET_DIR = ROOT / "resources" / "datasets" / "ucdavis-icdm19-synth_seed12345_scale1"
+
+
+def ensure_full_dataset(n_splits: int = 5, samples_per_class: int = 100) -> Path:
+    """Generate the full-scale synthetic dataset (seed 12345) and its splits if they are missing."""
+    if not (DATASET_DIR / "ucdavis-icdm19.parquet").exists():
+        subprocess.run([sys.executable, "-m", "tcbench", "datasets", "synth", "--output-dir", str(DATASET_DIR)], check=True)
+    splits = DATASET_DIR / "splits" / f"train_splits_n{n_splits}_per_class{samples_per_class}.parquet"
+    if not splits.exists():
+        subprocess.run([sys.executable, "-m", "tcbench", "datasets", "splits", "--dataset-dir", str(DATASET_DIR)], check=True)
+    return DATASET_DIR
+
+
+# Runs the command as the only child of a fresh interpreter, so RUSAGE_CHILDREN's peak RSS is that command's own.
+_WRAPPER = (
+    "import json, resource, subprocess, sys, time; t0 = time.perf_counter(); "
+    "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(json.dumps({'rc': p.returncode, 'wall': time.perf_counter() - t0, "
+    "'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 'out': p.stdout, 'err': p.stderr}))"
+)
+
+
+def timed_child(cmd: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one command run in its own process."""
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True)
+    res = json.loads(proc.stdout)
+    if res["rc"] != 0:
+        raise RuntimeError(f"{cmd} failed ({res['rc']}):\n{res['out']}\n{res['err']}")
+    return res["wall"], res["rss_kib"] / 1024, res["out"]
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -1,0 +1,237 @@
+"""Supervised training with early stopping on validation loss, and single-pass evaluation.
+
+Follows the original's `SimpleTrainer` (behaviour doc section 5.1): CrossEntropyLoss, Adam, shuffled train batches,
+validation in eval mode, early stopping with patience on val loss, best weights restored at the end. Deviations,
+each deliberate:
+- float32 instead of float64 (section 10, item 20);
+- epoch loss is the per-*sample* mean (batch losses weighted by batch size) instead of the mean of per-batch means,
+  so a short last batch no longer counts as much as a full one (item 27);
+- the train order is drawn from a `torch.Generator` seeded with `seed`, independent of the global RNG (which still
+  drives dropout masks), so the batch order does not depend on how much RNG model construction consumed;
+- evaluation runs inference once and returns the predictions for the reports as well (item 22);
+- runs on CPU by default, on CUDA when asked (item 26).
+
+Reproducibility is the caller's job: call `torch.manual_seed(seed)` before building the model (weight init and
+dropout masks come from the global RNG). On CUDA also set `torch.use_deterministic_algorithms(True)` and
+`CUBLAS_WORKSPACE_CONFIG=":4096:8"` for bitwise repeatability. CPU runs with a fixed thread count are bitwise
+repeatable as is.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tcbench.training.batches import FlowpicBatches
+
+# Evaluation batches are capped to this many bytes of float32 input: at dim 1500 one sample is 9 MB, so the
+# default of 1024 samples per batch would need 9 GB.
+EVAL_BATCH_BYTES = 256 * 2**20
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 0-based
+    train_loss: float  # per-sample mean, dropout active
+    train_acc: float  # percent, dropout active (as the original logs it)
+    val_loss: float
+    val_acc: float  # percent
+    improved: bool  # val loss improved by more than min_delta: these weights are the new best
+    seconds: float  # wall time of this epoch (train + val)
+
+
+@dataclass
+class TrainResult:
+    best_state: dict[str, Tensor]  # CPU copies of the best weights (already loaded back into the model)
+    best_epoch: int  # 0-based; -1 if no epoch ever improved (e.g. NaN losses), then best_state = last weights
+    best_loss: float
+    history: list[EpochRecord] = field(default_factory=list)
+    stopped_early: bool = False  # True when patience ran out before `epochs` epochs
+
+
+@dataclass
+class EvalResult:
+    loss: float  # per-sample mean cross-entropy
+    y_true: np.ndarray  # int64
+    y_pred: np.ndarray  # int64, argmax of the logits
+
+    @property
+    def acc(self) -> float:
+        """Accuracy in percent (0-100), the scale the original logs."""
+        return 100.0 * float(np.mean(self.y_true == self.y_pred)) if len(self.y_true) else math.nan
+
+
+class EarlyStopping:
+    """Patience monitor on a loss, as the original's `PatienceMonitorLoss`.
+
+    An epoch improves iff `best_loss - loss > min_delta` (strict); `patience_steps` consecutive non-improving
+    epochs expire the monitor. The trainer checks `expired` at the start of the next epoch, so with patience 5 and
+    a last improvement at epoch 35 the last trained epoch is 40.
+    """
+
+    def __init__(self, patience_steps: int = 5, min_delta: float = 1e-3) -> None:
+        if patience_steps < 1:
+            raise ValueError(f"patience_steps must be >= 1, got {patience_steps}")
+        self.patience_steps = patience_steps
+        self.min_delta = min_delta
+        self.best_loss = math.inf
+        self.best_epoch = -1
+        self.steps_left = patience_steps
+
+    def update(self, epoch: int, loss: float) -> bool:
+        """Record one epoch's loss; True when it is the new best (NaN never improves)."""
+        if self.best_loss - loss > self.min_delta:
+            self.best_loss, self.best_epoch = loss, epoch
+            self.steps_left = self.patience_steps
+            return True
+        self.steps_left -= 1
+        return False
+
+    @property
+    def expired(self) -> bool:
+        return self.steps_left <= 0
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Validate a device request; a CUDA request without a usable GPU is an error, never a silent CPU fallback."""
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise RuntimeError(f"unsupported device {device!r}: use 'cpu', 'cuda' or 'cuda:N'")
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__})")
+    count = torch.cuda.device_count()
+    index = torch.cuda.current_device() if dev.index is None else dev.index
+    if index >= count:
+        raise RuntimeError(f"device {device!r} requested but only {count} CUDA device(s) are visible")
+    return torch.device("cuda", index)
+
+
+def _eval_batch_size(data: FlowpicBatches, batch_size: int) -> int:
+    per_sample = data.dim * data.dim * 4
+    return max(1, min(batch_size, EVAL_BATCH_BYTES // per_sample))
+
+
+def _infer(model: nn.Module, data: FlowpicBatches, batch_size: int, dev: torch.device) -> tuple[float, Tensor]:
+    """(per-sample mean loss, predictions on `dev`); model must already be on `dev` and in eval mode."""
+    n = len(data)
+    bs = _eval_batch_size(data, batch_size)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    preds = torch.empty(n, dtype=torch.int64, device=dev)
+    with torch.inference_mode():
+        for start in range(0, n, bs):
+            x, y = data.batch(slice(start, start + bs), device=dev)
+            logits = model(x)
+            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").double()
+            preds[start : start + len(y)] = logits.argmax(dim=1)
+    return (loss_sum.item() / n if n else math.nan), preds
+
+
+def evaluate(
+    model: nn.Module, data: FlowpicBatches, *, batch_size: int = 1024, device: str | torch.device = "cpu"
+) -> EvalResult:
+    """One inference pass over `data` (eval mode, no grad): loss for the metrics, predictions for the reports."""
+    dev = resolve_device(device)
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    try:
+        loss, preds = _infer(model, data, batch_size, dev)
+    finally:
+        model.train(was_training)
+    return EvalResult(loss=loss, y_true=data.labels.numpy().copy(), y_pred=preds.cpu().numpy())
+
+
+def _state_copy(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def train_supervised(
+    model: nn.Module,
+    train: FlowpicBatches,
+    val: FlowpicBatches,
+    *,
+    epochs: int = 50,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    patience_steps: int = 5,
+    patience_min_delta: float = 1e-3,
+    seed: int = 12345,
+    device: str | torch.device = "cpu",
+    eval_batch_size: int = 1024,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train `model` in place, early-stopping on val loss; the best weights are loaded back before returning.
+
+    `on_epoch` is called after every epoch (the caller tracks train/val loss and acc, and best_loss/best_epoch
+    when `record.improved`). Seed the global torch RNG before building `model`; see the module docstring.
+    """
+    if len(train) == 0:
+        raise ValueError("empty training set")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    model.to(dev)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    order_rng = torch.Generator(device="cpu").manual_seed(seed)
+    stopper = EarlyStopping(patience_steps, patience_min_delta)
+    n_train = len(train)
+    val_labels = val.labels.to(dev)
+
+    history: list[EpochRecord] = []
+    best_state: dict[str, Tensor] | None = None
+    stopped_early = False
+    for epoch in range(epochs):
+        if stopper.expired:
+            stopped_early = True
+            break
+        t0 = time.perf_counter()
+
+        model.train()
+        perm = torch.randperm(n_train, generator=order_rng).to(dev)
+        # Accumulate on the device: no host sync per batch (matters on GPU; free on CPU).
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        for start in range(0, n_train, batch_size):
+            x, y = train.batch(perm[start : start + batch_size], device=dev)
+            logits = model(x)
+            loss = criterion(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().double() * y.shape[0]
+            correct += (logits.detach().argmax(dim=1) == y).sum()
+        train_loss = loss_sum.item() / n_train
+        train_acc = 100.0 * correct.item() / n_train
+
+        model.eval()
+        val_loss, val_pred = _infer(model, val, eval_batch_size, dev)
+        val_acc = 100.0 * (val_pred == val_labels).double().mean().item() if len(val) else math.nan
+
+        improved = stopper.update(epoch, val_loss)
+        if improved:
+            best_state = _state_copy(model)
+        record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, improved, time.perf_counter() - t0)
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+
+    if best_state is None:
+        best_state = _state_copy(model)
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(
+        best_state=best_state,
+        best_epoch=stopper.best_epoch,
+        best_loss=stopper.best_loss,
+        history=history,
+        stopped_early=stopped_early,
+    )

@@ -1,0 +1,109 @@
+"""End to end: the real Snakemake workflow on a tiny config, read back through the AIM SDK and the CSV files."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_CONFIG = {
+    "campaign_id": "tiny",
+    "dataset": {"name": "ucdavis-icdm19", "source": "synthetic", "synthetic": {"seed": 12345, "scale": 0.05, "lookalikes": True}},
+    "splits": {"n_splits": 5, "samples_per_class": 5},
+    "grid": {"split_index": [0, 1], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [12345, 42]},
+    "training": {"epochs": 3},
+}
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+    if configfile is not None:
+        cmd += ["--configfile", str(configfile)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, flags=re.M)}
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("campaign")
+    config = workdir / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG))
+    proc = snakemake(workdir, "--cores", "2", configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def test_dry_run_of_default_config_plans_one_train_job_per_grid_point(tmp_path):
+    proc = snakemake(tmp_path, "-n", configfile=ROOT / "config" / "config.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    grid = config["grid"]
+    expected = len(grid["split_index"]) * len(grid["aug_name"]) * len(grid["flowpic_dim"]) * len(grid["seed"])
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert jobs["train_monolithic"] == expected
+    assert jobs["flowpics"] == len(grid["flowpic_dim"])
+
+
+def test_merged_aim_repo_lists_every_run(campaign):
+    from aim import Repo
+
+    repo = Repo(str(campaign / "results" / "campaigns" / "tiny" / "aim"))
+    runs = list(repo.iter_runs())
+    assert len(runs) == 4
+    labels = sorted((run["hparams"]["campaign_id"], run["hparams"]["campaign_exp_idx"]) for run in runs)
+    assert labels == [("tiny", 1), ("tiny", 2), ("tiny", 3), ("tiny", 4)]
+    for run in runs:
+        assert run["hparams"]["flowpic_dim"] == 32 and run["hparams"]["aug_name"] == "noaug"
+        contexts = {seq.context.to_dict()["subset"] for seq in run.metrics()}
+        assert contexts == {"train", "val", "test-script", "test-human", "test-train-val-leftover"}
+        names = {seq.name for seq in run.metrics()}
+        assert {"acc", "loss", "precision", "recall", "f1", "best_epoch", "best_loss"} <= names
+        assert (campaign / "results" / "campaigns" / "tiny" / "aim" / "artifacts" / run.hash / "params.yml").exists()
+
+
+def test_summary_csv_has_expected_groups_and_counts(campaign):
+    out = campaign / "results" / "campaigns" / "tiny" / "campaign_summary"
+    summary = pd.read_csv(out / "summary_flowpic_dim_32.csv", header=[0, 1])
+    contexts = summary[("test_split_name", "Unnamed: 0_level_1")].tolist()
+    assert contexts == ["test-human", "test-script", "test-train-val-leftover"]
+    assert (summary[("acc", "count")] == 4).all()
+    assert summary[("acc", "mean")].between(0, 100).all()
+    runsinfo = pd.read_parquet(out / "runsinfo_flowpic_dim_32.parquet")
+    assert len(runsinfo) == 4 * 3 and runsinfo["run_key"].nunique() == 4
+
+
+def test_markers_and_run_folders(campaign):
+    markers = sorted((campaign / "results" / "runs").glob("*/marker.json"))
+    assert len(markers) == 4
+    for marker in markers:
+        artifacts = marker.parent / "artifacts"
+        assert (artifacts / "params.yml").exists() and (artifacts / "log.txt").exists()
+        assert (artifacts / "test-human_conf_mtx.csv").exists()
+
+
+def test_rerun_trains_nothing(campaign):
+    proc = snakemake(campaign, "-n", configfile=campaign / "tiny.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_one_hyperparameter_replans_exactly_the_affected_runs(campaign):
+    config = yaml.safe_load((campaign / "tiny.yaml").read_text())
+    config["grid"]["seed"] = [12345, 7]  # two of the four runs change
+    changed = campaign / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    proc = snakemake(campaign, "-n", configfile=changed)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert planned_jobs(proc.stdout + proc.stderr)["train_monolithic"] == 2
