@@ -56,7 +56,7 @@ def is_repo(path: str | os.PathLike[str]) -> bool:
 # can tell which ones were left by a dead process on this host and may be swept.
 
 
-def _temp_sibling(dst: Path, kind: str) -> Path:
+def temp_sibling(dst: Path, kind: str) -> Path:
     # never ends with ".aim": aim's clean_repo_path strips that suffix from repo paths
     host = socket.gethostname().replace("-", "_")
     return dst.parent / f".{dst.name}.{kind}-{host}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -172,7 +172,7 @@ def ensure_template_repo(path: str | os.PathLike[str]) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(path)
-    tmp = _temp_sibling(path, "tmp")
+    tmp = temp_sibling(path, "tmp")
     try:
         _create_repo(tmp)
         try:
@@ -197,7 +197,9 @@ def init_run_repo(dst: str | os.PathLike[str], template: str | os.PathLike[str] 
     if dst.exists():
         foreign = sorted(p.name for p in dst.iterdir() if p.name != AIM_DIR)
         if foreign:
-            raise FileExistsError(f"{dst} exists and holds more than an AIM repo ({', '.join(foreign)}); not removing it")
+            raise FileExistsError(
+                f"{dst} exists and holds more than an AIM repo ({', '.join(foreign)}); not removing it"
+            )
         shutil.rmtree(dst)
     if template is None:
         _create_repo(dst)

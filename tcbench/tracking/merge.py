@@ -39,7 +39,7 @@ from tcbench.tracking.aim_repo import (
     release_repo,
     run_is_locked,
     sweep_stale_temps,
-    _temp_sibling,
+    temp_sibling,
 )
 from tcbench.tracking.marker import MARKER_NAME, MarkerError, read_marker
 
@@ -255,7 +255,7 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     if _exchange(tmp, dst):  # tmp now holds the old repo
         shutil.rmtree(tmp, ignore_errors=True)
         return
-    old = _temp_sibling(dst, "old")  # fallback: two renames, a crash in between leaves the old repo at `old`
+    old = temp_sibling(dst, "old")  # fallback: two renames, a crash in between leaves the old repo at `old`
     os.rename(dst, old)
     os.rename(tmp, dst)
     shutil.rmtree(old, ignore_errors=True)
@@ -284,7 +284,7 @@ def merge_run_repos(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(dst)
-    tmp = _temp_sibling(dst, "tmp")
+    tmp = temp_sibling(dst, "tmp")
     try:
         init_run_repo(tmp, ensure_template_repo(template) if template is not None else None)
         from aim.sdk.repo import Repo

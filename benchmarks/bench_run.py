@@ -1,0 +1,56 @@
+"""Figures: wall time and peak RSS of one full run, and its fixed per-run overhead.
+
+The run: full-scale synthetic ucdavis-icdm19 (seed 12345), split 0, seed 12345, noaug, defaults (50 epochs max,
+early stopping, three test sets incl. the 6 172-flow leftover), dim 32 and dim 64, executed exactly as a
+Snakemake job executes it (`tcbench run augment-at-loading`, its own process, AIM template copy).
+Overhead = process wall time minus the training loop (everything that is not training: interpreter start,
+imports, data loading, AIM repo and run, tests, reports, marker).
+Usage: python benchmarks/bench_run.py [--dims 32,64] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import ensure_full_dataset, machine, timed_child
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dims", default="32,64", help="flowpic dims to run")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per dim (each in a fresh results folder)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the run")
+    args = parser.parse_args()
+    dataset = ensure_full_dataset()
+    tcbench = [sys.executable, "-m", "tcbench"]
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "aim-template"
+        subprocess.run([*tcbench, "campaign", "aim-template", "--path", str(template)], check=True, capture_output=True)
+        for dim in (int(d) for d in args.dims.split(",")):
+            subprocess.run([*tcbench, "datasets", "flowpics", "--dataset-dir", str(dataset), "--dim", str(dim)],
+                           check=True, capture_output=True)
+            for rep in range(args.repeat):
+                results = Path(tmp) / f"results-{dim}-{rep}"
+                wall, rss, out = timed_child([*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset),
+                                              "--flowpic-dim", str(dim), "--split-index", "0", "--seed", "12345",
+                                              "--threads", str(args.threads), "--results-dir", str(results),
+                                              "--aim-template", str(template)])
+                marker = json.loads(next(results.glob("runs/*/marker.json")).read_text())
+                d = marker["durations"]
+                overhead = wall - d["train"]
+                acc = {k: round(v["acc"], 2) for k, v in marker["metrics"].items() if k.startswith("test")}
+                print(f"dim {dim:4d} rep {rep}: wall {wall:5.2f} s | peak RSS {rss:5.0f} MiB | train {d['train']:.2f} s "
+                      f"({marker['epochs_run']} epochs) | overhead {overhead:.2f} s = {overhead / wall:.0%} of wall "
+                      f"(in-process setup {d['setup']:.2f} s, tests {d['test']:.2f} s, close {d['tracking_close']:.2f} s) | {acc}")
+                shutil.rmtree(results)
+
+
+if __name__ == "__main__":
+    main()
