@@ -63,3 +63,26 @@ def test_codes_outside_class_range_rejected(fn) -> None:
         fn(np.array([0, 4]), np.array([0, 1]), CLASSES)
     with pytest.raises(ValueError):
         fn(np.array([0, 1]), np.array([0, 1, 1]), CLASSES)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equal_to_sklearn_on_random_predictions(seed) -> None:
+    """The numpy implementation reproduces sklearn's classification_report (zero_division=0) and confusion_matrix."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    rng = np.random.default_rng(seed)
+    n_classes = 5
+    y_true = rng.integers(0, n_classes - 1, 200)  # the last class never appears in y_true
+    y_pred = rng.integers(0, n_classes, 200)
+    names = [f"c{i}" for i in range(n_classes)]
+    expected = classification_report(y_true, y_pred, labels=list(range(n_classes)), target_names=names,
+                                     output_dict=True, zero_division=0)
+    frame = class_report_frame(y_true, y_pred, names).set_index("index")
+    for row in [*names, "macro avg", "weighted avg"]:
+        for col in ("precision", "recall", "f1-score", "support"):
+            assert frame.loc[row, col] == pytest.approx(expected[row][col], rel=1e-12, abs=1e-15)
+    metrics = classification_metrics(y_true, y_pred, names)
+    assert metrics["f1"] == pytest.approx(expected["weighted avg"]["f1-score"], rel=1e-12)
+    assert metrics["acc"] == pytest.approx(100 * expected["accuracy"], rel=1e-12)
+    cm = confusion_frame(y_true, y_pred, names).set_index("index").to_numpy()
+    np.testing.assert_array_equal(cm, confusion_matrix(y_true, y_pred, labels=list(range(n_classes))))

@@ -209,3 +209,25 @@ def test_cuda_request_without_gpu_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="CUDA"):
         resolve_device("cuda:1")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_adam_is_bit_identical_to_torch_optim_adam() -> None:
+    """Our Adam (no torch._dynamo import) must give exactly torch.optim.Adam's weights."""
+    from tcbench.models.cnn import build_flowpic_cnn
+    from tcbench.training.adam import Adam
+
+    torch.manual_seed(3)
+    ours = build_flowpic_cnn(5, 32, with_dropout=False)
+    ref = build_flowpic_cnn(5, 32, with_dropout=False)
+    ref.load_state_dict(ours.state_dict())
+    opt_ours, opt_ref = Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(ref.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(25):
+        x = torch.rand(16, 1, 32, 32, generator=gen)
+        y = torch.randint(0, 5, (16,), generator=gen)
+        for model, opt in ((ours, opt_ours), (ref, opt_ref)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    for (name, a), (_, b) in zip(ours.state_dict().items(), ref.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -39,4 +39,7 @@ def read_labels(parquet_path: str | Path) -> pd.DataFrame:
         raise DatasetError(f"{path}: unknown class label(s) {unknown}; expected {list(ucdavis.CLASSES)}")
     table["app"] = pd.Categorical(table["app"], categories=list(ucdavis.CLASSES))
     table["partition"] = table["partition"].astype(str)
-    return table.sort_values("row_id", kind="stable").reset_index(drop=True)
+    table = table.sort_values("row_id", kind="stable").reset_index(drop=True)
+    if not (table["row_id"].to_numpy() == range(len(table))).all():
+        raise DatasetError(f"{path}: row_id must be 0..{len(table) - 1} (one per flow), as in curated datasets")
+    return table

@@ -246,10 +246,9 @@ def _gen_doc(rng: np.random.Generator, dom: _Domain, pk: _Packets) -> None:
     """Page load, then sparse edit/sync bursts every few seconds for ~2 minutes (bursty, long, mixed sizes)."""
     dur = rng.uniform(50.0, 115.0) if rng.random() < 0.08 else rng.normal(116.3, 1.2)
     small = _lognormal(105, 0.30, 64, 300)
-    load = [_Component(0.55, _const(FULL_SIZE), 0.4), _Component(0.20, _uniform(200, 1300), 0.4),
-            _Component(0.25, small, 0.4)]  # fmt: skip
-    later = [_Component(0.30, _const(FULL_SIZE), 0.4), _Component(0.25, _uniform(200, 1300), 0.4),
-             _Component(0.45, small, 0.4)]  # fmt: skip
+    mid = _uniform(200, 1300)
+    load = [_Component(0.55, _const(FULL_SIZE), 0.4), _Component(0.20, mid, 0.4), _Component(0.25, small, 0.4)]
+    later = [_Component(0.30, _const(FULL_SIZE), 0.4), _Component(0.25, mid, 0.4), _Component(0.45, small, 0.4)]
     t_load = _burst(rng, rng.uniform(0.3, 1.5), int(rng.poisson(80)), 150.0)
     pk.add(rng, t_load, load, 0.05)
     t0 = float(t_load[-1]) if len(t_load) else 1.0
@@ -274,16 +273,16 @@ def _gen_drive(rng: np.random.Generator, dom: _Domain, pk: _Packets) -> None:
     data_up, ack_up = (1.0, 0.0) if up else (0.0, 1.0)
     ack = _lognormal(98, 0.08, 79, 130)
     n_setup = int(rng.poisson(20.0 * setup))
-    pk.add(rng, _spread(rng, 0.02, setup, n_setup),
-           [_Component(0.30, _const(FULL_SIZE), data_up), _Component(0.70, ack, ack_up)], 0.02)  # fmt: skip
+    setup_mix = [_Component(0.30, _const(FULL_SIZE), data_up), _Component(0.70, ack, ack_up)]
+    bulk_mix = [_Component(0.73, _const(FULL_SIZE), data_up), _Component(0.27, ack, ack_up)]
+    pk.add(rng, _spread(rng, 0.02, setup, n_setup), setup_mix, 0.02)
     if stalled:  # doc-like: a slow trickle for the whole flow
         rate = rng.uniform(30.0, 120.0)
         n_bulk = int(rate * (dur - setup))
     else:
         n_bulk = max(total - n_setup, 1)
         rate = max(200.0, n_bulk / (dur - setup))
-    pk.add(rng, _burst(rng, setup, n_bulk, rate),
-           [_Component(0.73, _const(FULL_SIZE), data_up), _Component(0.27, ack, ack_up)], 0.02)  # fmt: skip
+    pk.add(rng, _burst(rng, setup, n_bulk, rate), bulk_mix, 0.02)
 
 
 def _gen_music(rng: np.random.Generator, dom: _Domain, pk: _Packets) -> None:
@@ -292,8 +291,11 @@ def _gen_music(rng: np.random.Generator, dom: _Domain, pk: _Packets) -> None:
     dur = float(np.clip(2.0 * math.exp(0.5 * rng.standard_normal()), 0.3, 10.0))
     if rng.random() < dom.music_p_long_tail:
         dur = rng.uniform(10.0, 50.0)
-    comps = [_Component(0.87, _const(FULL_SIZE), 0.0), _Component(0.10, _lognormal(125, 0.05, 64, 300), 1.0),
-             _Component(0.03, _const(930), 1.0)]  # fmt: skip
+    comps = [
+        _Component(0.87, _const(FULL_SIZE), 0.0),
+        _Component(0.10, _lognormal(125, 0.05, 64, 300), 1.0),
+        _Component(0.03, _const(930), 1.0),
+    ]
     if rng.random() < 0.03:  # throttled: the whole song spread over several seconds
         pk.add(rng, _spread(rng, 0.01, rng.uniform(4.0, 12.0), total), comps, 0.02)
         return
@@ -317,11 +319,10 @@ def _gen_search(rng: np.random.Generator, dom: _Domain, pk: _Packets) -> None:
     fracs *= min(1.0, 0.9 / fracs.sum())  # leave at least 10 % of the rest for the uniform background
     counts = np.rint(fracs * rest).astype(np.int64)
     starts = rng.uniform(0.5, 14.0 if doclike else 6.0, k)
-    times = np.concatenate([
-        _burst(rng, rng.uniform(0.01, 0.05), n0, 600.0),
-        _bursts(rng, starts, counts, 300.0),
-        _spread(rng, 0.01, dur, max(rest - int(counts.sum()), 0)),
-    ])  # fmt: skip
+    t_first = _burst(rng, rng.uniform(0.01, 0.05), n0, 600.0)
+    t_sub = _bursts(rng, starts, counts, 300.0)
+    t_background = _spread(rng, 0.01, dur, max(rest - int(counts.sum()), 0))
+    times = np.concatenate([t_first, t_sub, t_background])
     pk.add(rng, times, comps, 0.03)
 
 
@@ -329,8 +330,11 @@ def _gen_youtube(rng: np.random.Generator, dom: _Domain, pk: _Packets) -> None:
     """A fast start-up buffer fill, then periodic video chunks (or, rarely, a continuous drive-like stream)."""
     total = _lognormal_count(rng, *_YOUTUBE_PKTS)
     dur = rng.uniform(5.0, 45.0) if rng.random() < 0.10 else float(np.clip(rng.normal(58.0, 3.0), 45.0, 64.0))
-    comps = [_Component(0.85, _const(FULL_SIZE), 0.0), _Component(0.12, _lognormal(126, 0.04, 64, 300), 1.0),
-             _Component(0.03, _choice([64, 930, 1250]), 1.0)]  # fmt: skip
+    comps = [
+        _Component(0.85, _const(FULL_SIZE), 0.0),
+        _Component(0.12, _lognormal(126, 0.04, 64, 300), 1.0),
+        _Component(0.03, _choice([64, 930, 1250]), 1.0),
+    ]
     n_start = int(round(total * rng.uniform(0.25, 0.35)))
     t_start = _burst(rng, rng.uniform(0.02, 0.10), n_start, rng.uniform(2000.0, 3000.0))
     t_end = float(t_start[-1])
@@ -378,9 +382,14 @@ def _assemble(rng: np.random.Generator, pk: _Packets, epoch: float) -> _Flow:
     return _Flow(ttf, sizes, dirs, epoch)
 
 
+def _flow_rng(seed: int, part_idx: int, cls_idx: int, i: int) -> np.random.Generator:
+    """The flow's own stream, keyed by its identity (i >= 1; i = 0 is the test partitions' look-alike stream)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, i]))
+
+
 def _generate_flow(seed: int, part_idx: int, cls_idx: int, i: int, source: str, domain: _Domain) -> _Flow:
     """One flow from its own stream; `source` is the class whose generator draws it (differs for look-alikes)."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, i]))
+    rng = _flow_rng(seed, part_idx, cls_idx, i)
     rng.random()  # the pretraining look-alike draw; always consumed so the stream is the same either way
     epoch = float(rng.integers(*_EPOCH_RANGE_US)) / 1e6
     pk = _Packets.empty()
@@ -411,10 +420,7 @@ def _lookalike_uniforms(seed: int, part_idx: int, cls_idx: int, partition: str, 
     test accuracy by several points from seed to seed. Their counts never scale, so this stays scale-independent.
     """
     if partition == PARTITION_PRETRAINING:
-        return np.array(
-            [np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, i])).random() for i in
-             range(1, n + 1)]
-        )  # fmt: skip
+        return np.array([_flow_rng(seed, part_idx, cls_idx, i).random() for i in range(1, n + 1)])
     rng = np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, 0]))
     return (rng.permutation(n) + rng.random(n)) / n
 
@@ -521,8 +527,13 @@ def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes
     bytes_ = np.add.reduceat(sizes.astype(np.int64), starts)
 
     app_codes = np.array([CLASSES.index(s.app) for s in specs], dtype=np.int8)
-    meta = {"generator": "tcbench.data.synthetic", "generator_version": GENERATOR_VERSION, "seed": seed,
-            "scale": float(scale), "lookalikes": bool(lookalikes)}  # fmt: skip
+    meta = {
+        "generator": "tcbench.data.synthetic",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "scale": float(scale),
+        "lookalikes": bool(lookalikes),
+    }
     return pa.Table.from_arrays(
         [
             pa.array(np.arange(len(specs), dtype=np.int64)),

@@ -11,6 +11,8 @@ import logging
 import platform
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -169,9 +171,6 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
     from tcbench.models.cnn import build_flowpic_cnn
     from tcbench.training.batches import FlowpicBatches
     from tcbench.training.loop import evaluate, train_supervised
-    from tcbench.tracking.aim_repo import init_run_repo
-    from tcbench.tracking.aim_run import AimRunWriter
-
     torch.set_num_threads(options.threads)
     torch.manual_seed(options.seed)
     np.random.seed(options.seed % 2**32)
@@ -192,22 +191,25 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
     log.info("run %s: split %d seed %d dim %d: train %d, val %d, tests %s", key, options.split_index, options.seed,
              options.flowpic_dim, len(split.train), len(split.val), {k: len(v) for k, v in split.tests.items()})
 
-    init_run_repo(run_dir / "aim", aim_template)
+    model = build_flowpic_cnn(len(ucdavis.CLASSES), options.flowpic_dim, options.with_dropout)
     metrics: dict[str, dict[str, float]] = {}
-    with AimRunWriter(run_dir / "aim", options.experiment, options.hparams(), run_key=key) as aim_run:
-        model = build_flowpic_cnn(len(ucdavis.CLASSES), options.flowpic_dim, options.with_dropout)
+    tracked: list[tuple[float, str, str, int | None]] = []  # (value, name, subset, epoch), replayed into AIM
+
+    def on_epoch(rec: Any) -> None:
+        for subset, loss, acc in (("train", rec.train_loss, rec.train_acc), ("val", rec.val_loss, rec.val_acc)):
+            tracked.extend([(loss, "loss", subset, rec.epoch), (acc, "acc", subset, rec.epoch)])
+        if rec.improved:
+            tracked.extend([(rec.val_loss, "best_loss", "val", None), (rec.epoch, "best_epoch", "val", None)])
+        log.info("epoch %3d  train loss %.4f acc %6.2f  val loss %.4f acc %6.2f%s (%.2f s)", rec.epoch,
+                 rec.train_loss, rec.train_acc, rec.val_loss, rec.val_acc, "  *" if rec.improved else "", rec.seconds)
+
+    with ExitStack() as stack:
+        # Importing aim and opening the run (~1.5 s) overlaps with training on a side thread: torch releases the
+        # GIL inside its kernels. Epoch metrics are buffered and written once the run is open.
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="aim"))
+        pending = pool.submit(_open_aim_run, run_dir / "aim", aim_template, options, key)
+        stack.callback(_close_aim_run, pending)
         t_setup = time.time()
-
-        def on_epoch(rec: Any) -> None:
-            for subset, loss, acc in (("train", rec.train_loss, rec.train_acc), ("val", rec.val_loss, rec.val_acc)):
-                aim_run.track(loss, "loss", subset, epoch=rec.epoch)
-                aim_run.track(acc, "acc", subset, epoch=rec.epoch)
-            if rec.improved:
-                aim_run.track(rec.val_loss, "best_loss", "val")
-                aim_run.track(rec.epoch, "best_epoch", "val")
-            log.info("epoch %3d  train loss %.4f acc %6.2f  val loss %.4f acc %6.2f%s (%.2f s)", rec.epoch,
-                     rec.train_loss, rec.train_acc, rec.val_loss, rec.val_acc, "  *" if rec.improved else "", rec.seconds)
-
         result = train_supervised(
             model, train_data, val_data, epochs=options.epochs, batch_size=options.batch_size,
             learning_rate=options.learning_rate, patience_steps=options.patience_steps,
@@ -217,8 +219,7 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         if not result.history:
             raise RuntimeError("training ran no epoch")
         last = result.history[-1]
-        weights = f"best_model_weights_split_{options.split_index}.pt"
-        torch.save(result.best_state, artifacts / weights)
+        torch.save(result.best_state, artifacts / f"best_model_weights_split_{options.split_index}.pt")
         metrics["train"] = {"loss": last.train_loss, "acc": last.train_acc}
         metrics["val"] = {"loss": last.val_loss, "acc": last.val_acc,
                           "best_loss": result.best_loss, "best_epoch": float(result.best_epoch)}
@@ -228,13 +229,16 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         for context, row_ids in split.tests.items():
             evaluation = evaluate(model, batches(row_ids), device=options.device)
             scores = {"loss": evaluation.loss, **_write_reports(artifacts, context, evaluation.y_true, evaluation.y_pred)}
-            for name, value in scores.items():
-                aim_run.track(value, name, context)
+            tracked.extend((value, name, context, None) for name, value in scores.items())
             metrics[context] = scores
             log.info("%s: acc %.2f  f1 %.4f  (%d flows)", context, scores["acc"], scores["f1"], len(row_ids))
         t_tested = time.time()
+        _check_finite(metrics)
+        aim_run = pending.result()
+        for value, name, subset, epoch in tracked:
+            aim_run.track(value, name, subset, epoch=epoch)
+    # Leaving the block closed the AIM run (also on errors), which sets its end_time.
 
-    _check_finite(metrics)
     with open(artifacts / "params.yml", "w") as fh:
         yaml.safe_dump({**params, "run_key": key, "device": options.device, "threads": options.threads,
                         "experiment": options.experiment, "dataset_dir": str(options.dataset_dir)}, fh, sort_keys=False)
@@ -262,6 +266,23 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         "versions": _versions(),
         "artifacts": sorted(p.name for p in artifacts.iterdir()),
     }
+
+
+def _open_aim_run(repo: Path, template: Path | None, options: SupervisedRunOptions, key: str) -> Any:
+    from tcbench.tracking.aim_repo import init_run_repo
+    from tcbench.tracking.aim_run import AimRunWriter
+
+    init_run_repo(repo, template)
+    return AimRunWriter(repo, options.experiment, options.hparams(), run_key=key).open()
+
+
+def _close_aim_run(pending: Future) -> None:
+    """Close the run whether the run succeeded or not; an AIM failure already surfaced through ``result()``."""
+    try:
+        writer = pending.result()
+    except Exception:
+        return
+    writer.close()
 
 
 def _check_finite(metrics: dict[str, dict[str, float]]) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tcbench.training.adam import Adam
 from tcbench.training.batches import FlowpicBatches
 
 # Evaluation batches are capped to this many bytes of float32 input: at dim 1500 one sample is 9 MB, so the
@@ -180,7 +181,7 @@ def train_supervised(
     dev = resolve_device(device)
     model.to(dev)
     criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = Adam(model.parameters(), lr=learning_rate)
     order_rng = torch.Generator(device="cpu").manual_seed(seed)
     stopper = EarlyStopping(patience_steps, patience_min_delta)
     n_train = len(train)
@@ -204,7 +205,7 @@ def train_supervised(
             x, y = train.batch(perm[start : start + batch_size], device=dev)
             logits = model(x)
             loss = criterion(logits, y)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach().double() * y.shape[0]

@@ -1,9 +1,13 @@
 """Classification metrics and the per-run report frames (`<ctx>_class_rep.csv`, `<ctx>_conf_mtx.csv`).
 
 Scales follow the original (behaviour doc 6.3): `acc` in percent, precision/recall/f1 as the weighted-average row
-of sklearn's classification report, fractions in [0, 1]. Every class is always listed (labels=range(C)); the
-original let sklearn infer the labels from the data and then renamed rows by position, so a class absent from
-both y and y_pred shifted every later label (section 10, item 11).
+of sklearn's classification report, fractions in [0, 1]. Every class is always listed; the original let sklearn
+infer the labels from the data and then renamed rows by position, so a class absent from both y and y_pred
+shifted every later label (section 10, item 11).
+
+Computed with numpy from the confusion matrix, with sklearn's formulas and zero_division=0 (tests check equality
+with sklearn): importing sklearn.metrics costs about 2 s per process on the reference machine, a quarter of a
+dim-32 run, and every run is its own process.
 """
 
 from __future__ import annotations
@@ -12,10 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
 
-def _checked(y_true, y_pred, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def _checked(y_true, y_pred, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     yt = np.asarray(y_true).astype(np.int64, copy=False)
     yp = np.asarray(y_pred).astype(np.int64, copy=False)
     if yt.shape != yp.shape or yt.ndim != 1:
@@ -25,46 +28,72 @@ def _checked(y_true, y_pred, class_names: Sequence[str]) -> tuple[np.ndarray, np
         if y.size and (y.min() < 0 or y.max() >= n_classes):
             # sklearn would silently ignore labels outside `labels`; a wrong code is a bug upstream.
             raise ValueError(f"{name} holds codes outside [0, {n_classes}) for classes {list(class_names)}")
-    return yt, yp, list(range(n_classes))
+    return yt, yp
 
 
-def _report(yt: np.ndarray, yp: np.ndarray, labels: list[int], class_names: Sequence[str]) -> dict:
-    return classification_report(
-        yt, yp, labels=labels, target_names=list(class_names), output_dict=True, zero_division=0
+def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """(C, C) int64 matrix, rows = true class, columns = predicted class."""
+    return np.bincount(np.asarray(y_true) * n_classes + np.asarray(y_pred), minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
     )
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.zeros(np.shape(num), dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    fp, fn = predicted - tp, support - tp
+    return {
+        "precision": _divide(tp, predicted),
+        "recall": _divide(tp, support),
+        "f1-score": _divide(2 * tp, 2 * tp + fn + fp),
+        "support": support,
+    }
+
+
+def _weighted(values: np.ndarray, support: np.ndarray) -> float:
+    total = support.sum()
+    return float(np.average(values, weights=support)) if total > 0 else 0.0
 
 
 def classification_metrics(y_true, y_pred, class_names: Sequence[str]) -> dict[str, float]:
     """`{"acc": percent, "precision", "recall", "f1": weighted averages in [0, 1]}`."""
-    yt, yp, labels = _checked(y_true, y_pred, class_names)
-    weighted = _report(yt, yp, labels, class_names)["weighted avg"]
+    yt, yp = _checked(y_true, y_pred, class_names)
+    cm = confusion_counts(yt, yp, len(class_names))
+    per_class = _per_class(cm)
+    support = per_class["support"]
     return {
-        "acc": 100.0 * float(accuracy_score(yt, yp)),
-        "precision": float(weighted["precision"]),
-        "recall": float(weighted["recall"]),
-        "f1": float(weighted["f1-score"]),
+        "acc": 100.0 * float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0,
+        "precision": _weighted(per_class["precision"], support),
+        "recall": _weighted(per_class["recall"], support),
+        "f1": _weighted(per_class["f1-score"], support),
     }
 
 
 def class_report_frame(y_true, y_pred, class_names: Sequence[str]) -> pd.DataFrame:
     """The original's class-report CSV: columns `index, precision, recall, f1-score, support`; one row per class
     in class order, then `accuracy` (its value repeated in all four columns), `macro avg`, `weighted avg`."""
-    yt, yp, labels = _checked(y_true, y_pred, class_names)
-    report = _report(yt, yp, labels, class_names)
-    rows = {name: report[name] for name in class_names}
-    acc = float(accuracy_score(yt, yp))
-    rows["accuracy"] = {"precision": acc, "recall": acc, "f1-score": acc, "support": acc}
-    rows["macro avg"] = report["macro avg"]
-    rows["weighted avg"] = report["weighted avg"]
-    frame = pd.DataFrame.from_dict(rows, orient="index", dtype=float)
-    frame = frame[["precision", "recall", "f1-score", "support"]]
-    frame.index.name = None
-    return frame.reset_index()
+    yt, yp = _checked(y_true, y_pred, class_names)
+    cm = confusion_counts(yt, yp, len(class_names))
+    per_class = _per_class(cm)
+    columns = ["precision", "recall", "f1-score"]
+    frame = pd.DataFrame(per_class, index=list(class_names), dtype=float)[columns + ["support"]]
+    total = per_class["support"].sum()
+    acc = float(np.trace(cm) / total) if total else 0.0
+    frame.loc["accuracy"] = [acc] * 4
+    frame.loc["macro avg"] = [float(per_class[c].mean()) for c in columns] + [total]
+    frame.loc["weighted avg"] = [_weighted(per_class[c], per_class["support"]) for c in columns] + [total]
+    return frame.reset_index(names="index")
 
 
 def confusion_frame(y_true, y_pred, class_names: Sequence[str]) -> pd.DataFrame:
     """Confusion matrix (rows = true, columns = predicted), first column `index` = true label name."""
-    yt, yp, labels = _checked(y_true, y_pred, class_names)
-    cm = confusion_matrix(yt, yp, labels=labels)
-    frame = pd.DataFrame(cm, index=list(class_names), columns=list(class_names))
-    return frame.reset_index()
+    yt, yp = _checked(y_true, y_pred, class_names)
+    cm = confusion_counts(yt, yp, len(class_names))
+    return pd.DataFrame(cm, index=list(class_names), columns=list(class_names)).reset_index(names="index")
