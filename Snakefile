@@ -2,7 +2,11 @@
 # Plan with `snakemake -n`, run with `snakemake --cores N` (or `--profile profiles/local`).
 # Wiring only: the logic lives in the tcbench package and workflow/rules/common.smk.
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
+
+from tcbench.campaign.config import validate_config
 
 min_version("9.0")
 
@@ -10,6 +14,8 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# Readable errors first (key, value, valid values), then Snakemake's validation, which also fills in defaults.
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASET_DIR = ROOT / "resources" / "datasets" / "ucdavis-icdm19-synth_seed12345_scale1"
+DATASET_DIR = ROOT / "resources" / "datasets" / "ucdavis-icdm19-synth2_seed12345_scale1"
 
 
 def ensure_full_dataset(n_splits: int = 5, samples_per_class: int = 100) -> Path:
@@ -44,3 +44,15 @@ def machine() -> str:
     import os
 
     return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def packet_counts(parquet: str) -> str:
+    """Flows, packets and packets inside the 15 s flowpic window of a curated parquet (streamed)."""
+    from tcbench.features.flowpic_store import iter_packet_series
+
+    flows = packets = inside = 0
+    for _, series in iter_packet_series(parquet):
+        flows += series.n_flows
+        packets += len(series.times)
+        inside += int((series.times < 15).sum())
+    return f"{flows} flows, {packets / 1e6:.1f} M packets, {inside / 1e6:.1f} M inside 15 s"

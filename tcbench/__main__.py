@@ -1,5 +1,5 @@
 """``python -m tcbench``: the CLI, usable without the console script on PATH (Snakemake jobs use this)."""
 
-from tcbench.cli.main import cli
+from tcbench.cli.main import main
 
-cli()
+main()

@@ -1,23 +1,29 @@
 """ucdavis-icdm19 splits: counts, non-overlap, determinism and the leftover definition (reference 3.1)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tcbench.data import ucdavis
-from tcbench.data.splits import ucdavis_run_split, ucdavis_train_splits
+from tcbench.data.curated import FlowLabels, read_labels
+from tcbench.data.splits import TrainSplits, ucdavis_run_split, ucdavis_train_splits
+
+CODE = {name: i for i, name in enumerate(ucdavis.CLASSES)}
 
 
-def full_scale_labels() -> pd.DataFrame:
-    """Labels with the real class counts (no packets needed to test the splits)."""
-    rows = []
+def full_scale_labels() -> FlowLabels:
+    """Labels with the real class counts, rows sorted by (partition, class) (no packets needed for splits)."""
+    apps, partitions = [], []
     for partition in sorted(ucdavis.PARTITIONS):
         for app in ucdavis.CLASSES:
-            rows += [(partition, app)] * ucdavis.CLASS_COUNTS[partition][app]
-    frame = pd.DataFrame(rows, columns=["partition", "app"])
-    frame.insert(0, "row_id", np.arange(len(frame)))
-    frame["app"] = pd.Categorical(frame["app"], categories=list(ucdavis.CLASSES))
-    return frame
+            n = ucdavis.CLASS_COUNTS[partition][app]
+            apps += [CODE[app]] * n
+            partitions += [partition] * n
+    return FlowLabels(app=np.array(apps, dtype=np.int8), partition=np.array(partitions))
+
+
+def per_class(labels: FlowLabels, rows: np.ndarray) -> dict[str, int]:
+    codes, counts = np.unique(labels.app[rows], return_counts=True)
+    return {ucdavis.CLASSES[c]: int(n) for c, n in zip(codes, counts)}
 
 
 @pytest.fixture(scope="module")
@@ -31,30 +37,31 @@ def splits(labels):
 
 
 def test_five_splits_of_100_per_class_from_pretraining(labels, splits):
-    assert len(labels) == 6672
-    merged = splits.merge(labels, on="row_id")
-    assert (merged["partition"] == ucdavis.PARTITION_PRETRAINING).all()
-    counts = merged.groupby(["split_index", "app"], observed=True).size()
-    assert len(counts) == 25 and (counts == 100).all()
-    assert splits["row_id"].is_unique  # non-overlapping
+    assert len(labels.app) == 6672
+    assert (labels.partition[splits.row_id] == ucdavis.PARTITION_PRETRAINING).all()
+    for k in range(5):
+        assert per_class(labels, splits.rows(k)) == {c: 100 for c in ucdavis.CLASSES}
+    assert len(np.unique(splits.row_id)) == len(splits.row_id) == 2500  # non-overlapping
 
 
-def test_splits_deterministic(labels, splits):
-    pd.testing.assert_frame_equal(splits, ucdavis_train_splits(labels))
+def test_splits_deterministic_and_round_trip(labels, splits, tmp_path):
+    again = ucdavis_train_splits(labels)
+    np.testing.assert_array_equal(again.row_id, splits.row_id)
+    loaded = TrainSplits.read(splits.write(tmp_path / "s.parquet"))
+    np.testing.assert_array_equal(loaded.row_id, splits.row_id)
+    np.testing.assert_array_equal(loaded.split_index, splits.split_index)
 
 
 def test_run_split_80_20_and_test_sets(labels, splits):
     split = ucdavis_run_split(labels, splits, split_index=0, seed=12345)
     assert len(split.train) == 400 and len(split.val) == 100
     assert set(split.train).isdisjoint(split.val)
-    codes = labels.set_index("row_id").loc[split.train, "app"].value_counts()
-    assert (codes == 80).all()
+    assert per_class(labels, split.train) == {c: 80 for c in ucdavis.CLASSES}
     assert len(split.tests["test-script"]) == 150 and len(split.tests["test-human"]) == 83
     # The original's leftover: everything not in train/val, human and script partitions included.
     assert len(split.tests["test-train-val-leftover"]) == 6172
-    leftover = labels.set_index("row_id").loc[split.tests["test-train-val-leftover"], "app"].value_counts()
-    assert leftover.to_dict() == {"google-doc": 1166, "google-drive": 1582, "google-music": 537,
-                                  "google-search": 1860, "youtube": 1027}
+    assert per_class(labels, split.tests["test-train-val-leftover"]) == {
+        "google-doc": 1166, "google-drive": 1582, "google-music": 537, "google-search": 1860, "youtube": 1027}
 
 
 def test_train_val_partition_changes_with_seed(labels, splits):
@@ -66,8 +73,8 @@ def test_train_val_partition_changes_with_seed(labels, splits):
 
 def test_larger_trainset_split(labels, splits):
     split = ucdavis_run_split(labels, splits, split_index=-1, seed=6, with_leftover=False)
-    per_class = labels.set_index("row_id").loc[split.train, "app"].value_counts().to_dict()
-    assert per_class == {"google-doc": 976, "google-drive": 1307, "google-music": 473, "google-search": 1532, "youtube": 861}
+    assert per_class(labels, split.train) == {
+        "google-doc": 976, "google-drive": 1307, "google-music": 473, "google-search": 1532, "youtube": 861}
     assert "test-train-val-leftover" not in split.tests
 
 
@@ -79,3 +86,10 @@ def test_unknown_split_index_names_valid_values(labels, splits):
 def test_too_few_flows_for_splits_is_explained(labels):
     with pytest.raises(ValueError, match="google-music"):
         ucdavis_train_splits(labels, samples_per_class=200)
+
+
+def test_read_labels_from_curated_parquet(tiny_dataset):
+    labels = read_labels(tiny_dataset / "ucdavis-icdm19.parquet")
+    assert labels.app.dtype == np.int8 and set(np.unique(labels.app)) == set(range(5))
+    assert len(labels.rows_in(ucdavis.PARTITION_HUMAN)) == 83
+    assert len(labels.rows_in(ucdavis.PARTITION_SCRIPT)) == 150

@@ -161,9 +161,9 @@ def test_lookalikes_switch_and_human_shift(table: pa.Table) -> None:
 
 
 def test_dataset_id() -> None:
-    assert synthetic_dataset_id() == "ucdavis-icdm19-synth_seed12345_scale1"
-    assert synthetic_dataset_id(42, 0.25) == "ucdavis-icdm19-synth_seed42_scale0.25"
-    assert synthetic_dataset_id(7, 2, lookalikes=False) == "ucdavis-icdm19-synth_seed7_scale2_nolookalikes"
+    assert synthetic_dataset_id() == "ucdavis-icdm19-synth2_seed12345_scale1"
+    assert synthetic_dataset_id(42, 0.25) == "ucdavis-icdm19-synth2_seed42_scale0.25"
+    assert synthetic_dataset_id(7, 2, lookalikes=False) == "ucdavis-icdm19-synth2_seed7_scale2_nolookalikes"
     with pytest.raises(ValueError):
         synthetic_dataset_id(1, 0.0)
     with pytest.raises(ValueError):

@@ -7,6 +7,7 @@ valid values instead of inside a job after the dataset was generated.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tcbench.data.splits import LARGER_TRAINSET_SPLIT
@@ -14,6 +15,43 @@ from tcbench.data.splits import LARGER_TRAINSET_SPLIT
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the valid values."""
+
+
+def _key_path(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _explain(error: Any) -> str:
+    """One line per schema violation: where, what, and what would be valid."""
+    where = _key_path(error.absolute_path)
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return f"{where}: unknown key(s) {unknown}; valid keys: {allowed}"
+    if error.validator == "enum":
+        hint = f" ({schema['description'].strip()})" if "description" in schema else ""
+        return f"{where}: {error.instance!r} is not valid; valid values: {schema['enum']}{hint}"
+    return f"{where}: {error.message}"
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Check ``config`` against the JSON schema and raise one ConfigError listing every violation readably.
+
+    Snakemake's own ``validate`` prints the whole schema for each error; this names the key and the valid values.
+    """
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  ".join(_explain(e) for e in errors)
+        raise ConfigError(f"invalid configuration ({len(errors)} problem(s)); see {schema_path}:\n  {lines}")
 
 
 def check_config(config: dict[str, Any]) -> None:

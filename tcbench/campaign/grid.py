@@ -61,7 +61,9 @@ def dataset_spec(config: dict[str, Any]) -> dict[str, Any]:
     dataset = config["dataset"]
     spec: dict[str, Any] = {"name": dataset["name"], "source": dataset["source"]}
     if dataset["source"] == "synthetic":
-        spec["synthetic"] = dict(sorted(dataset["synthetic"].items()))
+        from tcbench.data.synthetic import GENERATOR_VERSION
+
+        spec["synthetic"] = {**dict(sorted(dataset["synthetic"].items())), "generator_version": GENERATOR_VERSION}
     return spec
 
 

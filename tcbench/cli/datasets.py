@@ -51,11 +51,10 @@ def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) 
     from tcbench.campaign.grid import DatasetPaths
     from tcbench.data.curated import read_labels
     from tcbench.data.splits import ucdavis_train_splits
-    from tcbench.atomic import write_parquet_atomic
 
     paths = DatasetPaths(dataset_dir, ucdavis.DATASET_NAME)
-    table = ucdavis_train_splits(read_labels(paths.parquet), n_splits, samples_per_class, seed)
-    out = write_parquet_atomic(table, paths.train_splits(n_splits, samples_per_class))
+    splits = ucdavis_train_splits(read_labels(paths.parquet), n_splits, samples_per_class, seed)
+    out = splits.write(paths.train_splits(n_splits, samples_per_class))
     click.echo(f"wrote {out}: {n_splits} splits x {samples_per_class} flows per class")
 
 

@@ -10,6 +10,7 @@ import click
 from tcbench import __version__
 from tcbench.cli.campaign import campaign
 from tcbench.cli.datasets import datasets
+from tcbench.cli.fast_exit import exit_now_if_requested
 from tcbench.cli.run import run
 
 
@@ -26,3 +27,12 @@ def cli() -> None:
 cli.add_command(datasets)
 cli.add_command(run)
 cli.add_command(campaign)
+
+
+def main() -> None:
+    """Console entry point (``tcbench`` and ``python -m tcbench``)."""
+    try:
+        cli()
+    except SystemExit as exc:
+        exit_now_if_requested(exc.code if isinstance(exc.code, int) or exc.code is None else 1)
+        raise

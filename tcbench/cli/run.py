@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from tcbench.cli import fast_exit
 from tcbench.data import ucdavis
 
 
@@ -62,3 +63,4 @@ def augment_at_loading(**kwargs: object) -> None:
         sys.exit(2)
     scores = "  ".join(f"{ctx} acc {m['acc']:.2f}" for ctx, m in marker["metrics"].items() if ctx.startswith("test"))
     click.echo(f"run {marker['run_key']} done in {marker['durations']['total']:.1f} s: {scores}")
+    fast_exit.request()  # every output is closed (the marker fsynced): nothing is left for teardown to flush

@@ -10,16 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tcbench.atomic import atomic_write_text
+
 DATASET_INFO = "dataset.json"
 
 
 def write_dataset_spec(dataset_dir: str | Path, spec: dict[str, Any]) -> Path:
-    path = Path(dataset_dir) / DATASET_INFO
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(spec, sort_keys=True, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(Path(dataset_dir) / DATASET_INFO, json.dumps(spec, sort_keys=True, indent=1) + "\n")
 
 
 def read_dataset_spec(dataset_dir: str | Path) -> dict[str, Any]:

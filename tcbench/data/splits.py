@@ -8,11 +8,15 @@ random streams are consumed in the same order as the original so the same flows 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from tcbench.atomic import atomic_write
 from tcbench.data import ucdavis
+from tcbench.data.curated import FlowLabels
 
 SPLITS_SEED = 12345
 N_SPLITS = 5
@@ -20,33 +24,63 @@ SAMPLES_PER_CLASS = 100
 LARGER_TRAINSET_SPLIT = -1
 
 
+@dataclass(frozen=True)
+class TrainSplits:
+    """The train splits as a long table: flow ``row_id[i]`` belongs to split ``split_index[i]``."""
+
+    split_index: np.ndarray
+    row_id: np.ndarray
+
+    def rows(self, split_index: int) -> np.ndarray:
+        return self.row_id[self.split_index == split_index]
+
+    @property
+    def indexes(self) -> list[int]:
+        return sorted(np.unique(self.split_index).tolist())
+
+    def write(self, path: str | Path) -> Path:
+        table = pa.table({"split_index": self.split_index.astype(np.int64), "row_id": self.row_id.astype(np.int64)})
+        return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "TrainSplits":
+        if not Path(path).exists():
+            raise FileNotFoundError(f"train splits file not found: {path} (create it with `tcbench datasets splits`)")
+        table = pq.read_table(path, columns=["split_index", "row_id"])
+        return cls(table.column("split_index").to_numpy(), table.column("row_id").to_numpy())
+
+
+def _classes_in_order_of_appearance(codes: np.ndarray) -> np.ndarray:
+    values, first = np.unique(codes, return_index=True)
+    return values[np.argsort(first)]
+
+
 def ucdavis_train_splits(
-    labels: pd.DataFrame,
+    labels: FlowLabels,
     n_splits: int = N_SPLITS,
     samples_per_class: int = SAMPLES_PER_CLASS,
     seed: int = SPLITS_SEED,
-) -> pd.DataFrame:
-    """Long table (split_index, row_id) of the non-overlapping train splits.
-
-    ``labels`` holds row_id, app and partition in row_id order. Classes are visited in order of first
-    appearance, as the original iterates the row-sorted parquet.
-    """
+) -> TrainSplits:
+    """The non-overlapping train splits; classes are visited in order of first appearance among the
+    pretraining flows, as the original iterates the row-sorted parquet."""
     rng = np.random.default_rng(seed)
-    pretraining = labels[labels["partition"] == ucdavis.PARTITION_PRETRAINING]
+    pretraining = labels.rows_in(ucdavis.PARTITION_PRETRAINING)
     needed = n_splits * samples_per_class
-    parts = []
-    for app in pd.unique(pretraining["app"].astype(str)):
-        rows = pretraining.loc[pretraining["app"].astype(str) == app, "row_id"].to_numpy()
+    split_parts, row_parts = [], []
+    for code in _classes_in_order_of_appearance(labels.app[pretraining]):
+        rows = pretraining[labels.app[pretraining] == code]
         if len(rows) < needed:
             raise ValueError(
-                f"class {app!r} has {len(rows)} pretraining flows, fewer than n_splits x samples_per_class = "
-                f"{n_splits} x {samples_per_class}; lower splits.samples_per_class or use a larger dataset scale"
+                f"class {ucdavis.CLASSES[code]!r} has {len(rows)} pretraining flows, fewer than n_splits x "
+                f"samples_per_class = {n_splits} x {samples_per_class}; lower splits.samples_per_class or use a "
+                "larger dataset scale"
             )
         chosen = rng.permutation(rows)[:needed]
-        for split_index, chunk in enumerate(np.split(chosen, n_splits)):
-            parts.append(pd.DataFrame({"split_index": split_index, "row_id": chunk}))
-    table = pd.concat(parts, ignore_index=True)
-    return table.sort_values(["split_index", "row_id"], kind="stable").reset_index(drop=True)
+        row_parts.append(chosen)
+        split_parts.append(np.repeat(np.arange(n_splits), samples_per_class))
+    split_index, row_id = np.concatenate(split_parts), np.concatenate(row_parts)
+    order = np.lexsort((row_id, split_index))
+    return TrainSplits(split_index[order], row_id[order])
 
 
 @dataclass(frozen=True)
@@ -59,7 +93,7 @@ class RunSplit:
 
 
 def train_val_partition(
-    labels: pd.DataFrame,
+    labels: FlowLabels,
     candidate_rows: np.ndarray,
     seed: int,
     ratio: float = 0.8,
@@ -69,10 +103,10 @@ def train_val_partition(
     if not 0 < ratio < 1:
         raise ValueError(f"train_val_split_ratio must be in (0, 1), got {ratio}")
     rng = np.random.default_rng(seed)
-    subset = labels.set_index("row_id").loc[np.sort(candidate_rows), "app"].astype(str)
+    candidates = np.sort(candidate_rows)
     train, val = [], []
-    for app in sorted(subset.unique()):
-        rows = rng.permutation(subset.index[subset == app].to_numpy())
+    for code in np.unique(labels.app[candidates]):  # alphabetical class order
+        rows = rng.permutation(candidates[labels.app[candidates] == code])
         if max_samples_per_class > 0:
             rows = rows[:max_samples_per_class]
         n_train = int(len(rows) * ratio)
@@ -82,8 +116,8 @@ def train_val_partition(
 
 
 def ucdavis_run_split(
-    labels: pd.DataFrame,
-    train_splits: pd.DataFrame,
+    labels: FlowLabels,
+    train_splits: TrainSplits,
     split_index: int,
     seed: int,
     ratio: float = 0.8,
@@ -96,21 +130,19 @@ def ucdavis_run_split(
     original (so its 6172-flow accuracies stay comparable with the paper's table 4).
     """
     if split_index == LARGER_TRAINSET_SPLIT:
-        candidates = labels.loc[labels["partition"] == ucdavis.PARTITION_PRETRAINING, "row_id"].to_numpy()
+        candidates = labels.rows_in(ucdavis.PARTITION_PRETRAINING)
     else:
-        available = sorted(train_splits["split_index"].unique().tolist())
-        if split_index not in available:
-            raise ValueError(f"split_index {split_index} does not exist; valid values: {available + [LARGER_TRAINSET_SPLIT]}")
-        candidates = train_splits.loc[train_splits["split_index"] == split_index, "row_id"].to_numpy()
+        if split_index not in train_splits.indexes:
+            raise ValueError(f"split_index {split_index} does not exist; valid values: {train_splits.indexes + [LARGER_TRAINSET_SPLIT]}")
+        candidates = train_splits.rows(split_index)
     train, val = train_val_partition(labels, candidates, seed, ratio, max_samples_per_class)
     tests = {
-        context: labels.loc[labels["partition"] == partition, "row_id"].to_numpy()
+        context: labels.rows_in(partition)
         for partition, context in (
             (ucdavis.PARTITION_SCRIPT, ucdavis.TEST_CONTEXT_BY_PARTITION[ucdavis.PARTITION_SCRIPT]),
             (ucdavis.PARTITION_HUMAN, ucdavis.TEST_CONTEXT_BY_PARTITION[ucdavis.PARTITION_HUMAN]),
         )
     }
     if with_leftover:
-        used = np.concatenate([train, val])
-        tests[ucdavis.LEFTOVER_CONTEXT] = np.setdiff1d(labels["row_id"].to_numpy(), used)
+        tests[ucdavis.LEFTOVER_CONTEXT] = np.setdiff1d(labels.row_id, np.concatenate([train, val]))
     return RunSplit(train=train, val=val, tests=tests)

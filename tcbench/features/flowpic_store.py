@@ -8,16 +8,17 @@ row_id of each row and the parameters it was built with, written atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from tcbench.atomic import atomic_write
 from tcbench.features.flowpic import DEFAULT_BLOCK_DURATION, PacketSeries, flowpic_matrix
 
 STORE_FORMAT_VERSION = 1
@@ -42,39 +43,45 @@ class FlowpicStore:
         return self.matrix[positions]
 
 
-def read_packet_series(parquet_path: str | Path) -> tuple[np.ndarray, PacketSeries]:
-    """row_id and flat (timetofirst, pkts_size) arrays straight from Arrow buffers, no per-packet objects."""
-    table = pq.read_table(parquet_path, columns=["row_id", "timetofirst", "pkts_size"])
-    row_ids = table.column("row_id").to_numpy()
-    flat = {}
-    offsets = None
-    for name in ("timetofirst", "pkts_size"):
-        arr = table.column(name).combine_chunks()
-        offs = arr.offsets.to_numpy()
-        if offsets is not None and not np.array_equal(offs - offs[0], offsets):
-            raise ValueError(f"{parquet_path}: timetofirst and pkts_size have different lengths in some flow")
-        offsets = offs - offs[0]
-        flat[name] = arr.values.to_numpy(zero_copy_only=False)[offs[0] : offs[-1]]
-    assert offsets is not None
-    return row_ids, PacketSeries(flat["timetofirst"], flat["pkts_size"], offsets.astype(np.int64))
+def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, offsets starting at 0) of a list column, straight from the Arrow buffers."""
+    arr = column.combine_chunks()
+    offsets = arr.offsets.to_numpy().astype(np.int64)
+    values = arr.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
+    return values, offsets - offsets[0]
+
+
+def iter_packet_series(parquet_path: str | Path) -> Iterator[tuple[np.ndarray, PacketSeries]]:
+    """(row_ids, packet series) per parquet row group: memory stays bounded by one group, whatever the dataset."""
+    parquet = pq.ParquetFile(parquet_path, memory_map=False)
+    for group in range(parquet.num_row_groups):
+        table = parquet.read_row_group(group, columns=["row_id", "timetofirst", "pkts_size"], use_threads=False)
+        times, offsets = _flat(table.column("timetofirst"))
+        sizes, size_offsets = _flat(table.column("pkts_size"))
+        if not np.array_equal(offsets, size_offsets):
+            raise ValueError(f"{parquet_path}: timetofirst and pkts_size differ in length for some flow of row group {group}")
+        yield table.column("row_id").to_numpy(), PacketSeries(times, sizes, offsets)
 
 
 def build_flowpic_store(parquet_path: str | Path, dim: int, block_duration: float = DEFAULT_BLOCK_DURATION) -> FlowpicStore:
-    row_ids, series = read_packet_series(parquet_path)
-    order = np.argsort(row_ids, kind="stable")
-    matrix = flowpic_matrix(series, dim, block_duration)
+    """Flowpics of every flow of a curated parquet, read once, row group by row group."""
+    row_ids, parts = [], []
+    for ids, series in iter_packet_series(parquet_path):
+        row_ids.append(ids)
+        parts.append(flowpic_matrix(series, dim, block_duration))
+    if not parts:
+        raise ValueError(f"{parquet_path}: the dataset holds no flow")
+    all_ids = np.concatenate(row_ids).astype(np.int64)
+    matrix = parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr", dtype=np.uint8)
+    order = np.argsort(all_ids, kind="stable")
     if not np.array_equal(order, np.arange(len(order))):
-        matrix = matrix[order]
-        row_ids = row_ids[order]
-    return FlowpicStore(matrix, row_ids.astype(np.int64), dim, float(block_duration))
+        matrix, all_ids = matrix[order], all_ids[order]
+    return FlowpicStore(matrix, all_ids, dim, float(block_duration))
 
 
 def save_flowpic_store(store: FlowpicStore, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
             np.savez(
                 fh,
                 format_version=np.int64(STORE_FORMAT_VERSION),
@@ -86,13 +93,8 @@ def save_flowpic_store(store: FlowpicStore, path: str | Path) -> Path:
                 dim=np.int64(store.dim),
                 block_duration=np.float64(store.block_duration),
             )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write, durable=True)
 
 
 def load_flowpic_store(path: str | Path) -> FlowpicStore:

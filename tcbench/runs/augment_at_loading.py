@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from tcbench import RESULTS_VERSION, __version__
@@ -26,7 +25,7 @@ from tcbench.campaign.grid import RESULT_TRAINING_TYPES, DatasetPaths, build_run
 from tcbench.data import ucdavis
 from tcbench.data.curated import read_labels
 from tcbench.data.dataset_info import read_dataset_spec
-from tcbench.data.splits import RunSplit, ucdavis_run_split
+from tcbench.data.splits import RunSplit, TrainSplits, ucdavis_run_split
 from tcbench.features.flowpic import check_dim
 from tcbench.features.flowpic_store import FlowpicStore, build_flowpic_store, load_flowpic_store
 
@@ -176,13 +175,13 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
     np.random.seed(options.seed % 2**32)
 
     labels = read_labels(paths.parquet)
-    train_splits = pd.read_parquet(paths.train_splits(options.n_splits, options.samples_per_class))
+    train_splits = TrainSplits.read(paths.train_splits(options.n_splits, options.samples_per_class))
     split: RunSplit = ucdavis_run_split(
         labels, train_splits, options.split_index, options.seed, options.train_val_split_ratio,
         options.max_samples_per_class, options.test_leftover,
     )
     store = _load_flowpics(paths, options.flowpic_dim, options.flowpic_block_duration)
-    codes = labels["app"].cat.codes.to_numpy().astype(np.int64)  # labels are sorted by row_id == position
+    codes = labels.app.astype(np.int64)  # indexed by row_id
 
     def batches(row_ids: np.ndarray) -> FlowpicBatches:
         return FlowpicBatches(store.rows_for(row_ids), codes[row_ids], options.flowpic_dim)
@@ -207,8 +206,10 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         # Importing aim and opening the run (~1.5 s) overlaps with training on a side thread: torch releases the
         # GIL inside its kernels. Epoch metrics are buffered and written once the run is open.
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="aim"))
+        pool.submit(_import_report_modules)
         pending = pool.submit(_open_aim_run, run_dir / "aim", aim_template, options, key)
-        stack.callback(_close_aim_run, pending)
+        # AIM's run lock is thread-local (filelock): it must be released by the thread that took it.
+        stack.callback(lambda: pool.submit(_close_aim_run, pending).result())
         t_setup = time.time()
         result = train_supervised(
             model, train_data, val_data, epochs=options.epochs, batch_size=options.batch_size,
@@ -235,8 +236,7 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         t_tested = time.time()
         _check_finite(metrics)
         aim_run = pending.result()
-        for value, name, subset, epoch in tracked:
-            aim_run.track(value, name, subset, epoch=epoch)
+        pool.submit(_replay, aim_run, tracked).result()
     # Leaving the block closed the AIM run (also on errors), which sets its end_time.
 
     with open(artifacts / "params.yml", "w") as fh:
@@ -268,12 +268,22 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
     }
 
 
+def _import_report_modules() -> None:
+    """pandas (~0.4 s to import) is only needed for the report CSVs after training: import it meanwhile."""
+    import pandas  # noqa: F401
+
+
 def _open_aim_run(repo: Path, template: Path | None, options: SupervisedRunOptions, key: str) -> Any:
     from tcbench.tracking.aim_repo import init_run_repo
     from tcbench.tracking.aim_run import AimRunWriter
 
     init_run_repo(repo, template)
     return AimRunWriter(repo, options.experiment, options.hparams(), run_key=key).open()
+
+
+def _replay(aim_run: Any, tracked: list[tuple[float, str, str, int | None]]) -> None:
+    for value, name, subset, epoch in tracked:
+        aim_run.track(value, name, subset, epoch=epoch)
 
 
 def _close_aim_run(pending: Future) -> None:

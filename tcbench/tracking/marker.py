@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from tcbench.atomic import atomic_write_text
 
 MARKER_VERSION = 1
 MARKER_NAME = "marker.json"
@@ -95,36 +96,7 @@ def write_marker(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
             raise MarkerError(f"{path}: {exc}") from None
         raise MarkerError(f"{path}: cannot serialise marker: {exc}") from exc
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself; without it a power loss can forget the new directory entry."""
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    return atomic_write_text(path, text, durable=True)
 
 
 def validate_marker(data: Any, path: str | os.PathLike[str] = "<marker>") -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""Campaign grid and content keys: order, counts, key stability and sensitivity, config checks."""
+
+import copy
+
+import pytest
+import yaml
+
+from tcbench.campaign.config import ConfigError, check_config
+from tcbench.campaign.grid import campaign_runs, run_key
+from tcbench.runs.augment_at_loading import SupervisedRunOptions
+
+from test_workflow import ROOT
+
+
+@pytest.fixture()
+def config():
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+    return cfg
+
+
+def test_grid_order_and_one_based_index(config):
+    runs = campaign_runs(config)
+    assert len(runs) == 2 * 1 * 2 * 3
+    assert [r.campaign_exp_idx for r in runs] == list(range(1, 13))
+    first, second, fourth = runs[0].params, runs[1].params, runs[3].params
+    assert (first["split_index"], first["flowpic_dim"], first["seed"]) == (0, 32, 12345)
+    assert second["seed"] == 42  # seeds vary fastest, as itertools.product(splits, augs, dims, seeds)
+    assert (fourth["flowpic_dim"], fourth["seed"]) == (64, 12345)
+    assert len({r.run_key for r in runs}) == len(runs)
+
+
+def test_run_key_is_stable_and_type_normalised(config):
+    a = campaign_runs(config)[0]
+    cfg = copy.deepcopy(config)
+    cfg["training"]["flowpic_block_duration"] = 15.0  # YAML 15 vs 15.0
+    cfg["training"]["learning_rate"] = 1e-3
+    assert campaign_runs(cfg)[0].run_key == a.run_key
+    assert len(a.run_key) == 16 and int(a.run_key, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("training", "epochs", 7), ("training", "with_dropout", False), ("training", "learning_rate", 0.01),
+     ("splits", "samples_per_class", 50), ("dataset", "synthetic", {"seed": 1, "scale": 1.0, "lookalikes": True})],
+)
+def test_result_relevant_changes_change_the_key(config, section, key, value):
+    cfg = copy.deepcopy(config)
+    cfg[section][key] = value
+    assert campaign_runs(cfg)[0].run_key != campaign_runs(config)[0].run_key
+
+
+def test_execution_settings_do_not_change_the_key(config):
+    cfg = copy.deepcopy(config)
+    cfg["resources"] = {"device": "cuda", "threads_per_run": 2}
+    cfg["campaign_id"] = "other"
+    assert [r.run_key for r in campaign_runs(cfg)] == [r.run_key for r in campaign_runs(config)]
+
+
+def test_cli_options_hash_to_the_workflow_key(config):
+    """A run started by hand with the same parameters lands in the same content-addressed folder."""
+    spec = campaign_runs(config)[0]
+    options = SupervisedRunOptions(dataset_dir=ROOT, split_index=0, seed=12345, flowpic_dim=32)
+    assert run_key(options.params(spec.params["dataset"])) == spec.run_key
+
+
+def test_duplicate_grid_values_are_rejected(config):
+    cfg = copy.deepcopy(config)
+    cfg["grid"]["seed"] = [1, 1]
+    with pytest.raises(ValueError, match="repeats run"):
+        campaign_runs(cfg)
+
+
+def test_split_index_beyond_n_splits_names_valid_values(config):
+    cfg = copy.deepcopy(config)
+    cfg["grid"]["split_index"] = [0, 5]
+    with pytest.raises(ConfigError, match=r"grid.split_index: \[5\].*valid values: \[0, 1, 2, 3, 4, -1\]"):
+        check_config(cfg)
+
+
+def test_scale_too_small_for_splits_is_explained(config):
+    cfg = copy.deepcopy(config)
+    cfg["dataset"]["synthetic"]["scale"] = 0.1
+    with pytest.raises(ConfigError, match="samples_per_class to at most 11"):
+        check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"grid": {"split_index": [0], "aug_name": ["rotate"], "flowpic_dim": [32], "seed": [1]}},
+         r"grid.aug_name\[0\]: 'rotate' is not valid; valid values: \['noaug'\]"),
+        ({"grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [48], "seed": [1]}},
+         r"grid.flowpic_dim\[0\]: 48 is not valid; valid values: \[32, 64, 1500\]"),
+        ({"trainig": {"epochs": 3}}, r"unknown key\(s\) \['trainig'\]; valid keys: \[.*'training'"),
+        ({"training": {"epochs": "50"}}, r"training.epochs: '50' is not of type 'integer'"),
+        ({"grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [-3]}},
+         r"grid.seed\[0\]: -3 is less than the minimum of 0"),
+        ({"dataset": {"name": "mirage19"}}, r"dataset.name: 'mirage19' is not valid; valid values: \['ucdavis-icdm19'\]"),
+    ],
+)
+def test_schema_errors_name_the_key_and_valid_values(config, patch, message):
+    from tcbench.campaign.config import validate_config
+
+    cfg = {**copy.deepcopy(config), **patch}
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml")
