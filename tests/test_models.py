@@ -22,16 +22,8 @@ MINI_KEYS = [
     "classifier.weight",
     "classifier.bias",
 ]
-FULL_KEYS = [
-    "features.conv1.0.weight",
-    "features.conv1.0.bias",
-    "features.conv2.0.weight",
-    "features.conv2.0.bias",
-    "features.fullyconnected.1.weight",
-    "features.fullyconnected.1.bias",
-    "classifier.weight",
-    "classifier.bias",
-]
+# The Full net has the same layers minus the second FC layer of Mini (fullyconnected.3).
+FULL_KEYS = MINI_KEYS[:6] + MINI_KEYS[-2:]
 
 
 def n_params(model: nn.Module) -> int:

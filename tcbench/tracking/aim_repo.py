@@ -15,6 +15,7 @@ All paths given here are repo *roots*, the folder that contains `.aim/`, as `aim
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import importlib.metadata
 import logging
@@ -22,6 +23,7 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,6 +313,25 @@ def clear_stale_locks(repo_path: str | os.PathLike[str]) -> list[str]:
 def run_is_locked(repo_path: str | os.PathLike[str], run_hash: str) -> bool:
     """True while a writer holds (or a killed writer left) the run lock; such a run may be incomplete."""
     return (Path(repo_path) / AIM_DIR / "locks" / f"{run_hash}.softlock").exists()
+
+
+def set_run_creation_time(repo_path: str | os.PathLike[str], run_hash: str, timestamp: float) -> None:
+    """Date a closed run's creation back to ``timestamp`` (unix seconds), i.e. when the run really started.
+
+    AIM stamps a run when ``aim.Run`` is constructed, which a run process does late (on a side thread, see
+    tcbench.runs) to keep aim's import off its critical path; the original's run_duration = end - creation must
+    still cover the whole run. AIM keeps the time in its run table, naive UTC, as SQLAlchemy writes it.
+    """
+    created = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).replace(tzinfo=None)
+    con = sqlite3.connect(Path(repo_path) / AIM_DIR / "run_metadata.sqlite")
+    try:
+        with con:
+            updated = con.execute("UPDATE run SET created_at = ? WHERE hash = ?", (created.isoformat(sep=" "), run_hash)).rowcount
+    finally:
+        con.close()
+    if updated != 1:
+        raise RuntimeError(f"{repo_path}: run {run_hash} not found in run_metadata.sqlite")
+    forget_repo(repo_path)  # aim's in-process caches hold the old value
 
 
 def plain(value: Any) -> Any:
