@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 
 from _common import ensure_full_dataset, machine, packet_counts, timed_child
 
+REPEAT = 5
+
 CHILD = r"""
-import json, sys, time
-t0 = time.perf_counter()
+import json, resource, sys, time
 from tcbench.features.flowpic_store import build_flowpic_store
-t_import = time.perf_counter()
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+t0, c0 = time.perf_counter(), cpu()
 store = build_flowpic_store(sys.argv[1], int(sys.argv[2]))
-t_done = time.perf_counter()
-print(json.dumps({"flows": store.matrix.shape[0], "nnz": int(store.matrix.nnz), "total_s": t_done - t_import}))
+print(json.dumps({"flows": store.matrix.shape[0], "nnz": int(store.matrix.nnz), "total_s": time.perf_counter() - t0,
+                  "cpu_s": cpu() - c0}))
 """
 
 
@@ -30,10 +35,16 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"dataset: {packet_counts(parquet)}")
     for dim in (32, 64, 1500):
-        wall, rss, proc = timed_child([*pin, sys.executable, "-c", CHILD, parquet, str(dim)])
-        res = json.loads(proc.strip().splitlines()[-1])
-        print(f"dim {dim:4d}: {res['flows']} flows, {res['nnz'] / 1e6:.2f} M non-zero pixels | parquet read + flowpics "
-              f"{res['total_s']:.2f} s on one core (wall incl. imports {wall:.2f} s) | peak RSS {rss:.0f} MiB")
+        runs = []
+        for _ in range(REPEAT):
+            wall, rss, out = timed_child([*pin, sys.executable, "-c", CHILD, parquet, str(dim)])
+            runs.append((json.loads(out.strip().splitlines()[-1]), rss))
+        res, _ = runs[0]
+        times = sorted(r["total_s"] for r, _ in runs)
+        cpus = sorted(r["cpu_s"] for r, _ in runs)
+        print(f"dim {dim:4d}: {res['flows']} flows, {res['nnz'] / 1e6:.2f} M non-zero pixels | parquet read + flowpics on "
+              f"one core, {REPEAT} runs: wall median {statistics.median(times):.2f} s (min {times[0]:.2f}), CPU median "
+              f"{statistics.median(cpus):.2f} s | peak RSS max {max(r for _, r in runs):.0f} MiB")
 
 
 if __name__ == "__main__":
