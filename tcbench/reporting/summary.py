@@ -119,13 +119,6 @@ def _format_value(value: object) -> str:
     return str(value)
 
 
-def summary_file_names(long: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(runsinfo parquet, summary csv)`` file names that :func:`write_campaign_summary` produces."""
-    hp = split_hparam(long)
-    values = sorted(long[hp].dropna().unique()) if hp in long.columns else []
-    return [(f"runsinfo_{hp}_{_format_value(v)}.parquet", f"summary_{hp}_{_format_value(v)}.csv") for v in values]
-
-
 def write_campaign_summary(
     long: pd.DataFrame,
     out_dir: str | os.PathLike[str],

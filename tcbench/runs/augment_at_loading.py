@@ -13,7 +13,7 @@ import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +315,3 @@ def _versions() -> dict[str, Any]:
 
     return {"tcbench": __version__, "results_version": RESULTS_VERSION, "python": platform.python_version(),
             **{name: version(name) for name in ("torch", "aim", "numpy")}}
-
-
-def options_as_dict(options: SupervisedRunOptions) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tcbench.campaign.config import check_config
 from tcbench.campaign.grid import campaign_runs, dataset_paths
+from tcbench.tracking.aim_repo import default_template_path
 
 check_config(config)
 
@@ -15,7 +16,7 @@ RESULTS = Path(config["results_dir"])
 CAMPAIGN_DIR = RESULTS / "campaigns" / config["campaign_id"]
 LOGS = RESULTS / "logs"
 MERGE_REPORT = CAMPAIGN_DIR / "aim_merge.json"
-AIM_TEMPLATE = RESULTS / ".aim-template"
+AIM_TEMPLATE = default_template_path(RESULTS)
 BLOCK_DURATION = float(config["training"]["flowpic_block_duration"])
 
 
