@@ -107,3 +107,39 @@ def test_schema_errors_name_the_key_and_valid_values(config, patch, message):
     cfg = {**copy.deepcopy(config), **patch}
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("imc23-ucdavis-xgboost-pktseries.yaml", 30), ("imc23-ucdavis-xgboost-flowpic.yaml", 15)],
+)
+def test_paper_campaigns_plan_the_papers_run_counts(name, expected):
+    from tcbench.campaign.compose import complete_config
+
+    config = complete_config(yaml.safe_load((ROOT / "config" / "campaigns" / name).read_text()))
+    assert len(campaign_runs(config)) == expected
+
+
+def test_xgboost_keys_ignore_cnn_settings(config):
+    """Changing a CNN-only setting (epochs) must not re-run XGBoost runs."""
+    from tcbench.campaign.compose import complete_config
+
+    xgb = complete_config(yaml.safe_load((ROOT / "config" / "campaigns" / "imc23-ucdavis-xgboost-pktseries.yaml").read_text()))
+    changed = copy.deepcopy(xgb)
+    changed["training"]["epochs"] = 3
+    assert [r.run_key for r in campaign_runs(changed)] == [r.run_key for r in campaign_runs(xgb)]
+
+
+def test_run_arguments_round_trip_through_the_cli(config):
+    """The job command line parses back into the run's options (same run_key as the grid)."""
+    import shlex
+
+    from tcbench.campaign.commands import run_arguments
+    from tcbench.cli.run import augment_at_loading
+
+    spec = campaign_runs(config)[0]
+    args = shlex.split(run_arguments(spec.params))[1:]  # drop the subcommand name
+    ctx = augment_at_loading.make_context("augment-at-loading", [*args, "--dataset-dir", str(ROOT)])
+    options = SupervisedRunOptions(**{k: (int(v) if k == "flowpic_dim" else v) for k, v in ctx.params.items()
+                                      if k in SupervisedRunOptions.__dataclass_fields__ and v is not None})
+    assert run_key(options.params(spec.params["dataset"])) == spec.run_key

@@ -52,7 +52,7 @@ def test_dry_run_of_default_config_plans_one_train_job_per_grid_point(tmp_path):
     grid = config["grid"]
     expected = len(grid["split_index"]) * len(grid["aug_name"]) * len(grid["flowpic_dim"]) * len(grid["seed"])
     jobs = planned_jobs(proc.stdout + proc.stderr)
-    assert jobs["train_monolithic"] == expected
+    assert jobs["train"] == expected
     assert jobs["flowpics"] == len(grid["flowpic_dim"])
 
 
@@ -106,4 +106,33 @@ def test_changing_one_hyperparameter_replans_exactly_the_affected_runs(campaign)
     changed.write_text(yaml.safe_dump(config))
     proc = snakemake(campaign, "-n", configfile=changed)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert planned_jobs(proc.stdout + proc.stderr)["train_monolithic"] == 2
+    assert planned_jobs(proc.stdout + proc.stderr)["train"] == 2
+
+
+XGB_CONFIG = {
+    **{k: v for k, v in TINY_CONFIG.items() if k != "training"},
+    "campaign_id": "tiny-xgb",
+    "method": "xgboost",
+    "experiment": "xgb_pktseries",
+    "xgboost": {"flow_representation": "pktseries"},
+    "grid": {"split_index": [0, 1], "seed": [12345], "max_n_pkts": [10, 30]},
+}
+
+
+def test_xgboost_campaign_end_to_end(tmp_path):
+    """XGBoost runs go through the same workflow: per-run AIM repos, markers, merge and max_n_pkts summaries."""
+    config = tmp_path / "xgb.yaml"
+    config.write_text(yaml.safe_dump(XGB_CONFIG))
+    proc = snakemake(tmp_path, "--cores", "2", configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = tmp_path / "results" / "campaigns" / "tiny-xgb" / "campaign_summary"
+    for n in (10, 30):
+        summary = pd.read_csv(out / f"summary_max_n_pkts_{n}.csv", header=[0, 1])
+        assert (summary[("acc", "count")] == 2).all()
+    markers = sorted((tmp_path / "results" / "runs").glob("*/marker.json"))
+    assert len(markers) == 4
+    marker = yaml.safe_load(markers[0].read_text())
+    assert marker["method"] == "xgboost" and marker["hparams"]["flow_representation"] == "pktseries"
+    assert {"acc", "precision", "recall", "f1", "duration"} <= set(marker["metrics"]["test-human"])
+    artifacts = markers[0].parent / "artifacts"
+    assert any(p.name.startswith("xgb_model_split_") for p in artifacts.iterdir())

@@ -55,6 +55,20 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
 
 
 def check_config(config: dict[str, Any]) -> None:
+    from tcbench.campaign.grid import grid_axes
+
+    try:
+        axes = dict(grid_axes(config))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    grid = config["grid"]
+    if config["method"] == "xgboost":
+        if any(aug != "noaug" for aug in grid.get("aug_name", ["noaug"])):
+            raise ConfigError(f"grid.aug_name: {grid['aug_name']} but method xgboost takes no augmentation; valid values: ['noaug']")
+    else:
+        unused = [axis for axis in grid if axis not in axes]
+        if unused:
+            raise ConfigError(f"grid: axis {unused} is not used by method {config['method']!r}; its axes: {list(axes)}")
     n_splits = config["splits"]["n_splits"]
     per_class = config["splits"]["samples_per_class"]
     valid_splits = list(range(n_splits)) + [LARGER_TRAINSET_SPLIT]

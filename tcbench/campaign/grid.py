@@ -16,22 +16,37 @@ from typing import Any
 
 from tcbench import RESULTS_VERSION
 
-# Grid axes in the original's product order (seeds vary fastest): itertools.product(splits, augs, dims, seeds).
-GRID_AXES = ("split_index", "aug_name", "flowpic_dim", "seed")
-
-# Training keys that change a run's numbers, with the type each is normalised to before hashing (YAML's 15 and
-# the CLI's 15.0 must give the same key). Device and threads do not change results and stay out of the key.
-RESULT_TRAINING_TYPES: dict[str, type] = {
-    "epochs": int,
-    "batch_size": int,
-    "learning_rate": float,
-    "patience_steps": int,
-    "patience_min_delta": float,
-    "with_dropout": bool,
+# Settings that change a run's numbers, per method, with the type each is normalised to before hashing (YAML's 15
+# and the CLI's 15.0 must give the same key). Device and threads do not change results and stay out of the key;
+# so do settings a method does not use (changing `epochs` must not re-run XGBoost runs).
+_COMMON_TYPES: dict[str, type] = {
     "train_val_split_ratio": float,
-    "flowpic_block_duration": float,
     "max_samples_per_class": int,
     "test_leftover": bool,
+}
+RESULT_SETTING_TYPES: dict[str, dict[str, type]] = {
+    "monolithic": {
+        "epochs": int,
+        "batch_size": int,
+        "learning_rate": float,
+        "patience_steps": int,
+        "patience_min_delta": float,
+        "with_dropout": bool,
+        "flowpic_block_duration": float,
+        "suppress_val_augmentation": bool,
+        "aug_samples": int,
+        **_COMMON_TYPES,
+    },
+    "xgboost": {"flow_representation": str, "flowpic_block_duration": float, **_COMMON_TYPES},
+}
+# Grid axes and the type of their values.
+AXIS_TYPES: dict[str, type] = {
+    "with_dropout": bool,
+    "split_index": int,
+    "aug_name": str,
+    "flowpic_dim": int,
+    "seed": int,
+    "max_n_pkts": int,
 }
 
 RUN_KEY_LENGTH = 16
@@ -68,43 +83,59 @@ def dataset_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_run_params(
-    method: str,
-    dataset: dict[str, Any],
-    splits: dict[str, Any],
-    split_index: int,
-    aug_name: str,
-    flowpic_dim: int,
-    seed: int,
-    training: dict[str, Any],
+    method: str, dataset: dict[str, Any], splits: dict[str, Any], point: dict[str, Any], settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """The canonical parameter dict of a run; the CLI and the Snakefile both build it here."""
+    """The canonical parameter dict of a run (grid point + the method's result settings); the CLI and the
+    Snakefile both build it here, so a run started by hand lands in the same folder as the workflow's."""
+    if method not in RESULT_SETTING_TYPES:
+        raise ValueError(f"unknown method {method!r}; valid values: {sorted(RESULT_SETTING_TYPES)}")
+    merged = {**settings, **point}
     return {
         "method": method,
         "dataset": dataset,
         "splits": {"n_splits": int(splits["n_splits"]), "samples_per_class": int(splits["samples_per_class"])},
-        "split_index": int(split_index),
-        "aug_name": str(aug_name),
-        "flowpic_dim": int(flowpic_dim),
-        "seed": int(seed),
-        **{key: cast(training[key]) for key, cast in RESULT_TRAINING_TYPES.items()},
+        **{axis: AXIS_TYPES[axis](value) for axis, value in point.items()},
+        **{key: cast(merged[key]) for key, cast in RESULT_SETTING_TYPES[method].items()},
     }
 
 
-def run_params(config: dict[str, Any], split_index: int, aug_name: str, flowpic_dim: int, seed: int) -> dict[str, Any]:
-    return build_run_params(config["method"], dataset_spec(config), config["splits"], split_index, aug_name,
-                            flowpic_dim, seed, config["training"])
+def method_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The config values a run's settings come from: the training section plus the method's own section."""
+    return {**config["training"], **config.get(config["method"], {})}
+
+
+def grid_axes(config: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """(axis, values) in the original's product order for the configured method.
+
+    monolithic: split_index x aug_name x flowpic_dim x seed (seeds vary fastest), with an optional leading
+    with_dropout axis (the dropout-impact campaign). xgboost: split_index x seed x (flowpic_dim for flowpic inputs,
+    max_n_pkts for packet series), the original's order with its forced `noaug` axis left out.
+    """
+    grid = config["grid"]
+    if config["method"] == "xgboost":
+        last = "flowpic_dim" if config["xgboost"]["flow_representation"] == "flowpic" else "max_n_pkts"
+        names = ["split_index", "seed", last]
+    else:
+        names = (["with_dropout"] if "with_dropout" in grid else []) + ["split_index", "aug_name", "flowpic_dim", "seed"]
+    missing = [n for n in names if n not in grid]
+    if missing:
+        raise ValueError(f"grid: missing axis {missing} for method {config['method']!r}; axes: {names}")
+    return [(name, list(grid[name])) for name in names]
 
 
 def campaign_runs(config: dict[str, Any]) -> list[RunSpec]:
     """Every run of the campaign in the original's order, with 1-based campaign_exp_idx."""
-    grid = config["grid"]
+    axes = grid_axes(config)
+    names = [name for name, _ in axes]
+    dataset, settings = dataset_spec(config), method_settings(config)
     runs = []
     seen: dict[str, int] = {}
-    for idx, point in enumerate(itertools.product(*(grid[axis] for axis in GRID_AXES)), start=1):
-        params = run_params(config, *point)
+    for idx, values in enumerate(itertools.product(*(v for _, v in axes)), start=1):
+        point = dict(zip(names, values))
+        params = build_run_params(config["method"], dataset, config["splits"], point, settings)
         key = run_key(params)
         if key in seen:
-            raise ValueError(f"grid point {dict(zip(GRID_AXES, point))} repeats run {seen[key]}: remove duplicate values from grid")
+            raise ValueError(f"grid point {point} repeats run {seen[key]}: remove duplicate values from grid")
         seen[key] = idx
         runs.append(RunSpec(run_key=key, campaign_exp_idx=idx, params=params))
     return runs

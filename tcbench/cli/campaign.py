@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,102 @@ def _campaign_labels(campaign_id: str, n: int) -> list[dict[str, object]]:
 @click.group()
 def campaign() -> None:
     """Campaign-level steps: merge per-run AIM repos, write summaries."""
+
+
+def _csv(cast):
+    return lambda ctx, param, value: None if value is None else [cast(v.strip()) for v in value.split(",") if v.strip()]
+
+
+@campaign.command("augment-at-loading")
+@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from this campaign config (e.g. config/campaigns/*.yaml); the options below override it.")
+@click.option("--campaign-id", default=None, help="Campaign name [default: from --configfile, else augment-at-loading].")
+@click.option("--method", type=click.Choice(["monolithic", "xgboost"]), default=None, help="monolithic (CNN) or xgboost.")
+@click.option("--input-repr", type=click.Choice(["pktseries", "flowpic"]), default=None, help="XGBoost input.")
+@click.option("--augmentations", callback=_csv(str), default=None,
+              help="Comma list [default: noaug,rotate,horizontalflip,colorjitter,packetloss,changertt,timeshift].")
+@click.option("--flowpic-dims", callback=_csv(int), default=None, help="Comma list [default: 32,64,1500].")
+@click.option("--pktseries-len", callback=_csv(int), default=None, help="XGBoost pktseries lengths, comma list [default: 10,30].")
+@click.option("--seeds", callback=_csv(int), default=None, help="Comma list [default: 12345,42,666].")
+@click.option("--split-indexes", callback=_csv(int), default=None, help="Comma list [default: 0,1,2,3,4].")
+@click.option("--max-train-splits", type=int, default=None, help="Keep only the first N split indexes (-1: all).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs [default: 50].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Mini-batch size [default: 32].")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate [default: 0.001].")
+@click.option("--patience-steps", type=click.IntRange(min=1), default=None, help="Early-stopping patience [default: 5].")
+@click.option("--no-dropout", is_flag=True, default=False, help="Train without dropout.")
+@click.option("--no-test-leftover", is_flag=True, default=False, help="Skip the test-train-val-leftover test.")
+@click.option("--suppress-val-augmentation", is_flag=True, default=False, help="Validate on the original flows only.")
+@click.option("--max-samples-per-class", type=int, default=None, help="Cap per class before the train/val split (-1: none).")
+@click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
+@click.option("--cores", default="all", show_default=True, help="Snakemake --cores.")
+@click.option("--profile", default=None, help="Snakemake profile folder (e.g. profiles/local).")
+def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, **opts: Any) -> None:
+    """Plan (--dry-run) or run the augment-at-loading campaign, as the original's command, through Snakemake."""
+    import subprocess
+
+    import yaml
+
+    from tcbench.campaign.compose import SNAKEFILE, complete_config, composition
+    from tcbench.campaign.config import ConfigError
+
+    config = yaml.safe_load(configfile.read_text()) if configfile else {
+        "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
+        "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
+    }
+    _apply_options(config, opts)
+    try:
+        complete_config(config)
+        text = composition(config)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(text)
+    if dry_run:
+        return
+    out = Path(config["results_dir"]) / "campaigns" / config["campaign_id"] / "campaign_config.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(out), "--cores", cores]
+    if profile:
+        cmd += ["--profile", profile]
+    click.echo("running: " + " ".join(cmd))
+    sys.exit(subprocess.call(cmd))
+
+
+def _apply_options(config: dict[str, Any], opts: dict[str, Any]) -> None:
+    """Overlay the command-line options on the config, with the original's defaults where the config is silent."""
+    grid = config.setdefault("grid", {})
+    training = config.setdefault("training", {})
+    if opts["campaign_id"]:
+        config["campaign_id"] = opts["campaign_id"]
+    if opts["method"]:
+        config["method"] = opts["method"]
+    method = config.get("method", "monolithic")
+    if opts["input_repr"]:
+        config.setdefault("xgboost", {})["flow_representation"] = opts["input_repr"]
+    axes = {"split_index": opts["split_indexes"], "seed": opts["seeds"], "flowpic_dim": opts["flowpic_dims"]}
+    if method == "xgboost":
+        representation = config.setdefault("xgboost", {}).get("flow_representation", "pktseries")
+        axes["max_n_pkts"] = opts["pktseries_len"]
+        grid.setdefault("max_n_pkts" if representation == "pktseries" else "flowpic_dim",
+                        [10, 30] if representation == "pktseries" else [32, 64, 1500])
+    else:
+        axes["aug_name"] = opts["augmentations"]
+        grid.setdefault("aug_name", ["noaug", "rotate", "horizontalflip", "colorjitter", "packetloss", "changertt", "timeshift"])
+        grid.setdefault("flowpic_dim", [32, 64, 1500])
+    grid.update({axis: values for axis, values in axes.items() if values is not None})
+    if opts["max_train_splits"] is not None and opts["max_train_splits"] > 0:
+        grid["split_index"] = grid["split_index"][: opts["max_train_splits"]]
+    for key in ("epochs", "batch_size", "learning_rate", "patience_steps", "max_samples_per_class"):
+        if opts[key] is not None:
+            training[key] = opts[key]
+    if opts["no_dropout"]:
+        training["with_dropout"] = False
+    if opts["no_test_leftover"]:
+        training["test_leftover"] = False
+    if opts["suppress_val_augmentation"]:
+        training["suppress_val_augmentation"] = True
 
 
 @campaign.command("aim-template")

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from tcbench.campaign.config import check_config
+from tcbench.campaign.commands import run_arguments
 from tcbench.campaign.grid import campaign_runs, dataset_paths
 from tcbench.tracking.aim_repo import default_template_path
 
@@ -25,13 +26,12 @@ wildcard_constraints:
     dim="32|64|1500",
 
 
-def run_param(name):
-    """Input/params function: the value of `name` for the run of the job's run_key wildcard."""
-    return lambda wildcards: RUNS[wildcards.run_key].params[name]
-
-
 def run_flowpics(wildcards):
-    return str(DATA.flowpics(RUNS[wildcards.run_key].params["flowpic_dim"], BLOCK_DURATION))
+    """The flowpic cache a run reads (none for XGBoost on packet series)."""
+    params = RUNS[wildcards.run_key].params
+    if params.get("flow_representation") == "pktseries":
+        return []
+    return [str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))]
 
 
 def marker_paths():
@@ -40,9 +40,12 @@ def marker_paths():
 
 
 def summary_files():
-    dims = sorted(set(config["grid"]["flowpic_dim"]))
+    """One runsinfo/summary pair per value of the split hparam (max_n_pkts for packet-series runs, as the original)."""
+    pktseries = config["method"] == "xgboost" and config["xgboost"]["flow_representation"] == "pktseries"
+    hparam = "max_n_pkts" if pktseries else "flowpic_dim"
     out = CAMPAIGN_DIR / "campaign_summary"
-    return [str(out / f"{kind}_flowpic_dim_{d}.{ext}") for d in dims for kind, ext in (("runsinfo", "parquet"), ("summary", "csv"))]
+    return [str(out / f"{kind}_{hparam}_{v}.{ext}") for v in sorted(set(config["grid"][hparam]))
+            for kind, ext in (("runsinfo", "parquet"), ("summary", "csv"))]
 
 
 def print_campaign_summary():

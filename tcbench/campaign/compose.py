@@ -1,0 +1,47 @@
+"""A campaign config from command-line options, and the original's dry-run composition printout.
+
+`tcbench campaign augment-at-loading` builds the same config a YAML file would hold, validates it against the
+workflow's schema, and plans it with the same grid as the Snakefile, so its dry run counts exactly the runs
+`snakemake -n` plans.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tcbench.campaign.config import check_config, validate_config
+from tcbench.campaign.grid import campaign_runs, grid_axes
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SNAKEFILE = REPO_ROOT / "Snakefile"
+
+# The original's dry-run labels for each axis.
+AXIS_LABELS = {"with_dropout": "with_dropout", "split_index": "split_indexes", "aug_name": "augmentations",
+               "flowpic_dim": "flowpic_dims", "seed": "seeds", "max_n_pkts": "max_n_pkts"}
+
+
+def complete_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate (readable errors first) and fill in the schema defaults, as the Snakefile does."""
+    from snakemake.utils import validate
+
+    if not SCHEMA.exists():
+        raise FileNotFoundError(f"{SCHEMA} not found: run tcbench from a clone of the repository (pip install -e .)")
+    validate_config(config, SCHEMA)
+    validate(config, str(SCHEMA), set_default=True)
+    check_config(config)
+    return config
+
+
+def composition(config: dict[str, Any]) -> str:
+    """The original's dry-run banner and axes (`name (count): [values]`), plus the total number of runs."""
+    runs = campaign_runs(config)
+    width = max(len(AXIS_LABELS[name]) for name, _ in grid_axes(config))
+    lines = ["#" * 10, f"# campaign_id: {config['campaign_id']} | run 1/{len(runs)} - time to completion 0:00:00", "#" * 10]
+    for name, values in grid_axes(config):
+        label = f"{AXIS_LABELS[name]:<{width}} ({len(values)})"
+        lines.append(f"{label}: {values}")
+    lines.append(f"method: {config['method']}" + (f" ({config['xgboost']['flow_representation']})" if config["method"] == "xgboost" else ""))
+    lines.append(f"total runs: {len(runs)}")
+    return "\n".join(lines)
