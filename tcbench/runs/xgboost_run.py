@@ -39,6 +39,7 @@ log = logging.getLogger("tcbench.run")
 REPRESENTATIONS = ("pktseries", "flowpic")
 # The original records dummies for the axis a representation does not use (flowpic_dim 32 / max_n_pkts 30).
 DUMMY_DIM, DUMMY_N_PKTS = 32, 30
+DENSE_FLOWPIC_MAX_DIM = 64
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,10 @@ def _features(options: XGBoostRunOptions, paths: DatasetPaths, needed: np.ndarra
     """A function row_ids -> model input, covering every flow in ``needed``."""
     if options.flow_representation == "flowpic":
         store = load_flowpics(paths, options.flowpic_dim, options.flowpic_block_duration)
+        if options.flowpic_dim <= DENSE_FLOWPIC_MAX_DIM:
+            # Dense like the original: XGBoost treats entries a sparse matrix does not store as missing, not 0.
+            return lambda rows: store.rows_for(rows).toarray().astype(np.float32) / 255.0
+        # 2.25 M features per flow at dim 1500 only fit sparse; empty pixels then count as missing values.
         return lambda rows: (store.rows_for(rows).astype(np.float32) / 255.0).tocsr()
     from tcbench.features.pktseries import MinMaxScaler, read_pktseries_features
 
