@@ -79,3 +79,31 @@ def test_store_rejects_garbage(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable flowpic store"):
         load_flowpic_store(bad)
+
+
+def test_series_take_and_window():
+    times = [np.array([0.0, 1.0, 40.0]), np.array([]), np.array([0.0, 29.0, 31.0, 33.0])]
+    sizes = [np.array([1, 2, 3], dtype=np.int16), np.array([], dtype=np.int16), np.array([4, 5, 6, 7], dtype=np.int16)]
+    series = PacketSeries.from_lists(times, sizes)
+    taken = series.take(np.array([2, 0, 1, 2]), max_time=30.0)
+    np.testing.assert_array_equal(np.diff(taken.offsets), [2, 2, 0, 2])
+    np.testing.assert_array_equal(taken.sizes, [4, 5, 1, 2, 4, 5])
+    np.testing.assert_array_equal(series.last_times(), [40.0, 0.0, 33.0])
+
+
+def test_read_flow_series_matches_parquet(tiny_dataset):
+    import pyarrow.parquet as pq
+
+    from tcbench.features.flowpic_store import read_flow_series
+
+    parquet = tiny_dataset / "ucdavis-icdm19.parquet"
+    rows = np.array([40, 3, 3, 100])
+    series, last = read_flow_series(parquet, rows, max_time=31.0)
+    table = pq.read_table(parquet, columns=["row_id", "timetofirst", "pkts_size"]).to_pydict()
+    for i, row in enumerate(rows):
+        t = np.array(table["timetofirst"][row])
+        s = np.array(table["pkts_size"][row])
+        got = slice(series.offsets[i], series.offsets[i + 1])
+        np.testing.assert_array_equal(series.times[got], t[t < 31.0])
+        np.testing.assert_array_equal(series.sizes[got], s[t < 31.0])
+        assert last[i] == t[-1]

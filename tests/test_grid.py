@@ -90,8 +90,8 @@ def test_scale_too_small_for_splits_is_explained(config):
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        ({"grid": {"split_index": [0], "aug_name": ["rotate"], "flowpic_dim": [32], "seed": [1]}},
-         r"grid.aug_name\[0\]: 'rotate' is not valid; valid values: \['noaug'\]"),
+        ({"grid": {"split_index": [0], "aug_name": ["mixup"], "flowpic_dim": [32], "seed": [1]}},
+         r"grid.aug_name\[0\]: 'mixup' is not valid; valid values: \['noaug', 'rotate', 'horizontalflip'"),
         ({"grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [48], "seed": [1]}},
          r"grid.flowpic_dim\[0\]: 48 is not valid; valid values: \[32, 64, 1500\]"),
         ({"trainig": {"epochs": 3}}, r"unknown key\(s\) \['trainig'\]; valid keys: \[.*'training'"),
@@ -143,3 +143,23 @@ def test_run_arguments_round_trip_through_the_cli(config):
     options = SupervisedRunOptions(**{k: (int(v) if k == "flowpic_dim" else v) for k, v in ctx.params.items()
                                       if k in SupervisedRunOptions.__dataclass_fields__ and v is not None})
     assert run_key(options.params(spec.params["dataset"])) == spec.run_key
+
+
+def test_paper_augment_at_loading_campaign_plans_315_train_jobs(tmp_path):
+    """`snakemake -n --configfile <paper config>` reports 315 train jobs (the original's default grid)."""
+    from test_workflow import planned_jobs, snakemake
+
+    proc = snakemake(tmp_path, "-n", configfile=ROOT / "config" / "campaigns" / "imc23-ucdavis-augment-at-loading.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert planned_jobs(proc.stdout + proc.stderr)["train"] == 315
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("imc23-ucdavis-augment-at-loading-dropout-impact.yaml", 420), ("imc23-ucdavis-larger-trainset.yaml", 140)],
+)
+def test_other_paper_campaigns(name, expected):
+    from tcbench.campaign.compose import complete_config
+
+    config = complete_config(yaml.safe_load((ROOT / "config" / "campaigns" / name).read_text()))
+    assert len(campaign_runs(config)) == expected

@@ -136,3 +136,25 @@ def test_xgboost_campaign_end_to_end(tmp_path):
     assert {"acc", "precision", "recall", "f1", "duration"} <= set(marker["metrics"]["test-human"])
     artifacts = markers[0].parent / "artifacts"
     assert any(p.name.startswith("xgb_model_split_") for p in artifacts.iterdir())
+
+
+def test_all_seven_augmentations_campaign(tmp_path):
+    """A small real campaign with every augmentation at dim 32; its summary lists each augmentation."""
+    from tcbench.augment import AUGMENTATIONS
+
+    config = {**TINY_CONFIG, "campaign_id": "tiny-augs",
+              "grid": {"split_index": [0], "aug_name": list(AUGMENTATIONS), "flowpic_dim": [32], "seed": [12345]},
+              "training": {"epochs": 2, "aug_samples": 3}}
+    path = tmp_path / "augs.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "--cores", "2", configfile=path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = pd.read_csv(tmp_path / "results" / "campaigns" / "tiny-augs" / "campaign_summary" / "summary_flowpic_dim_32.csv",
+                          header=[0, 1])
+    assert set(summary[("aug_name", "Unnamed: 1_level_1")]) == set(AUGMENTATIONS)
+    for marker in (tmp_path / "results" / "runs").glob("*/marker.json"):
+        log = (marker.parent / "artifacts" / "log.txt").read_text()
+        aug = yaml.safe_load(marker.read_text())["hparams"]["aug_name"]
+        copies = {"noaug": 0, "horizontalflip": 1}.get(aug, 2)
+        # 5 classes x samples_per_class 5 x 0.8 = 20 training flows, plus their copies
+        assert f"train 20 ({20 * (copies + 1)} with copies)" in log, log[:500]

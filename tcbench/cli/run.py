@@ -26,7 +26,8 @@ def run() -> None:
 @click.option("--input-repr", type=click.Choice(["pktseries", "flowpic"]), default="pktseries",
               help="XGBoost input: first packets' sizes, IATs and directions, or the flattened flowpic.")
 @click.option("--pktseries-len", type=click.Choice(["10", "30"]), default="10", help="XGBoost pktseries: packets per flow.")
-@click.option("--aug-name", type=click.Choice(["noaug"]), default="noaug", help="Augmentation applied at loading (monolithic).")
+@click.option("--aug-name", type=click.Choice(["noaug", "rotate", "horizontalflip", "colorjitter", "packetloss", "changertt", "timeshift"]),
+              default="noaug", help="Augmentation applied at loading (monolithic): the flows plus augmented copies.")
 @click.option("--flowpic-dim", type=click.Choice(["32", "64", "1500"]), default="32", help="Flowpic resolution.")
 @click.option("--flowpic-block-duration", type=click.FloatRange(min=0, min_open=True), default=15.0,
               help="Seconds of each flow covered by the flowpic.")

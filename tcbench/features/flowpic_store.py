@@ -71,6 +71,37 @@ def iter_packet_series(parquet_path: str | Path) -> Iterator[tuple[np.ndarray, P
         yield table.column("row_id").to_numpy(), PacketSeries(times, sizes, offsets)
 
 
+def read_flow_series(parquet_path: str | Path, row_ids: np.ndarray, max_time: float) -> tuple[PacketSeries, np.ndarray]:
+    """(packets with t < max_time, last packet time) of the given flows, in the order of ``row_ids``.
+
+    Series augmentations need only the packets that can land in the flowpic window after the transform
+    (change RTT scales time by >= 0.5, time shift moves it by <= 1 s) plus each flow's last time (packet loss
+    draws its window over the whole flow); keeping just those bounds memory whatever the flows' lengths.
+    """
+    row_ids = np.asarray(row_ids, dtype=np.int64)
+    wanted = np.unique(row_ids)
+    parts_ids, parts, lasts = [], [], []
+    for ids, series in iter_packet_series(parquet_path):
+        chosen = np.flatnonzero(np.isin(ids, wanted))
+        if len(chosen):
+            parts_ids.append(ids[chosen])
+            lasts.append(series.last_times()[chosen])
+            parts.append(series.take(chosen, max_time))
+    found = np.concatenate(parts_ids) if parts_ids else np.zeros(0, dtype=np.int64)
+    missing = np.setdiff1d(wanted, found)
+    if len(missing):
+        raise KeyError(f"{parquet_path}: row_ids not in the dataset: {missing[:5].tolist()}")
+    merged = PacketSeries(
+        np.concatenate([p.times for p in parts]),
+        np.concatenate([p.sizes for p in parts]),
+        np.concatenate([[0], np.cumsum(np.concatenate([np.diff(p.offsets) for p in parts]))]).astype(np.int64),
+    )
+    position = np.empty(int(found.max()) + 1, dtype=np.int64)
+    position[found] = np.arange(len(found))
+    order = position[row_ids]
+    return merged.take(order), np.concatenate(lasts)[order]
+
+
 def build_flowpic_store(parquet_path: str | Path, dim: int, block_duration: float = DEFAULT_BLOCK_DURATION) -> FlowpicStore:
     """Flowpics of every flow of a curated parquet, read once, row group by row group."""
     row_ids, parts = [], []

@@ -35,7 +35,6 @@ from tcbench.runs.common import (
 log = logging.getLogger("tcbench.run")
 
 EXPERIMENT = "augmentation-at-loading"
-SUPPORTED_AUGMENTATIONS = ("noaug",)
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,12 @@ class SupervisedRunOptions:
 
     def validate(self) -> None:
         check_dim(self.flowpic_dim)
-        if self.aug_name not in SUPPORTED_AUGMENTATIONS:
-            raise ValueError(f"aug_name {self.aug_name!r} is not available yet; valid values: {list(SUPPORTED_AUGMENTATIONS)}")
+        from tcbench.augment import AUGMENTATIONS
+
+        if self.aug_name not in AUGMENTATIONS:
+            raise ValueError(f"aug_name {self.aug_name!r} is not valid; valid values: {list(AUGMENTATIONS)}")
+        if self.aug_samples < 2:
+            raise ValueError(f"aug_samples must be >= 2, got {self.aug_samples}")
         for name in ("epochs", "batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -106,6 +109,40 @@ class SupervisedRunOptions:
             raise ValueError(f"patience_steps must be >= 1, got {self.patience_steps}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+def augment_sets(options: SupervisedRunOptions, paths: DatasetPaths, store: Any, codes: np.ndarray,
+                 row_sets: list[np.ndarray]) -> list[Any]:
+    """Each set's flows followed by their augmented copies (augment at loading, reference 2.3).
+
+    Series augmentations read the packets of all the sets' flows in one pass over the parquet, keeping only
+    those that can reach the flowpic window after the transform (t < 2 T + 1 s) and each flow's last time.
+    Every set uses the run seed, as the original augments validation with the training seed.
+    """
+    import scipy.sparse as sp
+
+    from tcbench.augment import SERIES_AUGMENTATIONS, augment_at_loading, copies_per_sample
+    from tcbench.features.flowpic_store import read_flow_series
+    from tcbench.training.batches import FlowpicBatches
+
+    copies = copies_per_sample(options.aug_name, options.aug_samples)
+    series = last = None
+    if options.aug_name in SERIES_AUGMENTATIONS:
+        series, last = read_flow_series(paths.parquet, np.concatenate(row_sets), 2 * options.flowpic_block_duration + 1)
+    out, first = [], 0
+    for rows in row_sets:
+        flowpics = store.rows_for(rows)
+        if copies:
+            part = np.arange(first, first + len(rows))
+            extra = augment_at_loading(
+                options.aug_name, flowpics, series.take(part) if series is not None else None, options.flowpic_dim,
+                options.flowpic_block_duration, options.seed, options.aug_samples,
+                last_time=last[part] if last is not None else None,
+            )
+            flowpics = sp.vstack([flowpics, extra], format="csr", dtype=np.uint8)
+        first += len(rows)
+        out.append(FlowpicBatches(flowpics, np.tile(codes[rows], copies + 1), options.flowpic_dim))
+    return out
 
 
 def execute(options: SupervisedRunOptions, run_dir: Path | None = None, results_dir: Path = Path("results"),
@@ -146,9 +183,12 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         def batches(row_ids: np.ndarray) -> FlowpicBatches:
             return FlowpicBatches(store.rows_for(row_ids), codes[row_ids], options.flowpic_dim)
 
-        train_data, val_data = batches(split.train), batches(split.val)
-        log.info("run %s: split %d seed %d dim %d: train %d, val %d, tests %s", key, options.split_index, options.seed,
-                 options.flowpic_dim, len(split.train), len(split.val), {k: len(v) for k, v in split.tests.items()})
+        augmented_sets = [split.train] if options.suppress_val_augmentation else [split.train, split.val]
+        train_data, *augmented_val = augment_sets(options, paths, store, codes, augmented_sets)
+        val_data = augmented_val[0] if augmented_val else batches(split.val)
+        log.info("run %s: split %d seed %d dim %d aug %s: train %d (%d with copies), val %d (%d), tests %s", key,
+                 options.split_index, options.seed, options.flowpic_dim, options.aug_name, len(split.train),
+                 len(train_data), len(split.val), len(val_data), {k: len(v) for k, v in split.tests.items()})
 
         model = build_flowpic_cnn(len(ucdavis.CLASSES), options.flowpic_dim, options.with_dropout)
         metrics: dict[str, dict[str, float]] = {}
