@@ -148,19 +148,3 @@ def test_minmax_scaler_rejects_unfitted_and_wrong_width():
         scaler.transform(np.zeros((2, 4)))
 
 
-def test_store_round_trip_and_rejects_garbage(tmp_path):
-    from tcbench.features.pktseries import load_pktseries_store, save_pktseries_store
-
-    series, dirs = as_series(hand_made_flows())
-    feats = pktseries_features(series, 30, dirs)
-    ids = np.arange(len(feats), dtype=np.int64)
-    path = save_pktseries_store(tmp_path / "pktseries_n30.npz", ids, feats, 30)
-    got_ids, got_feats, n = load_pktseries_store(path)
-    assert n == 30
-    np.testing.assert_array_equal(got_ids, ids)
-    np.testing.assert_array_equal(got_feats, feats)
-    with pytest.raises(ValueError):
-        save_pktseries_store(tmp_path / "bad.npz", ids, feats, 10)
-    (tmp_path / "garbage.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError):
-        load_pktseries_store(tmp_path / "garbage.npz")

@@ -18,8 +18,7 @@ Directions are not part of :class:`~tcbench.features.flowpic.PacketSeries` (flow
 
 Features of the first ``m <= n`` packets are a column subset of the n-packet features
 (:func:`truncate_features`), so one n=30 matrix serves the n=10 runs too. Reading a whole dataset costs about as
-much as the parquet decode of its three packet columns (~1.5 s for the full ucdavis-icdm19, 45 M packets), so
-:func:`save_pktseries_store` / :func:`load_pktseries_store` can cache the result per dataset, like the flowpic store.
+much as the parquet decode of its three packet columns (~1.5 s for the full ucdavis-icdm19, 45 M packets).
 
 :class:`MinMaxScaler` reproduces ``sklearn.preprocessing.MinMaxScaler()`` (fit on the training rows, applied to
 every subset, no clipping) without importing sklearn, which costs ~2 s per run process.
@@ -27,20 +26,17 @@ every subset, no clipping) without importing sklearn, which costs ~2 s per run p
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tcbench.atomic import atomic_write
 from tcbench.features.flowpic import PacketSeries
 from tcbench.features.flowpic_store import _flat
 
 VALID_MAX_N_PKTS = (10, 30)
 PKTSERIES_COLUMNS = ("row_id", "timetofirst", "pkts_size", "pkts_dir")
-STORE_FORMAT_VERSION = 1
 
 
 def _gather(
@@ -144,40 +140,6 @@ def read_pktseries_features(
         missing = np.setdiff1d(wanted, all_ids)[:5]
         raise KeyError(f"{parquet_path}: row_ids not in the dataset: {missing.tolist()} ...")
     return wanted.copy(), features[positions]
-
-
-def save_pktseries_store(path: str | Path, row_ids: np.ndarray, features: np.ndarray, n: int) -> Path:
-    """Cache a dataset's features (e.g. n=30, 6 672 flows: 4.8 MB) as an uncompressed .npz, written atomically.
-
-    Reading the parquet costs ~1.5 s per call on the full dataset (decoding 45 M packets of three list columns);
-    loading this file takes milliseconds, and :func:`truncate_features` derives any smaller n from it.
-    """
-    n = check_n(n)
-    if features.shape != (len(row_ids), 3 * n):
-        raise ValueError(f"features of shape {features.shape} do not match {len(row_ids)} row_ids and n={n}")
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, format_version=np.int64(STORE_FORMAT_VERSION), row_ids=np.asarray(row_ids, dtype=np.int64),
-                     features=np.asarray(features, dtype=np.float64), n=np.int64(n))
-
-    return atomic_write(path, write, durable=True)
-
-
-def load_pktseries_store(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """(row_ids, features, n) written by :func:`save_pktseries_store`; ValueError if unreadable or outdated."""
-    path = Path(path)
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a readable pktseries store (not an .npz archive); delete it to rebuild")
-    try:
-        with np.load(path) as npz:
-            version = int(npz["format_version"])
-            if version != STORE_FORMAT_VERSION:
-                raise ValueError(f"{path}: pktseries store format {version}, expected {STORE_FORMAT_VERSION}; "
-                                 "delete it to rebuild")
-            return npz["row_ids"], npz["features"], int(npz["n"])
-    except (OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: not a readable pktseries store ({exc}); delete it to rebuild") from exc
 
 
 class MinMaxScaler:

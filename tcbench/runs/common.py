@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import platform
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -20,7 +21,7 @@ import numpy as np
 import yaml
 
 from tcbench import RESULTS_VERSION, __version__
-from tcbench.campaign.grid import DatasetPaths
+from tcbench.campaign.grid import DatasetPaths, run_key
 from tcbench.data import ucdavis
 from tcbench.features.flowpic_store import FlowpicStore, build_flowpic_store, load_flowpic_store
 
@@ -46,9 +47,19 @@ def run_folder(key: str, run_dir: Path | None, results_dir: Path) -> tuple[Path,
     return run_dir, artifacts
 
 
-def execute_run(key: str, run_dir: Path, artifacts: Path, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``body`` with the run's log file attached, then write the marker it returns (last, atomically)."""
+def execute_run(options: Any, run_dir: Path | None, results_dir: Path, aim_template: Path | None,
+                body: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """Validate the options, prepare the content-addressed run folder, run ``body`` with the run's log file
+    attached, then write the marker it returns (last, atomically). ``options`` is a method's run options."""
+    from tcbench.data.dataset_info import read_dataset_spec
     from tcbench.tracking.marker import write_marker
+
+    t_start = time.time()
+    options.validate()
+    paths = DatasetPaths(Path(options.dataset_dir), options.dataset_name)
+    params = options.params(read_dataset_spec(paths.root))
+    key = run_key(params)
+    run_dir, artifacts = run_folder(key, run_dir, results_dir)
 
     handler = logging.FileHandler(artifacts / "log.txt", mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -56,7 +67,7 @@ def execute_run(key: str, run_dir: Path, artifacts: Path, body: Callable[[], dic
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        marker = body()
+        marker = body(options, params, key, paths, run_dir, artifacts, aim_template, t_start)
         marker["artifacts"] = sorted(p.name for p in artifacts.iterdir())
         marker_path = write_marker(run_dir / "marker.json", marker)
         log.info("run %s done in %.1f s: marker %s", key, marker["durations"]["total"], marker_path)

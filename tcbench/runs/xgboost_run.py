@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from tcbench.campaign.grid import RESULT_SETTING_TYPES, DatasetPaths, build_run_params, run_key
+from tcbench.campaign.grid import RESULT_SETTING_TYPES, DatasetPaths, build_run_params
 from tcbench.data import ucdavis
 from tcbench.data.curated import read_labels
-from tcbench.data.dataset_info import read_dataset_spec
 from tcbench.data.splits import TrainSplits, ucdavis_run_split
 from tcbench.features.flowpic import check_dim
 from tcbench.runs.common import (
@@ -29,7 +28,6 @@ from tcbench.runs.common import (
     execute_run,
     load_flowpics,
     marker_base,
-    run_folder,
     write_params,
     write_reports,
 )
@@ -98,14 +96,7 @@ class XGBoostRunOptions:
 def execute(options: XGBoostRunOptions, run_dir: Path | None = None, results_dir: Path = Path("results"),
             aim_template: Path | None = None) -> dict[str, Any]:
     """Fit and test one XGBoost model; write the per-run AIM repo, artifacts and marker; return the marker."""
-    t_start = time.time()
-    options.validate()
-    paths = DatasetPaths(Path(options.dataset_dir), options.dataset_name)
-    params = options.params(read_dataset_spec(paths.root))
-    key = run_key(params)
-    run_dir, artifacts = run_folder(key, run_dir, results_dir)
-    return execute_run(key, run_dir, artifacts,
-                       lambda: _execute(options, params, key, paths, run_dir, artifacts, aim_template, t_start))
+    return execute_run(options, run_dir, results_dir, aim_template, _execute)
 
 
 def _features(options: XGBoostRunOptions, paths: DatasetPaths, needed: np.ndarray, train: np.ndarray) -> Any:
