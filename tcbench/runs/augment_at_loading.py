@@ -21,6 +21,7 @@ from tcbench.data.curated import read_labels
 from tcbench.data.splits import RunSplit, TrainSplits, ucdavis_run_split
 from tcbench.features.flowpic import check_dim
 from tcbench.runs.common import (
+    RunOptions,
     SideTracker,
     check_finite,
     execute_run,
@@ -36,31 +37,19 @@ EXPERIMENT = "augmentation-at-loading"
 
 
 @dataclass(frozen=True)
-class SupervisedRunOptions:
+class SupervisedRunOptions(RunOptions):
     """Everything one run needs; the result-relevant part forms the run_key (see ``params``)."""
 
-    dataset_dir: Path
-    dataset_name: str = ucdavis.DATASET_NAME
-    n_splits: int = 5
-    samples_per_class: int = 100
-    split_index: int = 0
     aug_name: str = "noaug"
-    flowpic_dim: int = 32
-    seed: int = 12345
     epochs: int = 50
     batch_size: int = 32
     learning_rate: float = 0.001
     patience_steps: int = 5
     patience_min_delta: float = 0.001
     with_dropout: bool = True
-    train_val_split_ratio: float = 0.8
-    flowpic_block_duration: float = 15.0
-    max_samples_per_class: int = -1
-    test_leftover: bool = True
     suppress_val_augmentation: bool = False
     aug_samples: int = 10
     device: str = "cpu"
-    threads: int = 1
     experiment: str = EXPERIMENT
 
     def params(self, dataset_spec: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,24 @@ from tcbench.features.flowpic_store import FlowpicStore, build_flowpic_store, lo
 log = logging.getLogger("tcbench.run")
 
 Tracked = tuple[float, str, str, "int | None"]  # (value, metric name, context subset, epoch)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every run method needs: the dataset, its splits, the grid point and where/how the run executes."""
+
+    dataset_dir: Path
+    dataset_name: str = ucdavis.DATASET_NAME
+    n_splits: int = 5
+    samples_per_class: int = 100
+    split_index: int = 0
+    seed: int = 12345
+    flowpic_dim: int = 32
+    flowpic_block_duration: float = 15.0
+    train_val_split_ratio: float = 0.8
+    max_samples_per_class: int = -1
+    test_leftover: bool = True
+    threads: int = 1
 
 
 def run_folder(key: str, run_dir: Path | None, results_dir: Path) -> tuple[Path, Path]:

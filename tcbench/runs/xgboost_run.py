@@ -23,6 +23,7 @@ from tcbench.data.curated import read_labels
 from tcbench.data.splits import TrainSplits, ucdavis_run_split
 from tcbench.features.flowpic import check_dim
 from tcbench.runs.common import (
+    RunOptions,
     SideTracker,
     check_finite,
     execute_run,
@@ -41,21 +42,9 @@ DENSE_FLOWPIC_MAX_DIM = 64
 
 
 @dataclass(frozen=True)
-class XGBoostRunOptions:
-    dataset_dir: Path
-    dataset_name: str = ucdavis.DATASET_NAME
-    n_splits: int = 5
-    samples_per_class: int = 100
-    split_index: int = 0
-    seed: int = 12345
+class XGBoostRunOptions(RunOptions):
     flow_representation: str = "pktseries"
     max_n_pkts: int = 10
-    flowpic_dim: int = 32
-    flowpic_block_duration: float = 15.0
-    train_val_split_ratio: float = 0.8
-    max_samples_per_class: int = -1
-    test_leftover: bool = True
-    threads: int = 1
     experiment: str = "xgb_pktseries"
 
     def point(self) -> dict[str, Any]:
