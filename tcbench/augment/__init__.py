@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tcbench.augment import image as _image
 from tcbench.augment import series as _series
 from tcbench.features.flowpic import PacketSeries, check_dim
 
@@ -52,6 +51,14 @@ __all__ = [
     "copies_per_sample",
     "draw_parameters",
 ]
+
+
+def _image():
+    """The image augmentations import torch (~2 s): only when one is used, so that series augmentations can
+    run on a side thread while the run process imports torch."""
+    from tcbench.augment import image
+
+    return image
 
 
 def _check_name(aug_name: str) -> str:
@@ -145,12 +152,12 @@ def augment_at_loading(
 
     matrix = sp.csr_matrix(flowpics, dtype=np.uint8)
     if aug_name == "horizontalflip":
-        return _image.horizontal_flip(matrix, dim)
+        return _image().horizontal_flip(matrix, dim)
     params = draw_parameters(aug_name, rng, copies, n)
-    tiled = _image.tile_rows(matrix, copies)
+    tiled = _image().tile_rows(matrix, copies)
     if aug_name == "rotate":
-        return _image.rotate(tiled, params["angle"].ravel(), dim)
-    return _image.colorjitter(
+        return _image().rotate(tiled, params["angle"].ravel(), dim)
+    return _image().colorjitter(
         tiled, params["brightness"].ravel(), params["contrast"].ravel(), params["brightness_first"].ravel(), dim
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,18 +100,18 @@ class SupervisedRunOptions(RunOptions):
 
 
 def augment_sets(options: SupervisedRunOptions, paths: DatasetPaths, store: Any, codes: np.ndarray,
-                 row_sets: list[np.ndarray]) -> list[Any]:
-    """Each set's flows followed by their augmented copies (augment at loading, reference 2.3).
+                 row_sets: list[np.ndarray]) -> list[tuple[Any, np.ndarray]]:
+    """(flowpics, labels) of each set: its flows followed by their augmented copies (reference 2.3).
 
     Series augmentations read the packets of all the sets' flows in one pass over the parquet, keeping only
     those that can reach the flowpic window after the transform (t < 2 T + 1 s) and each flow's last time.
-    Every set uses the run seed, as the original augments validation with the training seed.
+    Every set uses the run seed, as the original augments validation with the training seed. Needs no torch for
+    series augmentations, so it runs on a side thread while the run imports torch.
     """
     import scipy.sparse as sp
 
     from tcbench.augment import SERIES_AUGMENTATIONS, augment_at_loading, copies_per_sample
     from tcbench.features.flowpic_store import read_flow_series
-    from tcbench.training.batches import FlowpicBatches
 
     copies = copies_per_sample(options.aug_name, options.aug_samples)
     series = last = None
@@ -128,7 +129,7 @@ def augment_sets(options: SupervisedRunOptions, paths: DatasetPaths, store: Any,
             )
             flowpics = sp.vstack([flowpics, extra], format="csr", dtype=np.uint8)
         first += len(rows)
-        out.append(FlowpicBatches(flowpics, np.tile(codes[rows], copies + 1), options.flowpic_dim))
+        out.append((flowpics, np.tile(codes[rows], copies + 1)))
     return out
 
 
@@ -141,6 +142,20 @@ def execute(options: SupervisedRunOptions, run_dir: Path | None = None, results_
 def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, paths: DatasetPaths, run_dir: Path,
              artifacts: Path, aim_template: Path | None, t_start: float) -> dict[str, Any]:
     with ExitStack() as stack:
+        labels = read_labels(paths.parquet)
+        train_splits = TrainSplits.read(paths.train_splits(options.n_splits, options.samples_per_class))
+        split: RunSplit = ucdavis_run_split(
+            labels, train_splits, options.split_index, options.seed, options.train_val_split_ratio,
+            options.max_samples_per_class, options.test_leftover,
+        )
+        store = load_flowpics(paths, options.flowpic_dim, options.flowpic_block_duration)
+        codes = labels.app.astype(np.int64)  # indexed by row_id
+        # Reading packet series and building the augmented copies (numpy, pyarrow: GIL released) overlap with
+        # `import torch` (~2 s) on a side thread.
+        data_pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="data"))
+        augmented_sets = [split.train] if options.suppress_val_augmentation else [split.train, split.val]
+        pending_sets = data_pool.submit(augment_sets, options, paths, store, codes, augmented_sets)
+
         import torch
 
         from tcbench.models.cnn import build_flowpic_cnn
@@ -151,20 +166,10 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         torch.manual_seed(options.seed)
         np.random.seed(options.seed % 2**32)
 
-        labels = read_labels(paths.parquet)
-        train_splits = TrainSplits.read(paths.train_splits(options.n_splits, options.samples_per_class))
-        split: RunSplit = ucdavis_run_split(
-            labels, train_splits, options.split_index, options.seed, options.train_val_split_ratio,
-            options.max_samples_per_class, options.test_leftover,
-        )
-        store = load_flowpics(paths, options.flowpic_dim, options.flowpic_block_duration)
-        codes = labels.app.astype(np.int64)  # indexed by row_id
-
         def batches(row_ids: np.ndarray) -> FlowpicBatches:
             return FlowpicBatches(store.rows_for(row_ids), codes[row_ids], options.flowpic_dim)
 
-        augmented_sets = [split.train] if options.suppress_val_augmentation else [split.train, split.val]
-        train_data, *augmented_val = augment_sets(options, paths, store, codes, augmented_sets)
+        train_data, *augmented_val = [FlowpicBatches(m, y, options.flowpic_dim) for m, y in pending_sets.result()]
         val_data = augmented_val[0] if augmented_val else batches(split.val)
         log.info("run %s: split %d seed %d dim %d aug %s: train %d (%d with copies), val %d (%d), tests %s", key,
                  options.split_index, options.seed, options.flowpic_dim, options.aug_name, len(split.train),
