@@ -163,3 +163,33 @@ def test_other_paper_campaigns(name, expected):
 
     config = complete_config(yaml.safe_load((ROOT / "config" / "campaigns" / name).read_text()))
     assert len(campaign_runs(config)) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "lines"),
+    [
+        ([], ["split_indexes (5): [0, 1, 2, 3, 4]", "flowpic_dims  (3): [32, 64, 1500]", "seeds         (3): [12345, 42, 666]",
+              "total runs: 315"]),
+        (["--method", "xgboost", "--input-repr", "pktseries"], ["max_n_pkts    (2): [10, 30]", "total runs: 30"]),
+        (["--augmentations", "noaug,changertt", "--flowpic-dims", "32", "--max-train-splits", "2"], ["total runs: 12"]),
+    ],
+)
+def test_campaign_dry_run_prints_the_composition(args, lines):
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["campaign", "augment-at-loading", "--dry-run", *args])
+    assert result.exit_code == 0, result.output
+    for line in lines:
+        assert line in result.output
+
+
+def test_campaign_dry_run_rejects_unknown_augmentation():
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["campaign", "augment-at-loading", "--dry-run", "--augmentations", "noaug,mixup"])
+    assert result.exit_code == 2
+    assert "'mixup' is not valid" in result.output
