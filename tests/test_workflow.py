@@ -158,3 +158,17 @@ def test_all_seven_augmentations_campaign(tmp_path):
         copies = {"noaug": 0, "horizontalflip": 1}.get(aug, 2)
         # 5 classes x samples_per_class 5 x 0.8 = 20 training flows, plus their copies
         assert f"train 20 ({20 * (copies + 1)} with copies)" in log, log[:500]
+
+
+def test_aimrepo_report_on_the_merged_repo_equals_the_workflow_summary(campaign, tmp_path):
+    """`tcbench aimrepo report` (reads AIM) and the summary rule (reads markers) give identical files."""
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    repo = campaign / "results" / "campaigns" / "tiny" / "aim"
+    result = CliRunner().invoke(cli, ["aimrepo", "report", "--aim-repo", str(repo), "--output-folder", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    ours = (tmp_path / "campaign_summary" / "tiny" / "summary_flowpic_dim_32.csv").read_text()
+    workflow = (campaign / "results" / "campaigns" / "tiny" / "campaign_summary" / "summary_flowpic_dim_32.csv").read_text()
+    assert ours == workflow

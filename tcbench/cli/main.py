@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from tcbench import __version__
+from tcbench.cli.aimrepo import aimrepo
 from tcbench.cli.campaign import campaign
 from tcbench.cli.datasets import datasets
 from tcbench.cli.fast_exit import exit_now_if_requested
@@ -27,6 +28,7 @@ def cli() -> None:
 cli.add_command(datasets)
 cli.add_command(run)
 cli.add_command(campaign)
+cli.add_command(aimrepo)
 
 
 def main() -> None:

@@ -80,6 +80,7 @@ class SupervisedRunOptions(RunOptions):
             "learning_rate": self.learning_rate,
             "patience_min_delta": self.patience_min_delta,
             "train_val_split_ratio": self.train_val_split_ratio,
+            "aug_samples": self.aug_samples,
         }
 
     def validate(self) -> None:

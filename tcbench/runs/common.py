@@ -161,8 +161,7 @@ def _close_aim_run(pending: Any, started: float) -> None:
     except Exception:
         return
     writer.close()
-    set_run_creation_time(writer.repo_path, writer.run_hash, started)
-    writer.creation_time = started
+    writer.creation_time = set_run_creation_time(writer.repo_path, writer.run_hash, started)
 
 
 def load_flowpics(paths: DatasetPaths, dim: int, block_duration: float) -> FlowpicStore:

@@ -315,7 +315,7 @@ def run_is_locked(repo_path: str | os.PathLike[str], run_hash: str) -> bool:
     return (Path(repo_path) / AIM_DIR / "locks" / f"{run_hash}.softlock").exists()
 
 
-def set_run_creation_time(repo_path: str | os.PathLike[str], run_hash: str, timestamp: float) -> None:
+def set_run_creation_time(repo_path: str | os.PathLike[str], run_hash: str, timestamp: float) -> float:
     """Date a closed run's creation back to ``timestamp`` (unix seconds), i.e. when the run really started.
 
     AIM stamps a run when ``aim.Run`` is constructed, which a run process does late (on a side thread, see
@@ -332,6 +332,7 @@ def set_run_creation_time(repo_path: str | os.PathLike[str], run_hash: str, time
     if updated != 1:
         raise RuntimeError(f"{repo_path}: run {run_hash} not found in run_metadata.sqlite")
     forget_repo(repo_path)  # aim's in-process caches hold the old value
+    return created.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def plain(value: Any) -> Any:

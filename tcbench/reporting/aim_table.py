@@ -1,0 +1,170 @@
+"""Read an AIM repo into marker-like dicts, so the long table / summaries run on AIM repos too (``tcbench aimrepo``).
+
+Works on a campaign repo built by ``tcbench campaign merge`` and on a repo written by the original tcbench: both
+store the run configuration under ``run["hparams"]`` (campaign labels ``campaign_id`` / ``campaign_exp_idx``
+included after a merge) and track metrics with ``context={"subset": <split>}``.
+
+Runs are listed by hash from the chunk folders (closed runs copied into a repo are invisible to
+``Repo.iter_runs()`` until re-indexed) and opened read-only one by one from their own chunk, so the repo index is
+neither needed nor modified. The last value of a sequence is the one
+at the highest step: ``Sequence.values`` is ordered by step *hash*, so ``data.numpy()`` (sorted by step) is used.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tcbench.reporting.runs_table import CAMPAIGN_LABELS
+from tcbench.tracking.aim_repo import is_repo, list_run_hashes, open_repo
+
+#: Metric names starting with this prefix are AIM system metrics, never reported (§8).
+SYSTEM_PREFIX = "__system"
+
+
+class AimRepoError(RuntimeError):
+    """The path is not a readable AIM repo."""
+
+
+def _last_value(sequence: Any) -> float | None:
+    """Value at the highest step of a metric sequence (None when empty or not numeric)."""
+    try:
+        steps, columns = sequence.data.numpy()  # (steps, [values, epochs, timestamps])
+        values = columns[0]
+    except Exception:  # pragma: no cover - defensive: older/newer aim layouts
+        try:
+            items = sorted(zip(sequence.data.indices_list(), sequence.data.values_list()))
+        except Exception:
+            return None
+        return None if not items else _number(items[-1][1])
+    if len(values) == 0:
+        return None
+    if len(steps) == len(values) and len(steps) > 1:
+        order = steps.argsort(kind="stable")
+        values = values[order]
+    return _number(values[-1])
+
+
+def _number(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out
+
+
+def _plain_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    return {}
+
+
+def _order_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Campaign labels last, as ``runs_long_table`` places them for markers (same column / group-by order)."""
+    out = {k: v for k, v in hparams.items() if k not in CAMPAIGN_LABELS}
+    out.update({k: hparams[k] for k in CAMPAIGN_LABELS if k in hparams})
+    return out
+
+
+def _read_run(repo: Any, run_hash: str) -> dict[str, Any]:
+    from aim import Run
+
+    run = Run(run_hash=run_hash, repo=repo, read_only=True)
+    try:
+        hparams = _order_hparams(_plain_dict(run.get("hparams")))
+        metrics: dict[str, dict[str, float | None]] = {}
+        for seq in run.metrics():
+            name = seq.name
+            if name.startswith(SYSTEM_PREFIX):
+                continue
+            ctx = seq.context.to_dict() if seq.context is not None else {}
+            subset = ctx.get("subset")
+            if subset is None:
+                continue
+            metrics.setdefault(str(subset), {})[name] = _last_value(seq)
+        for ctx_metrics in metrics.values():
+            # same key order whatever order aim yields sequences in
+            items = sorted(ctx_metrics.items())
+            ctx_metrics.clear()
+            ctx_metrics.update(items)
+        run_key = run.get("run_key")
+        end_time = run.end_time
+        return {
+            "hash": run_hash,
+            "aim": {"run_hash": run_hash},
+            "run_key": run_key,
+            "experiment": run.experiment,
+            "creation_time": run.creation_time,
+            "end_time": math.nan if end_time is None else end_time,
+            "hparams": hparams,
+            "metrics": dict(sorted(metrics.items())),
+        }
+    finally:
+        close = getattr(run, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # pragma: no cover - read-only runs have nothing to flush
+                pass
+
+
+def _use_union_meta(repo: Any) -> Any:
+    """Make read-only Runs read metadata from the union of all run chunks instead of the repo index.
+
+    A read-only ``Run`` reads its metadata from ``.aim/meta/index``, which lacks runs that were never indexed
+    (closed in another repo and copied in, or tracked without ``aim up``): they would look empty. AIM itself falls
+    back to a union over every chunk when no index exists; installing that container first gives every run,
+    indexed or not, without writing the repo (aim 3.29 ``Repo.request_container`` layout).
+    """
+    from aim.sdk.repo import ContainerConfig
+    from aim.storage.union import RocksUnionContainer
+
+    config = ContainerConfig("meta", None, True)
+    container = RocksUnionContainer(os.path.join(repo.path, "meta"), read_only=True)
+    repo.container_pool[config] = container  # a weak pool: the caller keeps the returned reference alive
+    return container
+
+
+def aim_runs_table(repo_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Marker-like dicts (hash, run_key, experiment, hparams, metrics, creation_time, end_time), one per run.
+
+    ``metrics`` maps each context (``subset``) to ``{metric: last value}``, the layout of a run marker, so the
+    result feeds :func:`tcbench.reporting.runs_table.runs_long_table` directly. Runs are in creation order
+    (hash order on ties). An empty repo gives ``[]``; a path that is not a repo raises :class:`AimRepoError`.
+    """
+    from aim.sdk.repo import ContainerConfig
+
+    root = Path(repo_path).absolute()
+    if not is_repo(root):
+        raise AimRepoError(f"{repo_path} is not an AIM repo (no .aim/VERSION); create one with `aim init`")
+    hashes = list_run_hashes(root)
+    if not hashes:
+        return []
+    with open_repo(root) as repo:
+        union = _use_union_meta(repo)
+        try:
+            runs = [_read_run(repo, h) for h in hashes]
+        finally:
+            repo.container_pool.pop(ContainerConfig("meta", None, True), None)
+            union.close()
+    runs.sort(key=lambda r: (_sort_time(r["creation_time"]), r["hash"]))
+    return runs
+
+
+def _sort_time(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    return math.inf if math.isnan(out) else out
+
+
+def campaign_ids(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Distinct ``campaign_id`` of the runs that have one, sorted."""
+    ids = {str(r["hparams"]["campaign_id"]) for r in runs if (r.get("hparams") or {}).get("campaign_id") is not None}
+    return sorted(ids)
