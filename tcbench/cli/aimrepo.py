@@ -1,4 +1,4 @@
-"""``tcbench aimrepo``: inspect and summarise an AIM repo (ours or one written by the original tcbench), §8.1-8.3.
+"""``tcbench aimrepo``: inspect, summarise and merge AIM repos (ours or ones written by the original tcbench), §8.1-8.4.
 
 ``report`` uses the same code as the Snakemake summary rule (``tcbench campaign summary``): the runs are turned
 into marker-like dicts, then ``runs_long_table`` -> ``write_campaign_summary`` -> ``print_summary_files``; only the
@@ -251,3 +251,34 @@ def report(aim_repo: Path, campaign_id: str | None, groupby: str | None, context
             click.echo(f"wrote {path}")
     if failed:
         sys.exit(1)
+
+
+@aimrepo.command("merge")
+@click.option("--src", "srcs", multiple=True, required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Source AIM repository folder (repeatable).")
+@click.option("--dst", type=click.Path(file_okay=False, path_type=Path), default=Path("aim-repo"), show_default=True,
+              help="Destination AIM repository folder; created if missing, its runs are kept.")
+def merge(srcs: tuple[Path, ...], dst: Path) -> None:
+    """Copy every run (and <src>/artifacts/<hash>/) of the --src repos into --dst; runs already there are skipped."""
+    from tcbench.tracking.repo_merge import RepoMergeError, check_paths, merge_repos
+
+    try:
+        check_paths(srcs, dst)
+    except RepoMergeError as exc:
+        _fail(str(exc), 2)
+    try:
+        result = _echo_warnings(lambda: merge_repos(srcs, dst))
+    except RepoMergeError as exc:
+        _fail(str(exc))
+    if result.created:
+        click.echo(f"created {dst}")
+    for src in result.sources:
+        line = f"{src.src}: {len(src.copied)} run(s) copied, {len(src.duplicates)} duplicate(s) skipped"
+        if src.artifacts:
+            line += f", {src.artifacts} artifacts folder(s) copied"
+        click.echo(line)
+        if src.locked:
+            click.echo(f"warning: {src.src}: skipped {len(src.locked)} run(s) still locked by a live writer: "
+                       f"{', '.join(src.locked)}", err=True)
+    click.echo(f"total: {result.copied} copied, {result.duplicates} duplicate(s) skipped, "
+               f"{result.artifacts} artifacts folder(s) copied; {dst} now holds {result.dst_runs} run(s)")
