@@ -29,6 +29,7 @@ rule all:
     input:
         merged=MERGE_REPORT,
         summaries=summary_files(),
+        plots=rules.campaign_plots.output,
     default_target: True
 
 

@@ -172,3 +172,17 @@ def test_aimrepo_report_on_the_merged_repo_equals_the_workflow_summary(campaign,
     ours = (tmp_path / "campaign_summary" / "tiny" / "summary_flowpic_dim_32.csv").read_text()
     workflow = (campaign / "results" / "campaigns" / "tiny" / "campaign_summary" / "summary_flowpic_dim_32.csv").read_text()
     assert ours == workflow
+
+
+def test_plots_and_html_report(campaign):
+    """The campaign leaves accuracy and confusion-matrix PNGs, and `snakemake --report` embeds them."""
+    plots = campaign / "results" / "campaigns" / "tiny" / "plots"
+    names = sorted(p.name for p in plots.glob("*.png"))
+    assert names == ["accuracy.png", "confusion_test-human.png", "confusion_test-script.png",
+                     "confusion_test-train-val-leftover.png"]
+    assert all((plots / n).read_bytes().startswith(b"\x89PNG") for n in names)
+    report = campaign / "report.html"
+    proc = snakemake(campaign, "--report", str(report), configfile=campaign / "tiny.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = report.read_text(errors="replace")
+    assert "accuracy.png" in html and "summary_flowpic_dim_32.csv" in html

@@ -117,6 +117,23 @@ def _apply_options(config: dict[str, Any], opts: dict[str, Any]) -> None:
         training["suppress_val_augmentation"] = True
 
 
+@campaign.command("plots")
+@click.option("--campaign-id", required=True, help="Campaign label used in titles.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder of accuracy.png and confusion_<context>.png.")
+@click.argument("markers", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def plots(campaign_id: str, output_dir: Path, markers: tuple[Path, ...]) -> None:
+    """Accuracy (mean, ci95) per augmentation and dim per test context, and confusion matrices averaged over runs."""
+    from tcbench.reporting.plots import campaign_figures
+    from tcbench.reporting.runs_table import runs_long_table
+    from tcbench.tracking.marker import read_marker
+
+    loaded = [read_marker(m) for m in markers]
+    long = runs_long_table(loaded, _campaign_labels(campaign_id, len(loaded)))
+    for path in campaign_figures(long, [m.parent for m in markers], output_dir):
+        click.echo(f"wrote {path}")
+
+
 @campaign.command("aim-template")
 @click.option("--path", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where to create the empty AIM repo that every run copies.")

@@ -48,6 +48,12 @@ def summary_files():
             for kind, ext in (("runsinfo", "parquet"), ("summary", "csv"))]
 
 
+def confusion_plot_files():
+    """One averaged confusion matrix per test context of the campaign's runs."""
+    contexts = ["test-human", "test-script"] + (["test-train-val-leftover"] if config["training"]["test_leftover"] else [])
+    return [str(CAMPAIGN_DIR / "plots" / f"confusion_{c}.png") for c in contexts]
+
+
 def print_campaign_summary():
     """Print the summary tables at the end of a successful `snakemake` invocation."""
     from tcbench.reporting.console import print_summary_files

@@ -24,7 +24,7 @@ rule campaign_summary:
     input:
         markers=marker_paths(),
     output:
-        summary_files(),
+        [report(f, caption="../report/summary.rst", category="Summary") if f.endswith(".csv") else f for f in summary_files()],
     params:
         campaign_id=config["campaign_id"],
         out=lambda wildcards, output: os.path.dirname(output[0]),
@@ -36,3 +36,20 @@ rule campaign_summary:
     shell:
         "tcbench campaign summary --campaign-id {params.campaign_id} --output-dir {params.out} "
         "--metrics {params.metrics} --quiet {input.markers} > {log} 2>&1"
+
+
+rule campaign_plots:
+    input:
+        markers=marker_paths(),
+    output:
+        accuracy=report(str(CAMPAIGN_DIR / "plots" / "accuracy.png"), caption="../report/accuracy.rst", category="Accuracy"),
+        confusion=[report(p, caption="../report/confusion.rst", category="Confusion matrices") for p in confusion_plot_files()],
+    params:
+        campaign_id=config["campaign_id"],
+        out=lambda wildcards, output: os.path.dirname(output.accuracy),
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "campaigns" / config["campaign_id"] / "plots.log"),
+    shell:
+        "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} {input.markers} > {log} 2>&1"

@@ -1,0 +1,109 @@
+"""Campaign figures: accuracy with ci95 error bars per augmentation and flowpic dim, and averaged confusion matrices.
+
+Both are drawn from what the summary already uses (the runsinfo long table) and from the per-run
+`<context>_conf_mtx.csv` artifacts, so a figure never disagrees with the summary table next to it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tcbench.atomic import atomic_write
+from tcbench.reporting.runs_table import CONTEXT_COLUMN
+from tcbench.reporting.stats import ci95
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: works on headless cluster nodes
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    def write(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+
+    path = atomic_write(path, write)
+    _pyplot().close(fig)
+    return path
+
+
+def accuracy_plot(long: pd.DataFrame, path: str | os.PathLike[str], metric: str = "acc") -> Path:
+    """One panel per test context: mean ``metric`` with ci95 error bars, one bar group per augmentation (or
+    the campaign when there is no augmentation axis), one bar per flowpic dim."""
+    plt = _pyplot()
+    contexts = sorted(long[CONTEXT_COLUMN].unique())
+    group = "aug_name" if "aug_name" in long.columns and long["aug_name"].notna().any() else "campaign_id"
+    series = "flowpic_dim" if "flowpic_dim" in long.columns else None
+    stats = (long.groupby([CONTEXT_COLUMN, group] + ([series] if series else []), dropna=False)[metric]
+             .agg(["mean", ci95]).reset_index())
+    fig, axes = plt.subplots(1, len(contexts), figsize=(5 * len(contexts), 4), squeeze=False)
+    for ax, context in zip(axes[0], contexts):
+        part = stats[stats[CONTEXT_COLUMN] == context]
+        groups = list(dict.fromkeys(part[group]))
+        values = sorted(part[series].unique()) if series else [None]
+        width = 0.8 / len(values)
+        for i, value in enumerate(values):
+            rows = part[part[series] == value] if series else part
+            rows = rows.set_index(group).reindex(groups)
+            ax.bar(np.arange(len(groups)) + i * width, rows["mean"], width, yerr=rows["ci95"].fillna(0), capsize=3,
+                   label=f"{series} {value}" if series else None)
+        ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [str(g) for g in groups], rotation=30, ha="right")
+        ax.set_title(context)
+        ax.set_ylabel(f"{metric} (mean, 95% CI)")
+        finite = part["mean"].dropna()
+        if len(finite):
+            ax.set_ylim(max(0.0, finite.min() - 10), min(100.0, finite.max() + 5) if metric == "acc" else None)
+        if series:
+            ax.legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def average_confusion(csv_paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Row-normalised confusion matrices (rows = true class) averaged over runs, as the paper's figure 3."""
+    mats = []
+    for path in csv_paths:
+        frame = pd.read_csv(path, index_col=0)
+        counts = frame.to_numpy(dtype=float)
+        totals = counts.sum(axis=1, keepdims=True)
+        mats.append(np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0))
+        labels = list(frame.index)
+    if not mats:
+        raise ValueError("no confusion matrix files to average")
+    return pd.DataFrame(np.mean(mats, axis=0), index=labels, columns=labels)
+
+
+def confusion_plot(matrix: pd.DataFrame, title: str, path: str | os.PathLike[str]) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    image = ax.imshow(matrix.to_numpy(), vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(matrix.index)), matrix.index)
+    for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax)
+    return _save(fig, Path(path))
+
+
+def campaign_figures(long: pd.DataFrame, run_dirs: Sequence[Path], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """``accuracy.png`` and ``confusion_<context>.png`` for every test context of the campaign."""
+    out = Path(out_dir)
+    written = [accuracy_plot(long, out / "accuracy.png")]
+    for context in sorted(long[CONTEXT_COLUMN].unique()):
+        csvs = [d / "artifacts" / f"{context}_conf_mtx.csv" for d in run_dirs]
+        csvs = [p for p in csvs if p.exists()]
+        if csvs:
+            matrix = average_confusion(csvs)
+            written.append(confusion_plot(matrix, f"{context} ({len(csvs)} runs)", out / f"confusion_{context}.png"))
+    return written
