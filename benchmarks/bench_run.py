@@ -39,8 +39,11 @@ def main() -> None:
         template = Path(tmp) / "aim-template"
         subprocess.run([*tcbench, "campaign", "aim-template", "--path", str(template)], check=True, capture_output=True)
         for dim in (int(d) for d in args.dims.split(",")):
-            subprocess.run([*tcbench, "datasets", "flowpics", "--dataset-dir", str(dataset), "--dim", str(dim)],
-                           check=True, capture_output=True)
+            # Build the cache only when missing: rewriting it would make Snakemake re-run every campaign run
+            # that reads it (mtime rerun trigger).
+            if not (dataset / "flowpics" / f"flowpic_dim{dim}_block15.npz").exists():
+                subprocess.run([*tcbench, "datasets", "flowpics", "--dataset-dir", str(dataset), "--dim", str(dim)],
+                               check=True, capture_output=True)
             augs = AUGMENTATIONS if args.augs == "all" else args.augs.split(",")
             variants = [["--method", "xgboost", "--input-repr", args.xgboost]] if args.xgboost else [["--aug-name", a] for a in augs]
             for variant, rep in ((v, r) for v in variants for r in range(args.repeat)):
