@@ -178,6 +178,7 @@ def test_plots_and_html_report(campaign):
     """The campaign leaves accuracy and confusion-matrix PNGs, and `snakemake --report` embeds them."""
     plots = campaign / "results" / "campaigns" / "tiny" / "plots"
     names = sorted(p.name for p in plots.glob("*.png"))
+    assert (plots / "summary_flowpic_dim_32.html").read_text().count("<tr") >= 4
     assert names == ["accuracy.png", "confusion_test-human.png", "confusion_test-script.png",
                      "confusion_test-train-val-leftover.png"]
     assert all((plots / n).read_bytes().startswith(b"\x89PNG") for n in names)
@@ -185,4 +186,4 @@ def test_plots_and_html_report(campaign):
     proc = snakemake(campaign, "--report", str(report), configfile=campaign / "tiny.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = report.read_text(errors="replace")
-    assert "accuracy.png" in html and "summary_flowpic_dim_32.csv" in html
+    assert "accuracy.png" in html and "summary_flowpic_dim_32.html" in html

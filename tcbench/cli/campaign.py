@@ -121,10 +121,15 @@ def _apply_options(config: dict[str, Any], opts: dict[str, Any]) -> None:
 @click.option("--campaign-id", required=True, help="Campaign label used in titles.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder of accuracy.png and confusion_<context>.png.")
+@click.option("--summary-csv", "summary_csvs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Summary CSV to also write as <output-dir>/<name>.html (repeatable).")
 @click.argument("markers", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def plots(campaign_id: str, output_dir: Path, markers: tuple[Path, ...]) -> None:
+def plots(campaign_id: str, output_dir: Path, summary_csvs: tuple[Path, ...], markers: tuple[Path, ...]) -> None:
     """Accuracy (mean, ci95) per augmentation and dim per test context, and confusion matrices averaged over runs."""
-    from tcbench.reporting.plots import campaign_figures
+    from tcbench.reporting.plots import campaign_figures, summary_html
+
+    for csv in summary_csvs:
+        click.echo(f"wrote {summary_html(csv, output_dir / (csv.stem + '.html'))}")
     from tcbench.reporting.runs_table import runs_long_table
     from tcbench.tracking.marker import read_marker
 

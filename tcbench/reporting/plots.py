@@ -107,3 +107,11 @@ def campaign_figures(long: pd.DataFrame, run_dirs: Sequence[Path], out_dir: str 
             matrix = average_confusion(csvs)
             written.append(confusion_plot(matrix, f"{context} ({len(csvs)} runs)", out / f"confusion_{context}.png"))
     return written
+
+
+def summary_html(csv_path: str | os.PathLike[str], html_path: str | os.PathLike[str], precision: int = 2) -> Path:
+    """The summary CSV as an HTML table (two-level header kept), for reports that show HTML inline."""
+    table = pd.read_csv(csv_path, header=[0, 1])
+    table.columns = pd.MultiIndex.from_tuples([(a, "" if b.startswith("Unnamed") else b) for a, b in table.columns])
+    html = table.to_html(index=False, float_format=lambda v: f"{v:.{precision}f}", na_rep="", border=0)
+    return atomic_write(html_path, lambda tmp: tmp.write_text(f"<h3>{Path(csv_path).name}</h3>\n{html}\n"))

@@ -54,6 +54,11 @@ def confusion_plot_files():
     return [str(CAMPAIGN_DIR / "plots" / f"confusion_{c}.png") for c in contexts]
 
 
+def summary_table_files():
+    """The summary CSVs rendered as HTML tables for `snakemake --report` (which shows HTML inline, not CSV)."""
+    return [str(CAMPAIGN_DIR / "plots" / f"{Path(f).stem}.html") for f in summary_files() if f.endswith(".csv")]
+
+
 def print_campaign_summary():
     """Print the summary tables at the end of a successful `snakemake` invocation."""
     from tcbench.reporting.console import print_summary_files

@@ -24,7 +24,7 @@ rule campaign_summary:
     input:
         markers=marker_paths(),
     output:
-        [report(f, caption="../report/summary.rst", category="Summary") if f.endswith(".csv") else f for f in summary_files()],
+        summary_files(),
     params:
         campaign_id=config["campaign_id"],
         out=lambda wildcards, output: os.path.dirname(output[0]),
@@ -41,9 +41,11 @@ rule campaign_summary:
 rule campaign_plots:
     input:
         markers=marker_paths(),
+        summaries=[f for f in summary_files() if f.endswith(".csv")],
     output:
         accuracy=report(str(CAMPAIGN_DIR / "plots" / "accuracy.png"), caption="../report/accuracy.rst", category="Accuracy"),
         confusion=[report(p, caption="../report/confusion.rst", category="Confusion matrices") for p in confusion_plot_files()],
+        tables=[report(p, caption="../report/summary.rst", category="Summary") for p in summary_table_files()],
     params:
         campaign_id=config["campaign_id"],
         out=lambda wildcards, output: os.path.dirname(output.accuracy),
@@ -52,4 +54,5 @@ rule campaign_plots:
     log:
         str(LOGS / "campaigns" / config["campaign_id"] / "plots.log"),
     shell:
-        "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} {input.markers} > {log} 2>&1"
+        "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} "
+        "$(printf -- '--summary-csv %s ' {input.summaries}) {input.markers} > {log} 2>&1"
