@@ -57,12 +57,6 @@ def _echo_warnings(fn: Callable[[], Any]) -> Any:
                 click.echo(f"warning: {w.message}", err=True)
 
 
-def _console():
-    from tcbench.reporting.console import _console as console
-
-    return console()
-
-
 @click.group()
 def aimrepo() -> None:
     """Inspect and summarise an AIM repository (campaign repos or the original tcbench's)."""
@@ -90,7 +84,9 @@ def ls(aim_repo: Path) -> None:
             _fmt(run["hparams"].get("campaign_id")),
             _fmt(run.get("run_key")),
         )
-    _console().print(table)
+    from tcbench.reporting.console import make_console
+
+    make_console().print(table)
 
 
 def _fmt(value: Any) -> str:
@@ -157,7 +153,9 @@ def properties(aim_repo: Path) -> None:
     table.add_row("contexts", f"{len(props['contexts'])} {props['contexts']}", end_section=True)
     for name, values in props["hparams"].items():
         table.add_row(name, f"{len(values)} {values}")
-    _console().print(table)
+    from tcbench.reporting.console import make_console
+
+    make_console().print(table)
 
 
 def report_campaign(

@@ -114,7 +114,7 @@ def render_summary(summary_df: pd.DataFrame, title: str, precision: int = 2) -> 
     return table
 
 
-def _console() -> Console:
+def make_console() -> Console:
     # Off a terminal (Snakemake logs, pipes) rich assumes 80 columns and would cut the context names.
     return Console() if sys.stdout.isatty() else Console(width=160)
 
@@ -123,7 +123,7 @@ def print_summary(
     summary_df: pd.DataFrame, title: str, precision: int = 2, console: Console | None = None
 ) -> None:
     """Print :func:`render_summary` to ``console`` (stdout by default)."""
-    (console or _console()).print(render_summary(summary_df, title, precision))
+    (console or make_console()).print(render_summary(summary_df, title, precision))
 
 
 def print_summary_files(
@@ -134,7 +134,7 @@ def print_summary_files(
     Reads the files rather than recomputing so that what is shown at the end of a Snakemake run is exactly
     what was written.
     """
-    console = console or _console()
+    console = console or make_console()
     for path in map(Path, csv_paths):
         summary = pd.read_csv(path, header=[0, 1])
         console.print(render_summary(summary, path.name, precision))
