@@ -11,7 +11,11 @@ from tcbench.campaign.config import validate_config
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# `--configfile my.yaml` replaces the default config rather than being merged into it: a campaign file must not
+# inherit grid axes or settings of the quickstart campaign it never mentions (omitted keys take schema defaults).
+if not config:
+
+    configfile: "config/config.yaml"
 
 
 # Readable errors first (key, value, valid values), then Snakemake's validation, which also fills in defaults.

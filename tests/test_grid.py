@@ -193,3 +193,18 @@ def test_campaign_dry_run_rejects_unknown_augmentation():
     result = CliRunner().invoke(cli, ["campaign", "augment-at-loading", "--dry-run", "--augmentations", "noaug,mixup"])
     assert result.exit_code == 2
     assert "'mixup' is not valid" in result.output
+
+
+def test_contralearn_campaign_dry_run_prints_the_original_composition():
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["campaign", "contralearn-and-finetune", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "contrastive learning seeds (5): [12345, 1, 2, 3, 4]" in result.output
+    assert "pre-trainings: 25" in result.output and "total runs: 125" in result.output
+    result = CliRunner().invoke(cli, ["campaign", "contralearn-and-finetune", "--dry-run", "--dropout", "enabled,disabled",
+                                      "--cl-projection-layer-dims", "30,84"])
+    assert result.exit_code == 0, result.output
+    assert "total runs: 500" in result.output and "pre-trainings: 100" in result.output

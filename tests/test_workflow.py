@@ -187,3 +187,52 @@ def test_plots_and_html_report(campaign):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = report.read_text(errors="replace")
     assert "accuracy.png" in html and "summary_flowpic_dim_32.html" in html
+
+
+SIMCLR_CONFIG = {
+    **{k: v for k, v in TINY_CONFIG.items() if k != "training"},
+    "campaign_id": "tiny-simclr",
+    "method": "simclr",
+    "grid": {"split_index": [0], "contrastive_learning_seed": [12345], "finetune_seed": [12345, 1], "flowpic_dim": [32],
+             "with_dropout": [False], "projection_layer_dim": [30]},
+    "simclr": {"cl_epochs": 2, "ft_epochs": 3},
+}
+
+
+def test_simclr_campaign_pretrains_once_and_finetunes_each_seed(tmp_path):
+    """One pre-training job feeds both finetune seeds; runs are merged and summarised like the other methods."""
+    from aim import Repo
+
+    config = tmp_path / "simclr.yaml"
+    config.write_text(yaml.safe_dump(SIMCLR_CONFIG))
+    plan = snakemake(tmp_path, "-n", configfile=config)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    jobs = planned_jobs(plan.stdout + plan.stderr)
+    assert jobs["pretrain"] == 1 and jobs["train"] == 2
+    proc = snakemake(tmp_path, "--cores", "2", configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    results = tmp_path / "results"
+    (pretraining,) = (results / "pretrain").glob("*/marker.json")
+    weights = pretraining.parent / "artifacts" / "best_model_weights_pretrain_split_0.pt"
+    markers = sorted((results / "runs").glob("*/marker.json"))
+    assert len(markers) == 2
+    for marker_path in markers:
+        marker = yaml.safe_load(marker_path.read_text())
+        assert marker["method"] == "simclr" and marker["pretraining"]["pretrain_key"] == pretraining.parent.name
+        assert {"test-human", "test-script", "contrastivelearning_train", "finetune_human_train"} <= set(marker["metrics"])
+        artifacts = marker_path.parent / "artifacts"
+        assert (artifacts / weights.name).read_bytes() == weights.read_bytes()
+        assert {f"best_model_weights_finetune_{p}_from_split_0.pt" for p in ("human", "script")} <= {p.name for p in artifacts.iterdir()}
+
+    runs = list(Repo(str(results / "campaigns" / "tiny-simclr" / "aim")).iter_runs())
+    assert sorted(run["hparams"]["finetune_seed"] for run in runs) == [1, 12345]
+    for run in runs:
+        assert run.experiment == "contrastive-learning-and-finetune"
+        contexts = {seq.context.to_dict()["subset"] for seq in run.metrics()}
+        assert contexts == {"contrastivelearning_train", "contrastivelearning_val", "pretrain-train", "finetune_human_train",
+                            "finetune_script_train", "finetune-train", "test-human", "test-script", "finetune-test"}
+    summary = pd.read_csv(results / "campaigns" / "tiny-simclr" / "campaign_summary" / "summary_flowpic_dim_32.csv", header=[0, 1])
+    assert summary[("test_split_name", "Unnamed: 0_level_1")].tolist() == ["test-human", "test-script"]
+    assert (summary[("acc", "count")] == 2).all()
+    assert (results / "campaigns" / "tiny-simclr" / "plots" / "confusion_test-human.png").exists()

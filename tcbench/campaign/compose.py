@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tcbench.campaign.config import check_config, validate_config
-from tcbench.campaign.grid import campaign_runs, grid_axes
+from tcbench.campaign.grid import campaign_runs, grid_axes, pretrain_params, run_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -19,7 +19,9 @@ SNAKEFILE = REPO_ROOT / "Snakefile"
 
 # The original's dry-run labels for each axis.
 AXIS_LABELS = {"with_dropout": "with_dropout", "split_index": "split_indexes", "aug_name": "augmentations",
-               "flowpic_dim": "flowpic_dims", "seed": "seeds", "max_n_pkts": "max_n_pkts"}
+               "flowpic_dim": "flowpic_dims", "seed": "seeds", "max_n_pkts": "max_n_pkts",
+               "contrastive_learning_seed": "contrastive learning seeds", "finetune_seed": "finetune seeds",
+               "projection_layer_dim": "projection layer dims"}
 
 
 def complete_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +44,10 @@ def composition(config: dict[str, Any]) -> str:
     for name, values in grid_axes(config):
         label = f"{AXIS_LABELS[name]:<{width}} ({len(values)})"
         lines.append(f"{label}: {values}")
-    lines.append(f"method: {config['method']}" + (f" ({config['xgboost']['flow_representation']})" if config["method"] == "xgboost" else ""))
+    detail = {"xgboost": lambda: f" ({config['xgboost']['flow_representation']})",
+              "simclr": lambda: f" (views: {'+'.join(config['simclr']['augmentations'])})"}.get(config["method"], lambda: "")
+    lines.append(f"method: {config['method']}{detail()}")
+    if config["method"] == "simclr":
+        lines.append(f"pre-trainings: {len({run_key(pretrain_params(r.params)) for r in runs})} (each shared by its finetune seeds)")
     lines.append(f"total runs: {len(runs)}")
     return "\n".join(lines)

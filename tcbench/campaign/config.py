@@ -87,3 +87,14 @@ def check_config(config: dict[str, Any]) -> None:
                 f"per class, but dataset.synthetic.scale={scale} gives only {counts[smallest]} for {smallest}; lower "
                 f"splits.samples_per_class to at most {counts[smallest] // n_splits} or raise the scale"
             )
+    if config["method"] == "simclr":
+        from tcbench.data import ucdavis
+
+        train_samples = config["simclr"]["ft_train_samples"]
+        finetune = {p: ucdavis.CLASS_COUNTS[p] for p in (ucdavis.PARTITION_HUMAN, ucdavis.PARTITION_SCRIPT)}
+        smallest = min(min(counts.values()) for counts in finetune.values())
+        if train_samples >= smallest:
+            raise ConfigError(
+                f"simclr.ft_train_samples: {train_samples} training flows per class leave no test flow in the smallest "
+                f"finetune class ({smallest} flows); valid values: 1..{smallest - 1}"
+            )

@@ -39,6 +39,39 @@ RESULT_SETTING_TYPES: dict[str, dict[str, type]] = {
     },
     "xgboost": {"flow_representation": str, "flowpic_block_duration": float, **_COMMON_TYPES},
 }
+
+
+def _names(value: Any) -> list[str]:
+    """A list of names from a list or a comma-separated string (the CLI's form)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+# SimCLR (reference 5.2): the pre-training's settings, shared by every finetune that starts from it, and the
+# finetune's own. A run's key covers both; the pre-training's key covers only its part (see pretrain_params).
+RESULT_SETTING_TYPES["simclr-pretrain"] = {
+    "augmentations": _names,
+    "temperature": float,
+    "cl_learning_rate": float,
+    "cl_epochs": int,
+    "cl_patience_steps": int,
+    "cl_batch_size": int,
+    "with_dropout": bool,
+    "flowpic_block_duration": float,
+    "train_val_split_ratio": float,
+}
+RESULT_SETTING_TYPES["simclr"] = {
+    **RESULT_SETTING_TYPES["simclr-pretrain"],
+    "ft_learning_rate": float,
+    "ft_epochs": int,
+    "ft_patience_steps": int,
+    "ft_patience_min_delta": float,
+    "ft_train_samples": int,
+    "ft_batch_size": int,
+}
+PRETRAIN_AXES = ("split_index", "contrastive_learning_seed", "flowpic_dim", "with_dropout", "projection_layer_dim")
+DEFAULT_EXPERIMENTS = {"monolithic": "augmentation-at-loading", "simclr": "contrastive-learning-and-finetune"}
 # Grid axes and the type of their values.
 AXIS_TYPES: dict[str, type] = {
     "with_dropout": bool,
@@ -47,6 +80,9 @@ AXIS_TYPES: dict[str, type] = {
     "flowpic_dim": int,
     "seed": int,
     "max_n_pkts": int,
+    "contrastive_learning_seed": int,
+    "finetune_seed": int,
+    "projection_layer_dim": int,
 }
 
 RUN_KEY_LENGTH = 16
@@ -109,14 +145,18 @@ def grid_axes(config: dict[str, Any]) -> list[tuple[str, list[Any]]]:
 
     monolithic: split_index x aug_name x flowpic_dim x seed (seeds vary fastest), with an optional leading
     with_dropout axis (the dropout-impact campaign). xgboost: split_index x seed x (flowpic_dim for flowpic inputs,
-    max_n_pkts for packet series), the original's order with its forced `noaug` axis left out.
+    max_n_pkts for packet series), the original's order with its forced `noaug` axis left out. simclr: split_index x
+    contrastive_learning_seed x finetune_seed x flowpic_dim (x with_dropout) x projection_layer_dim.
     """
     grid = config["grid"]
+    dropout = ["with_dropout"] if "with_dropout" in grid else []
     if config["method"] == "xgboost":
         last = "flowpic_dim" if config["xgboost"]["flow_representation"] == "flowpic" else "max_n_pkts"
         names = ["split_index", "seed", last]
+    elif config["method"] == "simclr":
+        names = ["split_index", "contrastive_learning_seed", "finetune_seed", "flowpic_dim", *dropout, "projection_layer_dim"]
     else:
-        names = (["with_dropout"] if "with_dropout" in grid else []) + ["split_index", "aug_name", "flowpic_dim", "seed"]
+        names = [*dropout, "split_index", "aug_name", "flowpic_dim", "seed"]
     missing = [n for n in names if n not in grid]
     if missing:
         raise ValueError(f"grid: missing axis {missing} for method {config['method']!r}; axes: {names}")
@@ -139,6 +179,25 @@ def campaign_runs(config: dict[str, Any]) -> list[RunSpec]:
         seen[key] = idx
         runs.append(RunSpec(run_key=key, campaign_exp_idx=idx, params=params))
     return runs
+
+
+def pretrain_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of the pre-training a SimCLR run finetunes from: its key is shared by every finetune seed
+    (and finetune setting) of the same pre-training, so 5 pre-training x 5 finetune seeds train 5 backbones."""
+    if params.get("method") != "simclr":
+        raise ValueError(f"only simclr runs have a pre-training, got method {params.get('method')!r}")
+    kept = [*PRETRAIN_AXES, *RESULT_SETTING_TYPES["simclr-pretrain"]]
+    return {"method": "simclr-pretrain", "dataset": params["dataset"], "splits": params["splits"],
+            **{key: params[key] for key in kept}}
+
+
+def experiment_name(config: dict[str, Any]) -> str:
+    """The configured AIM experiment, else the original's run default of the method."""
+    if config.get("experiment"):
+        return str(config["experiment"])
+    if config["method"] == "xgboost":
+        return f"xgb_{config['xgboost']['flow_representation']}"
+    return DEFAULT_EXPERIMENTS[config["method"]]
 
 
 def dataset_id(config: dict[str, Any]) -> str:

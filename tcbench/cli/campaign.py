@@ -51,6 +51,18 @@ def _csv(cast):
 @click.option("--profile", default=None, help="Snakemake profile folder (e.g. profiles/local).")
 def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, **opts: Any) -> None:
     """Plan (--dry-run) or run the augment-at-loading campaign, as the original's command, through Snakemake."""
+    import yaml
+
+    config = yaml.safe_load(configfile.read_text()) if configfile else {
+        "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
+        "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
+    }
+    _apply_options(config, opts)
+    _plan_or_run(config, dry_run, cores, profile)
+
+
+def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str | None) -> None:
+    """Validate and print the composition; unless ``dry_run``, save the config and run Snakemake on it."""
     import subprocess
 
     import yaml
@@ -58,11 +70,6 @@ def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: s
     from tcbench.campaign.compose import SNAKEFILE, complete_config, composition
     from tcbench.campaign.config import ConfigError
 
-    config = yaml.safe_load(configfile.read_text()) if configfile else {
-        "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
-        "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
-    }
-    _apply_options(config, opts)
     try:
         complete_config(config)
         text = composition(config)
@@ -115,6 +122,71 @@ def _apply_options(config: dict[str, Any], opts: dict[str, Any]) -> None:
         training["test_leftover"] = False
     if opts["suppress_val_augmentation"]:
         training["suppress_val_augmentation"] = True
+
+
+DROPOUT_VALUES = {"enabled": True, "disabled": False}
+
+
+def _dropout_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[bool] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in DROPOUT_VALUES]
+    if bad or not names:
+        raise click.BadParameter(f"{bad or value!r}: valid values are a comma list of {list(DROPOUT_VALUES)}")
+    return [DROPOUT_VALUES[n] for n in names]
+
+
+@campaign.command("contralearn-and-finetune")
+@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from this campaign config (e.g. config/campaigns/imc23-ucdavis-contralearn-*.yaml); the options below override it.")
+@click.option("--campaign-id", default=None, help="Campaign name [default: from --configfile, else contralearn-and-finetune].")
+@click.option("--split-indexes", callback=_csv(int), default=None, help="Comma list [default: 0,1,2,3,4].")
+@click.option("--max-train-splits", type=int, default=None, help="Keep only the first N split indexes (-1: all).")
+@click.option("--cl-seeds", callback=_csv(int), default=None, help="Pre-training seeds, comma list [default: 12345,1,2,3,4].")
+@click.option("--ft-seeds", callback=_csv(int), default=None, help="Finetune seeds, comma list [default: 12345,1,2,3,4].")
+@click.option("--flowpic-dims", callback=_csv(int), default=None, help="Comma list of 32, 64, 1500 [default: 32].")
+@click.option("--dropout", callback=_dropout_list, default=None,
+              help="Comma list of enabled/disabled: one grid value each [default: disabled].")
+@click.option("--cl-projection-layer-dims", callback=_csv(int), default=None, help="Projection head widths, comma list [default: 30].")
+@click.option("--augmentations", callback=_csv(str), default=None,
+              help="View augmentations composed into each view, comma list [default: changertt,timeshift].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Pre-training and finetune batch size [default: 32].")
+@click.option("--train-val-split-ratio", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
+              help="Pre-training train share of each class of the split [default: 0.8].")
+@click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
+@click.option("--cores", default="all", show_default=True, help="Snakemake --cores.")
+@click.option("--profile", default=None, help="Snakemake profile folder (e.g. profiles/local).")
+def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
+                                      **opts: Any) -> None:
+    """Plan (--dry-run) or run the SimCLR campaign (pre-training shared by every finetune seed) through Snakemake."""
+    import yaml
+
+    config = yaml.safe_load(configfile.read_text()) if configfile else {
+        "campaign_id": "contralearn-and-finetune", "method": "simclr", "experiment": "contrastive-learning-and-finetune",
+        "dataset": {"name": "ucdavis-icdm19"}, "grid": {"split_index": [0, 1, 2, 3, 4]},
+    }
+    config["method"] = "simclr"
+    grid, simclr = config.setdefault("grid", {}), config.setdefault("simclr", {})
+    defaults = {"contrastive_learning_seed": [12345, 1, 2, 3, 4], "finetune_seed": [12345, 1, 2, 3, 4],
+                "flowpic_dim": [32], "with_dropout": [False], "projection_layer_dim": [30]}
+    for axis, values in defaults.items():
+        grid.setdefault(axis, values)
+    axes = {"split_index": opts["split_indexes"], "contrastive_learning_seed": opts["cl_seeds"],
+            "finetune_seed": opts["ft_seeds"], "flowpic_dim": opts["flowpic_dims"], "with_dropout": opts["dropout"],
+            "projection_layer_dim": opts["cl_projection_layer_dims"]}
+    grid.update({axis: values for axis, values in axes.items() if values is not None})
+    if opts["max_train_splits"] is not None and opts["max_train_splits"] > 0:
+        grid["split_index"] = grid["split_index"][: opts["max_train_splits"]]
+    if opts["campaign_id"]:
+        config["campaign_id"] = opts["campaign_id"]
+    if opts["augmentations"]:
+        simclr["augmentations"] = opts["augmentations"]
+    if opts["batch_size"] is not None:
+        simclr["cl_batch_size"] = simclr["ft_batch_size"] = opts["batch_size"]
+    if opts["train_val_split_ratio"] is not None:
+        config.setdefault("training", {})["train_val_split_ratio"] = opts["train_val_split_ratio"]
+    _plan_or_run(config, dry_run, cores, profile)
 
 
 @campaign.command("plots")

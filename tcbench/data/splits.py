@@ -146,3 +146,27 @@ def ucdavis_run_split(
     if with_leftover:
         tests[ucdavis.LEFTOVER_CONTEXT] = np.setdiff1d(labels.row_id, np.concatenate([train, val]))
     return RunSplit(train=train, val=val, tests=tests)
+
+
+FINETUNE_TRAIN_SAMPLES = 10
+
+
+def finetune_partition(labels: FlowLabels, rows: np.ndarray, seed: int, train_samples: int = FINETUNE_TRAIN_SAMPLES
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) rows of a SimCLR finetune on one partition (reference 3.4): per class, shuffled with a fresh
+    ``default_rng(seed)`` per partition, the first ``train_samples`` train the head and the rest test it."""
+    if train_samples < 1:
+        raise ValueError(f"finetune train_samples must be >= 1, got {train_samples}")
+    rng = np.random.default_rng(seed)
+    candidates = np.sort(rows)
+    train, test = [], []
+    for code in np.unique(labels.app[candidates]):  # alphabetical class order, as train_val_partition
+        shuffled = rng.permutation(candidates[labels.app[candidates] == code])
+        if len(shuffled) <= train_samples:
+            raise ValueError(
+                f"class {ucdavis.CLASSES[code]!r} has {len(shuffled)} flows in the finetune partition, not more than "
+                f"train_samples={train_samples}: nothing would be left to test; lower the finetune train samples"
+            )
+        train.append(shuffled[:train_samples])
+        test.append(shuffled[train_samples:])
+    return np.concatenate(train), np.concatenate(test)

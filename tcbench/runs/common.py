@@ -49,9 +49,10 @@ class RunOptions:
     threads: int = 1
 
 
-def run_folder(key: str, run_dir: Path | None, results_dir: Path) -> tuple[Path, Path]:
-    """(run folder, its empty artifacts folder); the folder must be named by the run's content key."""
-    run_dir = Path(run_dir) if run_dir is not None else Path(results_dir) / "runs" / key
+def run_folder(key: str, run_dir: Path | None, results_dir: Path, kind: str = "runs") -> tuple[Path, Path]:
+    """(run folder, its empty artifacts folder); the folder must be named by the run's content key. ``kind`` is
+    the results sub-folder of the default location (``runs``; ``pretrain`` for SimCLR pre-trainings)."""
+    run_dir = Path(run_dir) if run_dir is not None else Path(results_dir) / kind / key
     if run_dir.name != key:
         raise ValueError(
             f"the run parameters hash to run_key {key} but the run folder is {run_dir}: the workflow and the code "
@@ -78,7 +79,7 @@ def execute_run(options: Any, run_dir: Path | None, results_dir: Path, aim_templ
     paths = DatasetPaths(Path(options.dataset_dir), options.dataset_name)
     params = options.params(read_dataset_spec(paths.root))
     key = run_key(params)
-    run_dir, artifacts = run_folder(key, run_dir, results_dir)
+    run_dir, artifacts = run_folder(key, run_dir, results_dir, getattr(options, "results_kind", "runs"))
 
     handler = logging.FileHandler(artifacts / "log.txt", mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))

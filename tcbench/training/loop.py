@@ -150,8 +150,27 @@ def evaluate(
     return EvalResult(loss=loss, y_true=data.labels.numpy().copy(), y_pred=preds.cpu().numpy())
 
 
-def _state_copy(model: nn.Module) -> dict[str, Tensor]:
+def state_copy(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def train_epoch(model: nn.Module, data: FlowpicBatches, perm: Tensor, batch_size: int, optimizer: torch.optim.Optimizer,
+                criterion: nn.Module, dev: torch.device) -> tuple[float, float]:
+    """One pass over ``data`` in the order ``perm``: (per-sample mean loss, accuracy in percent), as trained
+    (train mode, dropout active). Sums stay on the device: no host sync per batch (matters on GPU)."""
+    n = len(data)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    correct = torch.zeros((), dtype=torch.int64, device=dev)
+    for start in range(0, n, batch_size):
+        x, y = data.batch(perm[start : start + batch_size], device=dev)
+        logits = model(x)
+        loss = criterion(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach().double() * y.shape[0]
+        correct += (logits.detach().argmax(dim=1) == y).sum()
+    return loss_sum.item() / n, 100.0 * correct.item() / n
 
 
 def train_supervised(
@@ -198,20 +217,7 @@ def train_supervised(
 
         model.train()
         perm = torch.randperm(n_train, generator=order_rng).to(dev)
-        # Accumulate on the device: no host sync per batch (matters on GPU; free on CPU).
-        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-        correct = torch.zeros((), dtype=torch.int64, device=dev)
-        for start in range(0, n_train, batch_size):
-            x, y = train.batch(perm[start : start + batch_size], device=dev)
-            logits = model(x)
-            loss = criterion(logits, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach().double() * y.shape[0]
-            correct += (logits.detach().argmax(dim=1) == y).sum()
-        train_loss = loss_sum.item() / n_train
-        train_acc = 100.0 * correct.item() / n_train
+        train_loss, train_acc = train_epoch(model, train, perm, batch_size, optimizer, criterion, dev)
 
         model.eval()
         val_loss, val_pred = _infer(model, val, eval_batch_size, dev)
@@ -219,14 +225,14 @@ def train_supervised(
 
         improved = stopper.update(epoch, val_loss)
         if improved:
-            best_state = _state_copy(model)
+            best_state = state_copy(model)
         record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, improved, time.perf_counter() - t0)
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
 
     if best_state is None:
-        best_state = _state_copy(model)
+        best_state = state_copy(model)
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(

@@ -2,16 +2,20 @@
 # accessors that turn a run_key wildcard into that run's parameters.
 
 import os
+import shlex
 from pathlib import Path
 
 from tcbench.campaign.config import check_config
 from tcbench.campaign.commands import run_arguments
-from tcbench.campaign.grid import campaign_runs, dataset_paths
+from tcbench.campaign.grid import campaign_runs, dataset_paths, experiment_name, pretrain_params, run_key
 from tcbench.tracking.aim_repo import default_template_path
 
 check_config(config)
 
 RUNS = {spec.run_key: spec for spec in campaign_runs(config)}
+# SimCLR pre-trainings, each shared by every finetune run (seed, settings) that starts from it.
+PRETRAINS = {run_key(p): p for p in (pretrain_params(s.params) for s in RUNS.values() if s.params["method"] == "simclr")}
+EXPERIMENT = experiment_name(config)
 DATA = dataset_paths(config)
 RESULTS = Path(config["results_dir"])
 CAMPAIGN_DIR = RESULTS / "campaigns" / config["campaign_id"]
@@ -23,6 +27,7 @@ BLOCK_DURATION = float(config["training"]["flowpic_block_duration"])
 
 wildcard_constraints:
     run_key="[0-9a-f]{16}",
+    pretrain_key="[0-9a-f]{16}",
     dim="32|64|1500",
 
 
@@ -30,6 +35,35 @@ def run_flowpics(wildcards):
     """The flowpic cache a run reads (none for XGBoost on packet series)."""
     params = RUNS[wildcards.run_key].params
     if params.get("flow_representation") == "pktseries":
+        return []
+    return [str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))]
+
+
+def pretrain_dir(params):
+    return RESULTS / "pretrain" / run_key(pretrain_params(params))
+
+
+def run_pretraining(wildcards):
+    """The pre-training marker a SimCLR run finetunes from (none for the other methods)."""
+    params = RUNS[wildcards.run_key].params
+    return [str(pretrain_dir(params) / "marker.json")] if params["method"] == "simclr" else []
+
+
+def train_arguments(wildcards):
+    """Every hyper-parameter of the run as `tcbench run` options (see tcbench.campaign.commands)."""
+    params = RUNS[wildcards.run_key].params
+    args = run_arguments(params)
+    if params["method"] == "simclr":
+        args = f"{args} --pretrain-dir {shlex.quote(str(pretrain_dir(params)))}"
+    return args
+
+
+def pretrain_flowpics(wildcards):
+    """The flowpic cache a pre-training reads: only when no view augmentation rebuilds flowpics from packets."""
+    from tcbench.augment.views import needs_series
+
+    params = PRETRAINS[wildcards.pretrain_key]
+    if needs_series(params["augmentations"]):
         return []
     return [str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))]
 
@@ -50,7 +84,8 @@ def summary_files():
 
 def confusion_plot_files():
     """One averaged confusion matrix per test context of the campaign's runs."""
-    contexts = ["test-human", "test-script"] + (["test-train-val-leftover"] if config["training"]["test_leftover"] else [])
+    leftover = config["training"]["test_leftover"] and config["method"] != "simclr"
+    contexts = ["test-human", "test-script"] + (["test-train-val-leftover"] if leftover else [])
     return [str(CAMPAIGN_DIR / "plots" / f"confusion_{c}.png") for c in contexts]
 
 

@@ -1,5 +1,6 @@
 # One job per grid point. The run folder is named by the run's content key, so a run shared by two campaigns is
 # trained once, and every hyper-parameter is a params: value (changing one re-plans exactly the affected runs).
+# SimCLR runs finetune from a pre-training job of their own, shared by every finetune seed that uses it.
 
 
 rule aim_template:
@@ -13,21 +14,47 @@ rule aim_template:
         "tcbench campaign aim-template --path {output} > {log} 2>&1"
 
 
+rule pretrain:
+    input:
+        parquet=str(DATA.parquet),
+        info=str(DATA.root / "dataset.json"),
+        splits=str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
+        flowpics=pretrain_flowpics,
+    output:
+        marker=str(RESULTS / "pretrain" / "{pretrain_key}" / "marker.json"),
+    params:
+        dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
+        run_dir=lambda wildcards, output: os.path.dirname(output.marker),
+        args=lambda wildcards: run_arguments(PRETRAINS[wildcards.pretrain_key]),
+    threads: config["resources"]["threads_per_run"]
+    resources:
+        device=config["resources"]["device"],
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "pretrain" / "{pretrain_key}.log"),
+    benchmark:
+        str(LOGS / "pretrain" / "{pretrain_key}.benchmark.tsv")
+    shell:
+        "tcbench run {params.args} --dataset-dir {params.dataset_dir} --run-dir {params.run_dir} "
+        "--device {resources.device} --threads {threads} > {log} 2>&1"
+
+
 rule train:
     input:
         parquet=str(DATA.parquet),
         info=str(DATA.root / "dataset.json"),
         splits=str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
         flowpics=run_flowpics,
+        pretraining=run_pretraining,
         aim_template=str(AIM_TEMPLATE),
     output:
         marker=str(RESULTS / "runs" / "{run_key}" / "marker.json"),
     params:
         dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
         run_dir=lambda wildcards, output: os.path.dirname(output.marker),
-        # Every hyper-parameter of the run, as `tcbench run` options (see tcbench.campaign.commands).
-        args=lambda wildcards: run_arguments(RUNS[wildcards.run_key].params),
-        experiment=config["experiment"],
+        args=train_arguments,
+        experiment=EXPERIMENT,
     threads: config["resources"]["threads_per_run"]
     resources:
         device=config["resources"]["device"],

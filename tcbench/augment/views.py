@@ -1,0 +1,174 @@
+"""Multi-view augmentation for contrastive pre-training (SimCLR, reference tcbench-behaviour.md 2.4).
+
+Every flow gets two views; each view is the composition of *all* configured augmentations (default changertt +
+timeshift) in an order drawn per view. Views are drawn anew at every call (one call per epoch), for all flows at
+once: the series augmentations transform one big copy-major ``PacketSeries`` of ``2 N`` flows and a single
+``flowpic_matrix`` call bins it, so the cost is a few numpy passes over the packets, not a Python loop per flow.
+
+Two deliberate fixes of the original (docs/deviations.md):
+- the views are built at the run's flowpic dim and block duration; the original rebuilt them at a hard-coded
+  dim 32 and 15 s, whatever the run asked for;
+- the series augmentations (which rebuild the flowpic from the packets) are applied first, in their drawn
+  relative order, and the image augmentations after them, in theirs; in the original an image augmentation
+  drawn before a series one was silently discarded, because the flowpic was rebuilt from the packets after it.
+
+Randomness: one ``numpy.random.Generator`` per view source (the original gives train and validation one
+``default_rng(seed)`` each). Every call draws, in this order: the augmentation order of every (view, flow), then
+each augmentation's parameters in config order, each of shape ``(views, N)`` (view-major, like the copies of
+augment-at-loading). packetloss draws ``u ~ U(0, 1)`` and centres its loss window on ``u * t_last`` with
+``t_last`` the flow's last time *after* the augmentations applied before it: numpy's ``uniform(0, t)`` is exactly
+``t * u``, so this is the original's ``U(0, t_last)`` of the current series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from tcbench.augment import AUGMENTATIONS, IMAGE_AUGMENTATIONS, SERIES_AUGMENTATIONS, _image, draw_parameters
+from tcbench.augment import series as _series
+from tcbench.features.flowpic import PacketSeries, check_dim, flowpic_matrix
+
+N_VIEWS = 2
+DEFAULT_VIEW_AUGMENTATIONS = ("changertt", "timeshift")
+# Parameters under which each series operation leaves a flow unchanged (for flows where it is not this step's).
+_IDENTITY = {"changertt": 1.0, "timeshift": 0.0, "packetloss": -np.inf}
+
+
+def check_view_augmentations(augmentations: Sequence[str]) -> tuple[str, ...]:
+    """The configured augmentations, validated: at least one, no repeats, no ``noaug`` (as the original drops it)."""
+    augs = tuple(augmentations)
+    valid = [a for a in AUGMENTATIONS if a != "noaug"]
+    bad = [a for a in augs if a not in valid]
+    if bad:
+        raise ValueError(f"view augmentation(s) {bad} not valid; valid values: {valid}")
+    if not augs:
+        raise ValueError(f"at least one view augmentation is needed; valid values: {valid}")
+    if len(set(augs)) != len(augs):
+        raise ValueError(f"view augmentations {list(augs)} repeat a name")
+    return augs
+
+
+def view_input_cutoff(augmentations: Sequence[str], block_duration: float) -> float:
+    """Packets at or after this time cannot reach the flowpic window whatever the composition and its order.
+
+    The worst case is change-RTT then time-shift: ``alpha t + b < T`` with alpha >= 0.5 and b >= -1 needs
+    ``t < (T + 1) / 0.5``. packetloss moves no packet.
+    """
+    shift = _series.TIMESHIFT_MAX if "timeshift" in augmentations else 0.0
+    scale = _series.CHANGERTT_MIN_ALPHA if "changertt" in augmentations else 1.0
+    return (block_duration + shift) / scale
+
+
+def needs_series(augmentations: Sequence[str]) -> bool:
+    return any(a in SERIES_AUGMENTATIONS for a in augmentations)
+
+
+@dataclass
+class ViewSource:
+    """The flows of one set (train or validation) and the generator their views are drawn from.
+
+    ``flowpics`` (N, dim*dim) are the stored flowpics at the run's dim, the starting point when every
+    augmentation is an image one; ``series`` holds the same flows' packets (at least those before
+    :func:`view_input_cutoff`) and ``last_time`` each flow's last packet time over the whole flow, both needed
+    as soon as one augmentation is a series one.
+    """
+
+    augmentations: tuple[str, ...]
+    dim: int
+    block_duration: float
+    rng: np.random.Generator
+    flowpics: sp.csr_matrix | None = None
+    series: PacketSeries | None = None
+    last_time: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.augmentations = check_view_augmentations(self.augmentations)
+        check_dim(self.dim)
+        if needs_series(self.augmentations):
+            if self.series is None or self.last_time is None:
+                raise ValueError(f"{list(self.augmentations)} include a series augmentation: series and last_time are needed")
+            self.series = _series.window(self.series, view_input_cutoff(self.augmentations, self.block_duration))
+        elif self.flowpics is None:
+            raise ValueError(f"{list(self.augmentations)} are image augmentations: the flowpics are needed")
+
+    @property
+    def n_flows(self) -> int:
+        return self.series.n_flows if self.series is not None else self.flowpics.shape[0]  # type: ignore[union-attr]
+
+    def draw(self, views: int = N_VIEWS) -> sp.csr_matrix:
+        """``(views * N, dim*dim)`` uint8 flowpics, view-major: row ``v * N + i`` is view ``v`` of flow ``i``."""
+        n, augs = self.n_flows, self.augmentations
+        m = views * n
+        order = self.rng.permuted(np.broadcast_to(np.arange(len(augs)), (m, len(augs))), axis=1)
+        position = np.argsort(order, axis=1)  # position[j, a]: step at which augmentation a is applied to view j
+        ones = np.ones(n)
+        params = {a: draw_parameters(a, self.rng, views, n, last_time=ones if a == "packetloss" else None) for a in augs}
+        return compose_views(augs, position, params, views, self.dim, self.block_duration, flowpics=self.flowpics,
+                             series=self.series, last_time=self.last_time)
+
+
+def compose_views(augmentations: Sequence[str], position: np.ndarray, params: dict[str, dict[str, np.ndarray]],
+                  views: int, dim: int, block_duration: float, *, flowpics: sp.csr_matrix | None = None,
+                  series: PacketSeries | None = None, last_time: np.ndarray | None = None) -> sp.csr_matrix:
+    """The views for given draws (deterministic): ``position[j, a]`` is the step at which augmentation ``a`` is
+    applied to view ``j`` (view-major, ``views * N`` rows); ``params[a]`` are :func:`draw_parameters` arrays of
+    shape ``(views, N)``, packetloss's ``centre`` being the fraction ``u`` of the current last time."""
+    augs = tuple(augmentations)
+    if needs_series(augs):
+        assert series is not None and last_time is not None
+        matrix = _series_views(augs, position, params, views, series, last_time, dim, block_duration)
+    else:
+        matrix = _image().tile_rows(sp.csr_matrix(flowpics, dtype=np.uint8), views)
+    for step in range(len(augs)):
+        for k, aug in enumerate(augs):
+            rows = np.flatnonzero(position[:, k] == step)
+            if aug in IMAGE_AUGMENTATIONS and len(rows):
+                matrix = _replace_rows(matrix, rows, _apply_image(aug, matrix[rows], params[aug], rows, dim))
+    return matrix
+
+
+def _series_views(augs: tuple[str, ...], position: np.ndarray, params: dict[str, dict[str, np.ndarray]], views: int,
+                  series: PacketSeries, last_time: np.ndarray, dim: int, block_duration: float) -> sp.csr_matrix:
+    """Apply the series augmentations to every view in its drawn relative order, then bin the flowpics."""
+    n = series.n_flows
+    tiled = _series.augmented_series("changertt", series, np.ones((views, n)))  # copy-major tiling
+    last = np.tile(np.asarray(last_time, dtype=np.float64), views)
+    for step in range(len(augs)):
+        for k, aug in enumerate(augs):
+            active = position[:, k] == step
+            if aug not in SERIES_AUGMENTATIONS or not active.any():
+                continue
+            (drawn,) = params[aug].values()
+            value = drawn.ravel()
+            if aug == "packetloss":
+                value = value * np.maximum(last, 0.0)
+            value = np.where(active, value, _IDENTITY[aug])
+            tiled = _series.augmented_series(aug, tiled, value[None, :])
+            if aug == "changertt":
+                last = last * value
+            elif aug == "timeshift":
+                last = last + value
+    return flowpic_matrix(tiled, dim, block_duration)
+
+
+def _apply_image(aug: str, images: sp.csr_matrix, params: dict[str, np.ndarray], rows: np.ndarray, dim: int) -> sp.csr_matrix:
+    image = _image()
+    if aug == "horizontalflip":
+        return image.horizontal_flip(images, dim)
+    if aug == "rotate":
+        return image.rotate(images, params["angle"].ravel()[rows], dim)
+    return image.colorjitter(images, params["brightness"].ravel()[rows], params["contrast"].ravel()[rows],
+                             params["brightness_first"].ravel()[rows], dim)
+
+
+def _replace_rows(matrix: sp.csr_matrix, rows: np.ndarray, new: sp.csr_matrix) -> sp.csr_matrix:
+    """``matrix`` with ``matrix[rows]`` replaced by ``new`` (rows sorted, unique)."""
+    keep = np.ones(matrix.shape[0], dtype=bool)
+    keep[rows] = False
+    kept = np.flatnonzero(keep)
+    stacked = sp.vstack([matrix[kept], new], format="csr", dtype=np.uint8)
+    return stacked[np.argsort(np.concatenate([kept, rows]), kind="stable")]
