@@ -347,3 +347,25 @@ def test_format_duration():
     assert format_duration(3725) == "1h2m5s"
     assert format_duration(90061) == "1d 1h1m1s"
     assert format_duration(float("nan")) == "-"
+
+
+def test_accuracy_plot_groups_by_every_varying_condition(tmp_path, monkeypatch):
+    """SimCLR campaigns vary projection and dropout: one bar group per combination, labelled with both."""
+    from tcbench.reporting import plots
+
+    # The long-table layout: run columns, hparams, context, metrics.
+    rows = [{"hash": f"h{proj}{drop}{seed}", "end_time": 1.0, "campaign_id": "c", "flowpic_dim": 32,
+             "projection_layer_dim": proj, "with_dropout": drop, "finetune_seed": seed, "test_split_name": ctx,
+             "acc": 70.0 + proj / 10 + seed}
+            for ctx in ("test-human", "test-script") for proj in (30, 84) for drop in (False, True) for seed in (1, 2)]
+    seen = []
+    real_save = plots._save
+
+    def spy(fig, path):
+        seen.extend(t.get_text() for ax in fig.axes for t in ax.get_xticklabels())
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    path = plots.accuracy_plot(pd.DataFrame(rows), tmp_path / "accuracy.png")
+    assert path.exists()
+    assert "projection_layer_dim=84 with_dropout=True" in seen and len(set(seen)) == 4

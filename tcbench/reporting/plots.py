@@ -16,6 +16,7 @@ import pandas as pd
 from tcbench.atomic import atomic_write
 from tcbench.reporting.runs_table import CONTEXT_COLUMN
 from tcbench.reporting.stats import ci95
+from tcbench.reporting.summary import default_groupby
 
 
 def _pyplot():
@@ -37,12 +38,19 @@ def _save(fig, path: Path) -> Path:
 
 
 def accuracy_plot(long: pd.DataFrame, path: str | os.PathLike[str], metric: str = "acc") -> Path:
-    """One panel per test context: mean ``metric`` with ci95 error bars, one bar group per augmentation (or
-    the campaign when there is no augmentation axis), one bar per flowpic dim."""
+    """One panel per test context: mean ``metric`` with ci95 error bars, one bar per flowpic dim, one bar group
+    per experimental condition: the hparams that vary besides the dim (e.g. augmentation; projection and dropout
+    for SimCLR), else the augmentation, else the campaign."""
     plt = _pyplot()
     contexts = sorted(long[CONTEXT_COLUMN].unique())
-    group = "aug_name" if "aug_name" in long.columns and long["aug_name"].notna().any() else "campaign_id"
     series = "flowpic_dim" if "flowpic_dim" in long.columns else None
+    keys = [k for k in default_groupby(long)[1:] if k not in (series, "campaign_id")]
+    if not keys:
+        keys = ["aug_name"] if "aug_name" in long.columns and long["aug_name"].notna().any() else ["campaign_id"]
+    group = keys[0] if len(keys) == 1 else "condition"
+    if len(keys) > 1:
+        long = long.assign(condition=long[keys].astype(str).apply(
+            lambda row: " ".join(f"{k}={v}" for k, v in row.items()), axis=1))
     stats = (long.groupby([CONTEXT_COLUMN, group] + ([series] if series else []), dropna=False)[metric]
              .agg(["mean", ci95]).reset_index())
     fig, axes = plt.subplots(1, len(contexts), figsize=(5 * len(contexts), 4), squeeze=False)

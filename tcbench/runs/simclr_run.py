@@ -250,10 +250,15 @@ def execute(options: ContrastiveRunOptions, run_dir: Path | None = None, results
             aim_template: Path | None = None) -> dict[str, Any]:
     """Finetune and test from the run's pre-training (pre-training first when it does not exist yet); write the
     per-run AIM repo, artifacts and marker; return the marker."""
+    from tcbench.data.dataset_info import read_dataset_spec
+
+    options.validate()
     pretrain_dir = options.pretrain_dir
-    if pretrain_dir is None or not (Path(pretrain_dir) / "marker.json").exists():
-        marker = pretrain(options, pretrain_dir, results_dir)
-        pretrain_dir = Path(pretrain_dir) if pretrain_dir is not None else Path(results_dir) / "pretrain" / marker["pretrain_key"]
+    if pretrain_dir is None:
+        spec = read_dataset_spec(DatasetPaths(Path(options.dataset_dir), options.dataset_name).root)
+        pretrain_dir = Path(results_dir) / "pretrain" / run_key(PretrainOptions.of(options).params(spec))
+    if not (Path(pretrain_dir) / "marker.json").exists():
+        pretrain(options, Path(pretrain_dir), results_dir)
     return execute_run(replace(options, pretrain_dir=Path(pretrain_dir)), run_dir, results_dir, aim_template, _finetune)
 
 
