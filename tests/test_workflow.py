@@ -236,3 +236,37 @@ def test_simclr_campaign_pretrains_once_and_finetunes_each_seed(tmp_path):
     assert summary[("test_split_name", "Unnamed: 0_level_1")].tolist() == ["test-human", "test-script"]
     assert (summary[("acc", "count")] == 2).all()
     assert (results / "campaigns" / "tiny-simclr" / "plots" / "confusion_test-human.png").exists()
+
+
+def test_campaign_runs_on_a_dataset_imported_from_raw_files(tmp_path, tiny_dataset):
+    """`source: imported` needs the dataset imported first (the plan says how), then runs like the synthetic one."""
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+    from tcbench.data.importers.export import export_ucdavis_raw
+
+    zips = export_ucdavis_raw(tiny_dataset / "ucdavis-icdm19.parquet", tmp_path / "raw")
+    config = {**TINY_CONFIG, "campaign_id": "tiny-imported", "datasets_dir": str(tmp_path / "datasets"),
+              "dataset": {"name": "ucdavis-icdm19", "source": "imported"},
+              "grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [12345, 42]},
+              "training": {"epochs": 2}}
+    path = tmp_path / "imported.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = snakemake(tmp_path, "-n", configfile=path)
+    assert plan.returncode != 0
+    assert "tcbench datasets import ucdavis-icdm19 --raw" in plan.stdout + plan.stderr
+
+    result = CliRunner().invoke(cli, ["datasets", "import", "ucdavis-icdm19", *[a for z in zips for a in ("--raw", str(z))],
+                                      "--datasets-dir", str(tmp_path / "datasets"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    proc = snakemake(tmp_path, "--cores", "2", configfile=path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    info = yaml.safe_load((tmp_path / "datasets" / "ucdavis-icdm19" / "dataset.json").read_text())
+    markers = sorted((tmp_path / "results" / "runs").glob("*/marker.json"))
+    assert len(markers) == 2
+    for marker_path in markers:
+        params = yaml.safe_load(marker_path.read_text())["params"]
+        assert params["dataset"] == info and info["source"] == "imported"
+    summary = pd.read_csv(tmp_path / "results" / "campaigns" / "tiny-imported" / "campaign_summary" / "summary_flowpic_dim_32.csv",
+                          header=[0, 1])
+    assert (summary[("acc", "count")] == 2).all()

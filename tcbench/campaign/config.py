@@ -54,8 +54,27 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
         raise ConfigError(f"invalid configuration ({len(errors)} problem(s)); see {schema_path}:\n  {lines}")
 
 
+def check_imported(config: dict[str, Any]) -> None:
+    """An imported dataset must exist before anything is planned: say how to import it."""
+    from tcbench.campaign.grid import dataset_paths
+    from tcbench.data.dataset_info import DATASET_INFO
+
+    paths = dataset_paths(config)
+    missing = [p for p in (paths.parquet, paths.root / DATASET_INFO) if not p.exists()]
+    if missing:
+        name = config["dataset"]["name"]
+        raise ConfigError(
+            f"dataset: {name} (source imported) is not in {paths.root} ({', '.join(p.name for p in missing)} missing); "
+            f"import it first: tcbench datasets import {name} --raw <the authors' archives> --datasets-dir "
+            f"{config['datasets_dir']}  (or set dataset.source: synthetic)"
+        )
+
+
 def check_config(config: dict[str, Any]) -> None:
     from tcbench.campaign.grid import grid_axes
+
+    if config["dataset"]["source"] == "imported":
+        check_imported(config)
 
     try:
         axes = dict(grid_axes(config))

@@ -110,6 +110,11 @@ def run_key(params: dict[str, Any]) -> str:
 def dataset_spec(config: dict[str, Any]) -> dict[str, Any]:
     """The part of the dataset configuration that identifies the data (not where it is stored)."""
     dataset = config["dataset"]
+    if dataset["source"] == "imported":
+        from tcbench.data.dataset_info import read_dataset_spec
+
+        # The importer wrote the identity (with the data's sha256); runs read the same file, so keys agree.
+        return read_dataset_spec(dataset_paths(config).root)
     spec: dict[str, Any] = {"name": dataset["name"], "source": dataset["source"]}
     if dataset["source"] == "synthetic":
         from tcbench.data.synthetic import GENERATOR_VERSION

@@ -40,6 +40,58 @@ def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, 
     click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s")
 
 
+@datasets.command("import")
+@click.argument("name", type=click.Choice(["ucdavis-icdm19"]))
+@click.option("--raw", "raw", multiple=True, type=click.Path(path_type=Path),
+              help="The authors' files: a zip archive or a folder (repeatable). ucdavis-icdm19: the three zips "
+                   "pretraining.zip, Retraining(human-triggered).zip, Retraining(script-triggered).zip, their "
+                   "extracted folders, or the folder holding them.")
+@click.option("--from-tcbench", "from_tcbench", type=click.Path(path_type=Path), default=None,
+              help="Instead of --raw: the datasets folder of an installation of the original tcbench (its curated <name>.parquet).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Dataset folder to write; default: <datasets-dir>/<name>.")
+@click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("resources/datasets"),
+              help="Parent folder of all datasets (the config's datasets_dir), used when --output-dir is not given.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, help="Processes converting parts in parallel.")
+@click.option("--part-mb", type=click.FloatRange(min=1), default=64.0,
+              help="Raw megabytes per part: memory is about 10 x part-mb per worker; an interrupted import resumes "
+                   "from its finished parts.")
+@click.option("--force", is_flag=True, help="Replace a different dataset already imported there (deletes its splits and flowpic caches).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar with throughput and ETA.")
+def import_(name: str, raw: tuple[Path, ...], from_tcbench: Path | None, output_dir: Path | None, datasets_dir: Path,
+            workers: int, part_mb: float, force: bool, progress: bool) -> None:
+    """Import a public dataset from the files its authors publish into a curated dataset folder (parquet +
+    dataset.json) that campaigns use with `dataset: {name: NAME, source: imported}`."""
+    import sys
+
+    from tcbench.data.importers import import_dataset, import_from_tcbench
+    from tcbench.data.importers.errors import RawDataError
+    from tcbench.data.importers.staging import Progress
+
+    if bool(raw) == bool(from_tcbench):
+        raise click.UsageError("pass either --raw (one or more times) or --from-tcbench")
+    output_dir = output_dir or datasets_dir / name
+    t0 = time.perf_counter()
+    try:
+        if from_tcbench:
+            result = import_from_tcbench(name, from_tcbench, output_dir, force=force)
+        else:
+            with Progress(f"importing {name}", enabled=progress) as bar:
+                result = import_dataset(name, raw, output_dir, workers=workers, part_mb=part_mb, force=force, progress=bar)
+    except (RawDataError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    seconds = time.perf_counter() - t0
+    if not result.changed:
+        click.echo(f"{result.parquet} already holds this data (sha256 {result.spec['sha256'][:12]}): nothing changed")
+        return
+    from tcbench.data.curated import read_labels
+    from tcbench.reporting.console import print_class_counts
+
+    click.echo(f"wrote {result.parquet}: {result.spec['flows']} flows in {seconds:.1f} s")
+    print_class_counts(read_labels(result.parquet), title=name)
+
+
 @datasets.command("splits")
 @click.option("--dataset-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="Prepared dataset folder (holds ucdavis-icdm19.parquet and dataset.json).")
@@ -75,3 +127,70 @@ def flowpics(dataset_dir: Path, dim: str, block_duration: float) -> None:
     out = save_flowpic_store(store, paths.flowpics(int(dim), block_duration))
     click.echo(f"wrote {out}: {store.matrix.shape[0]} flows, {store.matrix.nnz} non-zero pixels, "
                f"{time.perf_counter() - t0:.2f} s")
+
+
+DATASETS_DIR_OPTION = click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path),
+                                   default=Path("resources/datasets"), show_default=True,
+                                   help="Parent folder of the dataset folders (the config's datasets_dir).")
+
+
+@datasets.command("list")
+@DATASETS_DIR_OPTION
+def list_(datasets_dir: Path) -> None:
+    """The dataset folders under --datasets-dir (source, flows, identity) and the importable datasets not imported yet."""
+    import json
+
+    from rich.table import Table
+
+    from tcbench.data.importers import IMPORTABLE
+    from tcbench.reporting.console import make_console
+
+    table = Table(title=f"datasets in {datasets_dir}")
+    for column in ("folder", "name", "source", "flows", "identity"):
+        table.add_column(column)
+    found = set()
+    for info in sorted(datasets_dir.glob("*/dataset.json")):
+        spec = json.loads(info.read_text())
+        found.add(spec.get("name") if spec.get("source") == "imported" else None)
+        identity = spec.get("sha256", "")[:12] or json.dumps(spec.get("synthetic", {}), sort_keys=True)
+        table.add_row(info.parent.name, spec.get("name", "?"), spec.get("source", "?"), str(spec.get("flows", "")), identity)
+    for name in IMPORTABLE:
+        if name not in found:
+            table.add_row("-", name, "not imported", "", f"tcbench datasets import {name} --raw <files>")
+    make_console().print(table)
+
+
+@datasets.command("info")
+@click.argument("name", type=click.Choice([ucdavis.DATASET_NAME]))
+@DATASETS_DIR_OPTION
+def info(name: str, datasets_dir: Path) -> None:
+    """Where the dataset comes from, its raw format, licence and classes, and whether it is imported here."""
+    folder = datasets_dir / name
+    for key, value in {**ucdavis.INFO, "classes": ", ".join(ucdavis.CLASSES), "partitions": ", ".join(ucdavis.PARTITIONS)}.items():
+        click.echo(f"{key:>11}: {value}")
+    status = f"imported in {folder}" if (folder / "dataset.json").exists() else "not imported yet"
+    click.echo(f"{'here':>11}: {status}")
+
+
+@datasets.command("samples-count")
+@click.argument("name", type=click.Choice([ucdavis.DATASET_NAME]))
+@DATASETS_DIR_OPTION
+@click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A dataset folder to count (e.g. a synthetic one); default: <datasets-dir>/<name>.")
+def samples_count(name: str, datasets_dir: Path, dataset_dir: Path | None) -> None:
+    """Flows per partition and class: of the dataset folder when it exists, and the reference (paper) table."""
+    import numpy as np
+
+    from tcbench.data.curated import FlowLabels, read_labels
+    from tcbench.reporting.console import print_class_counts
+
+    folder = dataset_dir or datasets_dir / name
+    parquet = folder / f"{name}.parquet"
+    if parquet.exists():
+        print_class_counts(read_labels(parquet), title=f"{name}: {folder}")
+    codes, partitions = [], []
+    for partition, counts in ucdavis.CLASS_COUNTS.items():
+        for app, n in counts.items():
+            codes += [ucdavis.CLASSES.index(app)] * n
+            partitions += [partition] * n
+    print_class_counts(FlowLabels(np.array(codes, dtype=np.int8), np.array(partitions)), title=f"{name}: reference")

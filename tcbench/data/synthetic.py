@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from tcbench.data.curated import SCHEMA, write_curated_parquet
+from tcbench.data.curated import SCHEMA, curated_table, write_curated_parquet
 from tcbench.data.ucdavis import (
     CLASS_COUNTS,
     CLASSES,
@@ -471,10 +471,6 @@ def synthetic_dataset_id(seed: int = 12345, scale: float = 1.0, lookalikes: bool
     return name if lookalikes else f"{name}_nolookalikes"
 
 
-def _list_array(offsets: pa.Array, values: np.ndarray, column: str) -> pa.ListArray:
-    return pa.ListArray.from_arrays(offsets, pa.array(values), type=SCHEMA.field(column).type)
-
-
 def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes: bool = True) -> pa.Table:
     """The synthetic dataset as an Arrow table with the curated ucdavis-icdm19 schema (SCHEMA)."""
     _check_seed(seed)
@@ -491,12 +487,6 @@ def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes
         epochs[k] = flow.epoch
 
     num_pkts = np.fromiter((len(t) for t in ttf_parts), dtype=np.int64, count=len(specs))
-    offsets_np = np.concatenate([[0], np.cumsum(num_pkts)])
-    if offsets_np[-1] > np.iinfo(np.int32).max:
-        raise ValueError("too many packets for list<> columns with 32-bit offsets; lower `scale`")
-    offsets = pa.array(offsets_np.astype(np.int32))
-    starts, ends = offsets_np[:-1], offsets_np[1:] - 1
-
     # Flat buffers built one column at a time, dropping the per-flow pieces as soon as they are merged.
     ttf = np.concatenate(ttf_parts)
     del ttf_parts
@@ -504,10 +494,7 @@ def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes
     del size_parts
     dirs = np.concatenate(dir_parts)
     del dir_parts
-    iat = np.diff(ttf, prepend=0.0)
-    iat[starts] = 0.0
     unixtime = ttf + np.repeat(epochs, num_pkts)
-    bytes_ = np.add.reduceat(sizes.astype(np.int64), starts)
 
     app_codes = np.array([CLASSES.index(s.app) for s in specs], dtype=np.int8)
     meta = {
@@ -517,23 +504,8 @@ def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes
         "scale": float(scale),
         "lookalikes": bool(lookalikes),
     }
-    return pa.Table.from_arrays(
-        [
-            pa.array(np.arange(len(specs), dtype=np.int64)),
-            pa.DictionaryArray.from_arrays(pa.array(app_codes), pa.array(list(CLASSES), type=pa.string())),
-            pa.array([s.flow_id for s in specs], type=pa.string()),
-            pa.array([s.partition for s in specs], type=pa.string()),
-            pa.array(num_pkts),
-            pa.array(ttf[ends]),
-            pa.array(bytes_),
-            _list_array(offsets, unixtime, "unixtime"),
-            _list_array(offsets, ttf, "timetofirst"),
-            _list_array(offsets, sizes, "pkts_size"),
-            _list_array(offsets, dirs, "pkts_dir"),
-            _list_array(offsets, iat, "pkts_iat"),
-        ],
-        schema=SCHEMA.with_metadata({"tcbench.synthetic": json.dumps(meta, sort_keys=True)}),
-    )
+    return curated_table(np.arange(len(specs)), app_codes, [s.flow_id for s in specs], [s.partition for s in specs],
+                         num_pkts, unixtime, ttf, sizes, dirs, {"tcbench.synthetic": json.dumps(meta, sort_keys=True)})
 
 
 def write_synthetic_ucdavis(

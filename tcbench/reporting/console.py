@@ -11,8 +11,10 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from typing import Any
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich import box
 from rich.console import Console
@@ -141,3 +143,23 @@ def print_summary_files(
 
 
 __all__: Sequence[str] = ("format_duration", "print_summary", "print_summary_files", "render_summary")
+
+
+def class_counts_table(labels: Any, title: str) -> Table:
+    """Flows per partition (rows) and class (columns) with totals: the reference's samples-count tables."""
+    from tcbench.data import ucdavis
+
+    table = Table(title=title)
+    table.add_column("partition")
+    for name in ucdavis.CLASSES:
+        table.add_column(name, justify="right")
+    table.add_column("total", justify="right")
+    for partition in sorted(set(labels.partition.tolist())):
+        codes = labels.app[labels.partition == partition]
+        counts = np.bincount(codes, minlength=len(ucdavis.CLASSES))
+        table.add_row(partition, *map(str, counts), str(int(counts.sum())))
+    return table
+
+
+def print_class_counts(labels: Any, title: str) -> None:
+    make_console().print(class_counts_table(labels, title))

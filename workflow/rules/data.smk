@@ -1,24 +1,28 @@
-# Dataset preparation: the synthetic curated parquet, its train splits, and one flowpic cache per resolution.
+# Dataset preparation: the synthetic curated parquet (imported datasets come from `tcbench datasets import`), its
+# train splits, and one flowpic cache per resolution.
 
 
-rule synth_dataset:
-    output:
-        parquet=str(DATA.parquet),
-        info=str(DATA.root / "dataset.json"),
-    params:
-        out=lambda wildcards, output: os.path.dirname(output.parquet),
-        seed=config["dataset"]["synthetic"]["seed"],
-        scale=config["dataset"]["synthetic"]["scale"],
-        lookalikes="--lookalikes" if config["dataset"]["synthetic"]["lookalikes"] else "--no-lookalikes",
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(LOGS / "datasets" / DATA.root.name / "synth.log"),
-    benchmark:
-        str(LOGS / "datasets" / DATA.root.name / "synth.benchmark.tsv")
-    shell:
-        "tcbench datasets synth --output-dir {params.out} --seed {params.seed} --scale {params.scale} "
-        "{params.lookalikes} > {log} 2>&1"
+# An imported dataset is an input that must already exist (common.smk checks it and says how to import it).
+if config["dataset"]["source"] == "synthetic":
+
+    rule synth_dataset:
+        output:
+            parquet=str(DATA.parquet),
+            info=str(DATA.root / "dataset.json"),
+        params:
+            out=lambda wildcards, output: os.path.dirname(output.parquet),
+            seed=config["dataset"]["synthetic"]["seed"],
+            scale=config["dataset"]["synthetic"]["scale"],
+            lookalikes="--lookalikes" if config["dataset"]["synthetic"]["lookalikes"] else "--no-lookalikes",
+        conda:
+            "../envs/tcbench.yaml"
+        log:
+            str(LOGS / "datasets" / DATA.root.name / "synth.log"),
+        benchmark:
+            str(LOGS / "datasets" / DATA.root.name / "synth.benchmark.tsv")
+        shell:
+            "tcbench datasets synth --output-dir {params.out} --seed {params.seed} --scale {params.scale} "
+            "{params.lookalikes} > {log} 2>&1"
 
 
 rule train_splits:

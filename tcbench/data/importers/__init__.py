@@ -1,0 +1,94 @@
+"""Importers of the public datasets from the files their authors publish, into curated dataset folders.
+
+A dataset folder (``<datasets_dir>/<name>/``) holds ``<name>.parquet`` (curated schema) and ``dataset.json``
+(identity: name, source ``imported``, importer version, sha256 of the parquet), plus what campaigns derive from
+it (``splits/``, ``flowpics/``). The parquet is written only once complete; an interrupted import resumes from
+its finished parts (``staging``); re-importing different data replaces derived files only with ``force``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcbench.data.curated import SCHEMA
+from tcbench.data.dataset_info import DATASET_INFO, read_dataset_spec, write_dataset_spec
+from tcbench.data.importers.staging import PartStats, Staging, file_sha256, fingerprint
+from tcbench.data.importers.errors import RawDataError
+
+IMPORTABLE = ("ucdavis-icdm19",)
+DERIVED = ("splits", "flowpics")  # folders computed from the parquet: stale once the data changes
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    parquet: Path
+    spec: dict[str, Any]
+    changed: bool  # False when the same data was already imported there
+
+
+def _check_name(name: str) -> None:
+    if name not in IMPORTABLE:
+        raise RawDataError(f"cannot import {name!r}; importable datasets: {list(IMPORTABLE)}")
+
+
+def import_dataset(name: str, raw: Sequence[Path], out_dir: Path, *, workers: int = 1, part_mb: float = 64.0,
+                   force: bool = False, progress: Callable[[int, int, PartStats, bool], None] | None = None) -> ImportResult:
+    """Import ``name`` from its raw files into ``out_dir``; see the module docstring for the guarantees."""
+    from tcbench.data.importers import ucdavis as importer
+
+    _check_name(name)
+    files = importer.discover(raw)
+    parts = importer.partition_parts(files, part_mb)
+    key = fingerprint([importer.IMPORTER_VERSION,
+                       *((f.where, f.size, f.archive or Path(f.path).stat().st_mtime_ns) for f in files),
+                       *((str(p), p.stat().st_mtime_ns) for p in map(Path, raw) if p.is_file())])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Staging(out_dir, name, key)
+    staging.convert(parts, importer.convert_part, workers, progress)
+    assembled = staging.assemble(len(parts), out_dir / f".{name}.parquet.assembled", SCHEMA)
+    result = _install(out_dir, name, assembled, {"importer_version": importer.IMPORTER_VERSION, "flows": len(files)}, force)
+    staging.discard()
+    return result
+
+
+def import_from_tcbench(name: str, tcbench_dir: Path, out_dir: Path, *, force: bool = False) -> ImportResult:
+    """Import the curated ``<name>.parquet`` of an installation of the original tcbench (its ``datasets`` folder or
+    any folder above the file), so its users keep their data."""
+    from tcbench.data.curated import write_curated_parquet
+    from tcbench.data.importers.from_tcbench import convert_tcbench_parquet, find_tcbench_parquet
+
+    _check_name(name)
+    source = find_tcbench_parquet(Path(tcbench_dir), name)
+    table = convert_tcbench_parquet(source)
+    out_dir = Path(out_dir)
+    assembled = write_curated_parquet(table, out_dir / f".{name}.parquet.assembled")
+    return _install(out_dir, name, assembled, {"imported_from": "tcbench", "flows": table.num_rows}, force)
+
+
+def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], force: bool) -> ImportResult:
+    """Move a complete parquet into place with its dataset.json. Same data as already there: nothing changes.
+    Different data: only with ``force``, and the derived caches go first. dataset.json is removed before the
+    parquet is replaced and written after it, so a crash in between leaves a folder runs refuse to use, never
+    new data under the old identity."""
+    out = out_dir / f"{name}.parquet"
+    info = out_dir / DATASET_INFO
+    previous = read_dataset_spec(out_dir) if info.exists() else None
+    spec = {"name": name, "source": "imported", **extra, "sha256": file_sha256(assembled)}
+    if previous is not None and out.exists() and previous.get("sha256") == spec["sha256"]:
+        assembled.unlink()
+        return ImportResult(out, previous, changed=False)
+    if (previous is not None or out.exists()) and not force:
+        assembled.unlink()
+        raise RawDataError(f"{out_dir} already holds a different {name} (sha256 {(previous or {}).get('sha256', '?')[:12]}); "
+                           "pass --force to replace it (its splits and flowpic caches are deleted), or import elsewhere")
+    info.unlink(missing_ok=True)
+    for folder in DERIVED:
+        shutil.rmtree(out_dir / folder, ignore_errors=True)
+    assembled.replace(out)
+    write_dataset_spec(out_dir, spec)
+    return ImportResult(out, spec, changed=True)
