@@ -41,11 +41,12 @@ def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, 
 
 
 @datasets.command("import")
-@click.argument("name", type=click.Choice(["ucdavis-icdm19"]))
+@click.argument("name", type=click.Choice(["ucdavis-icdm19", "mirage19"]))
 @click.option("--raw", "raw", multiple=True, type=click.Path(path_type=Path),
               help="The authors' files: a zip archive or a folder (repeatable). ucdavis-icdm19: the three zips "
                    "pretraining.zip, Retraining(human-triggered).zip, Retraining(script-triggered).zip, their "
-                   "extracted folders, or the folder holding them.")
+                   "extracted folders, or the folder holding them. mirage19: MIRAGE-2019_traffic_dataset_downloadable_v2.tar.gz "
+                   "or its extracted folder.")
 @click.option("--from-tcbench", "from_tcbench", type=click.Path(path_type=Path), default=None,
               help="Instead of --raw: the datasets folder of an installation of the original tcbench (its curated <name>.parquet).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -85,11 +86,27 @@ def import_(name: str, raw: tuple[Path, ...], from_tcbench: Path | None, output_
     if not result.changed:
         click.echo(f"{result.parquet} already holds this data (sha256 {result.spec['sha256'][:12]}): nothing changed")
         return
-    from tcbench.data.curated import read_labels
-    from tcbench.reporting.console import print_class_counts
-
     click.echo(f"wrote {result.parquet}: {result.spec['flows']} flows in {seconds:.1f} s")
-    print_class_counts(read_labels(result.parquet), title=name)
+    for path in result.derived:
+        click.echo(f"wrote {path}")
+    _print_counts(name, result.parquet)
+
+
+def _print_counts(name: str, parquet: Path) -> None:
+    """Flows per partition and class (ucdavis-icdm19) or per class of each curated file (the others)."""
+    from tcbench.reporting.console import print_class_counts, print_value_counts
+
+    if name == ucdavis.DATASET_NAME:
+        from tcbench.data.curated import read_labels
+
+        print_class_counts(read_labels(parquet), title=name)
+        return
+    import pyarrow.parquet as pq
+
+    files = {"unfiltered": parquet, **{p.stem.removeprefix(f"{name}_filtered_"): p
+                                       for p in sorted((parquet.parent / "filtered").glob("*.parquet"))}}
+    columns = {label: pq.read_table(path, columns=["app"]).column("app").to_pylist() for label, path in files.items()}
+    print_value_counts(columns, title=f"{name}: flows per class")
 
 
 @datasets.command("splits")

@@ -163,3 +163,18 @@ def class_counts_table(labels: Any, title: str) -> Table:
 
 def print_class_counts(labels: Any, title: str) -> None:
     make_console().print(class_counts_table(labels, title))
+
+
+def print_value_counts(columns: dict[str, list[Any]], title: str) -> None:
+    """One column per labelled list (e.g. unfiltered / minpkts10), rows = values by decreasing first count."""
+    counts = {label: pd.Series(values, dtype=object).value_counts() for label, values in columns.items()}
+    first = next(iter(counts.values()))
+    order = list(first.index) + sorted(set().union(*(c.index for c in counts.values())) - set(first.index))
+    table = Table(title=title)
+    table.add_column("app")
+    for label in counts:
+        table.add_column(label, justify="right")
+    for value in order:
+        table.add_row(str(value), *(str(int(c.get(value, 0))) if c.get(value, 0) else "" for c in counts.values()))
+    table.add_row("total", *(str(int(c.sum())) for c in counts.values()))
+    make_console().print(table)

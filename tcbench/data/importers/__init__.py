@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tcbench.data.curated import SCHEMA
+import pyarrow.parquet as pq
+
 from tcbench.data.dataset_info import DATASET_INFO, read_dataset_spec, write_dataset_spec
 from tcbench.data.importers.staging import PartStats, Staging, file_sha256, fingerprint
 from tcbench.data.importers.errors import RawDataError
 
-IMPORTABLE = ("ucdavis-icdm19",)
-DERIVED = ("splits", "flowpics")  # folders computed from the parquet: stale once the data changes
+# The importer module of each dataset: discover(raw[, scratch]), partition_parts(files, part_mb), convert_part(part),
+# SCHEMA, IMPORTER_VERSION, and optionally derive(out_dir, parquet) for the filtered variants and splits.
+IMPORTERS = {"ucdavis-icdm19": "tcbench.data.importers.ucdavis", "mirage19": "tcbench.data.importers.mirage"}
+IMPORTABLE = tuple(IMPORTERS)
+DERIVED = ("splits", "flowpics", "filtered")  # folders computed from the parquet: stale once the data changes
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class ImportResult:
     parquet: Path
     spec: dict[str, Any]
     changed: bool  # False when the same data was already imported there
+    derived: tuple[Path, ...] = ()
 
 
 def _check_name(name: str) -> None:
@@ -38,21 +43,27 @@ def _check_name(name: str) -> None:
 def import_dataset(name: str, raw: Sequence[Path], out_dir: Path, *, workers: int = 1, part_mb: float = 64.0,
                    force: bool = False, progress: Callable[[int, int, PartStats, bool], None] | None = None) -> ImportResult:
     """Import ``name`` from its raw files into ``out_dir``; see the module docstring for the guarantees."""
-    from tcbench.data.importers import ucdavis as importer
+    import importlib
 
     _check_name(name)
-    files = importer.discover(raw)
+    importer = importlib.import_module(IMPORTERS[name])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = out_dir / f".extract-{name}"
+    files = importer.discover(raw, scratch)
     parts = importer.partition_parts(files, part_mb)
     key = fingerprint([importer.IMPORTER_VERSION,
                        *((f.where, f.size, f.archive or Path(f.path).stat().st_mtime_ns) for f in files),
                        *((str(p), p.stat().st_mtime_ns) for p in map(Path, raw) if p.is_file())])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     staging = Staging(out_dir, name, key)
     staging.convert(parts, importer.convert_part, workers, progress)
-    assembled = staging.assemble(len(parts), out_dir / f".{name}.parquet.assembled", SCHEMA)
-    result = _install(out_dir, name, assembled, {"importer_version": importer.IMPORTER_VERSION, "flows": len(files)}, force)
+    assembled = staging.assemble(len(parts), out_dir / f".{name}.parquet.assembled", importer.SCHEMA)
+    result = _install(out_dir, name, assembled, {"importer_version": importer.IMPORTER_VERSION}, force)
+    derive = getattr(importer, "derive", None)
+    if derive is not None and (result.changed or not (out_dir / "filtered").exists()):
+        result = ImportResult(result.parquet, result.spec, result.changed, tuple(derive(out_dir, result.parquet)))
     staging.discard()
+    shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 
@@ -67,7 +78,7 @@ def import_from_tcbench(name: str, tcbench_dir: Path, out_dir: Path, *, force: b
     table = convert_tcbench_parquet(source)
     out_dir = Path(out_dir)
     assembled = write_curated_parquet(table, out_dir / f".{name}.parquet.assembled")
-    return _install(out_dir, name, assembled, {"imported_from": "tcbench", "flows": table.num_rows}, force)
+    return _install(out_dir, name, assembled, {"imported_from": "tcbench"}, force)
 
 
 def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], force: bool) -> ImportResult:
@@ -78,7 +89,8 @@ def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], f
     out = out_dir / f"{name}.parquet"
     info = out_dir / DATASET_INFO
     previous = read_dataset_spec(out_dir) if info.exists() else None
-    spec = {"name": name, "source": "imported", **extra, "sha256": file_sha256(assembled)}
+    spec = {"name": name, "source": "imported", **extra, "flows": pq.ParquetFile(assembled).metadata.num_rows,
+            "sha256": file_sha256(assembled)}
     if previous is not None and out.exists() and previous.get("sha256") == spec["sha256"]:
         assembled.unlink()
         return ImportResult(out, previous, changed=False)

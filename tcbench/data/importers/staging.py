@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -112,8 +113,14 @@ class Staging:
         def write(tmp: Path) -> None:
             with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
                 leftover = schema.empty_table()
+                next_row = 0
                 for i in range(n_parts):
-                    table = pa.concat_tables([leftover, pq.read_table(self.part(i)).cast(schema)])
+                    part = pq.read_table(self.part(i)).cast(schema)
+                    if "row_id" in schema.names:  # flows are numbered in part order (parts may not know their offset)
+                        row_ids = pa.array(np.arange(next_row, next_row + part.num_rows, dtype=np.int64))
+                        part = part.set_column(schema.get_field_index("row_id"), "row_id", row_ids)
+                        next_row += part.num_rows
+                    table = pa.concat_tables([leftover, part])
                     full = table.num_rows - table.num_rows % ROW_GROUP_FLOWS
                     if full:
                         writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_FLOWS)

@@ -89,8 +89,9 @@ def _flow_file(archive: str | None, path: str, parts: Sequence[str], size: int) 
     return FlowFile(archive, path, partition, _classify(parts, pure.stem, where), pure.stem, size)
 
 
-def discover(raw: Sequence[Path]) -> list[FlowFile]:
-    """Every flow file under the given archives and folders, sorted by (partition, flow_id)."""
+def discover(raw: Sequence[Path], scratch: Path | None = None) -> list[FlowFile]:
+    """Every flow file under the given archives and folders, sorted by (partition, flow_id). (Zip members are read
+    in place: ``scratch`` is not needed.)"""
     files: list[FlowFile] = []
     for root in map(Path, raw):
         if not root.exists():
