@@ -106,7 +106,7 @@ def test_truncated_json_and_foreign_files_are_named(tmp_path):
     assert not (tmp_path / "out" / "mirage19.parquet").exists()
     shutil.rmtree(raw)
     raw.mkdir()
-    with pytest.raises(RawDataError, match="no MIRAGE-2019 biflow file"):
+    with pytest.raises(RawDataError, match="no mirage19 biflow file"):
         import_dataset("mirage19", [tmp_path / "raw"], tmp_path / "out")
     with pytest.raises(RawDataError, match="not a folder, .zip or .tar.gz"):
         import_dataset("mirage19", [source.with_suffix(".json")], tmp_path / "out")

@@ -1,29 +1,37 @@
-"""MIRAGE-2019 from the authors' JSON biflow files (reference datasets-and-results.md A.3) into curated parquet files.
+"""MIRAGE-2019 and MIRAGE-COVID-CCMA-2022 from the authors' JSON biflow files (reference datasets-and-results.md
+A.3, A.4) into curated parquet files.
 
-Input: ``MIRAGE-2019_traffic_dataset_downloadable_v2.tar.gz``, a zip of it, or the extracted folder: one folder per
-device holding ``<unixtime>_<android.package>_MIRAGE-2019_traffic_dataset_labeled_biflows.json`` files, each a dict
-keyed by ``"src_ip,src_port,dst_ip,dst_port,proto"`` with ``packet_data`` (per-packet arrays, the first 32 packets),
-``flow_features`` and ``flow_metadata``.
+Input: the authors' archive (mirage19: ``MIRAGE-2019_traffic_dataset_downloadable_v2.tar.gz``; mirage22:
+``MIRAGE-COVID-CCMA-2022.zip``, which holds one zip per app), any zip or tar of the JSON files, or a folder. Each
+``<unixtime>_<android.package>_<suffix>.json`` file is a dict keyed by ``"src_ip,src_port,dst_ip,dst_port,proto"``
+with ``packet_data`` (per-packet arrays: the first 32 packets in mirage19, all of them in mirage22),
+``flow_features`` and ``flow_metadata``. Files are parsed biflow by biflow (``iter_biflows``), so memory holds one
+file's text and one biflow's objects, never a whole file's object tree; nested zips are copied out in a stream.
 
 Outputs, as the original (without the raw payload bytes and the strings scanned from them, which no model reads):
-- ``mirage19.parquet``: every biflow (the "unfiltered" file): conn_id and its five fields, device and android
+- ``<name>.parquet``: every biflow (the "unfiltered" file): conn_id and its five fields, device and android
   names, ``app`` (the android name when the biflow's label equals it, else ``background``), the label metadata,
   ``packets`` and the series ``pkts_size`` (L4 payload bytes), ``pkts_dir`` (0 = upstream, client to server, as the
-  authors encode it) and ``timetofirst`` (cumulative sum of the inter-arrival times);
-- ``filtered/mirage19_filtered_minpkts10.parquet``: zero-payload packets (ACKs) removed from the series, then biflows
-  with more than 10 packets left, not background, of classes with more than 100 such biflows; row_id renumbered;
-- ``splits/mirage19_filtered_minpkts10_splits.parquet``: 5 stratified splits, split i: 10 % test with
+  authors encode it) and ``timetofirst`` (cumulative sum of the inter-arrival times); mirage22 also
+  ``flow_metadata_bf_activity``, and its biflows of activity ``Unknown`` are background too;
+- ``filtered/<name>_filtered_minpkts<n>.parquet`` (n = 10; mirage22 also 1000): zero-payload packets (ACKs) removed
+  from the series, then biflows with more than n packets left, not background, of classes with more than 100 such
+  biflows; row_id renumbered;
+- ``splits/<name>_filtered_minpkts<n>_splits.parquet``: 5 stratified splits, split i: 10 % test with
   ``random_state = 12345 + i``, the rest 90/10 train/val with ``random_state = 2 * (12345 + i)`` (sklearn).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import tarfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,20 +42,17 @@ from tcbench.data.curated import ROW_GROUP_FLOWS, parquet_options
 from tcbench.data.importers.errors import RawDataError
 
 IMPORTER_VERSION = 1
-NAME = "mirage19"
 BACKGROUND = "background"
-MIN_PKTS = (10,)
 MIN_FLOWS_PER_CLASS = 100
 N_SPLITS = 5
 SPLIT_SEED = 12345
-_SUFFIX = "_MIRAGE-2019_traffic_dataset_labeled_biflows.json"
 
 
 def _series(item: pa.DataType) -> pa.DataType:
     return pa.list_(pa.field("item", item, nullable=False))
 
 
-SCHEMA = pa.schema([
+_COLUMNS = [
     ("row_id", pa.int64()),
     ("conn_id", pa.string()),
     ("src_ip", pa.string()),
@@ -63,18 +68,36 @@ SCHEMA = pa.schema([
     ("flow_metadata_bf_num_packets", pa.int64()),
     ("flow_metadata_bf_l4_payload_bytes", pa.int64()),
     ("flow_metadata_bf_duration", pa.float64()),
-    ("packets", pa.int64()),
-    ("pkts_size", _series(pa.int32())),
-    ("pkts_dir", _series(pa.int8())),
-    ("timetofirst", _series(pa.float64())),
-])
+]
+_SERIES = [("packets", pa.int64()), ("pkts_size", _series(pa.int32())), ("pkts_dir", _series(pa.int8())),
+           ("timetofirst", _series(pa.float64()))]
 SERIES = ("pkts_size", "pkts_dir", "timetofirst")
 
 
 @dataclass(frozen=True)
+class Variant:
+    """What differs between MIRAGE-2019 and MIRAGE-COVID-CCMA-2022."""
+
+    name: str
+    suffix: str  # file name after "<unixtime>_<android.package>"
+    min_pkts: tuple[int, ...]
+    with_activity: bool  # flow_metadata_bf_activity column; activity "Unknown" is background
+
+    @property
+    def schema(self) -> pa.Schema:
+        extra = [("flow_metadata_bf_activity", pa.string())] if self.with_activity else []
+        return pa.schema(_COLUMNS + extra + _SERIES)
+
+
+MIRAGE19 = Variant("mirage19", "_MIRAGE-2019_traffic_dataset_labeled_biflows.json", (10,), with_activity=False)
+MIRAGE22 = Variant("mirage22", "_mirage2020dataset_labeled_biflows_all_packets_encryption_metadata.json", (10, 1000),
+                   with_activity=True)
+
+
+@dataclass(frozen=True)
 class JsonFile:
-    path: str  # plain file (tar.gz inputs are extracted first)
-    archive: str | None  # zip archive holding ``path``
+    path: str  # plain file, or member of ``archive`` (tar inputs and nested zips are copied out first)
+    archive: str | None
     device_name: str
     android_name: str
     size: int
@@ -84,20 +107,19 @@ class JsonFile:
         return f"{self.archive}:{self.path}" if self.archive else self.path
 
 
-def _json_file(path: str, archive: str | None, size: int) -> JsonFile | None:
+def _json_file(variant: Variant, path: str, archive: str | None, size: int) -> JsonFile | None:
     pure = Path(path)
-    if not pure.name.endswith(_SUFFIX) or pure.name.startswith("."):
+    if not pure.name.endswith(variant.suffix) or pure.name.startswith("."):
         return None
-    stem = pure.name[: -len(_SUFFIX)]
-    timestamp, _, android = stem.partition("_")
+    timestamp, _, android = pure.name[: -len(variant.suffix)].partition("_")
     if not timestamp.isdigit() or not android:
-        raise RawDataError(f"{path}: not a MIRAGE-2019 file name (<unixtime>_<android.package>{_SUFFIX})")
+        raise RawDataError(f"{path}: not a {variant.name} file name (<unixtime>_<android.package>{variant.suffix})")
     return JsonFile(path, archive, pure.parent.name, android, size)
 
 
 def extract_tar(archive: Path, into: Path) -> Path:
-    """Extract the JSON files of a .tar.gz (read in one stream: gzip has no random access) into ``into``,
-    skipping those already extracted with the right size (an interrupted extraction resumes)."""
+    """Extract the JSON files of a tar archive (one stream: gzip has no random access) into ``into``, skipping
+    files already extracted with the right size (an interrupted extraction resumes)."""
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
@@ -108,40 +130,61 @@ def extract_tar(archive: Path, into: Path) -> Path:
                     continue
                 source = tar.extractfile(member)
                 assert source is not None
-                data = source.read()
-                atomic_write(target, lambda tmp, data=data: tmp.write_bytes(data))
+                atomic_write(target, lambda tmp, src=source: _copy_stream(src, tmp))
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise RawDataError(f"{archive}: not a readable tar archive ({exc}); is the download complete?") from None
     return into
 
 
-def discover(raw: Sequence[Path], scratch: Path | None = None) -> list[JsonFile]:
-    """Every biflow file under the given folders, zip or tar archives (tar archives are extracted to ``scratch``)."""
+def _copy_stream(source: Any, target: Path) -> None:
+    with open(target, "wb") as out:
+        shutil.copyfileobj(source, out, 16 * 2**20)
+
+
+def _zip_files(variant: Variant, archive: Path, scratch: Path | None) -> list[JsonFile]:
+    """The JSON files of a zip; zips inside it (mirage22: one per app) are copied out to ``scratch`` and read."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            files = [f for i in infos if (f := _json_file(variant, i.filename, str(archive), i.file_size)) is not None]
+            for info in (i for i in infos if i.filename.lower().endswith(".zip")):
+                if scratch is None:
+                    raise RawDataError(f"{archive}: holds zip archives; a scratch folder is needed to read them")
+                inner = scratch / info.filename
+                if not (inner.exists() and inner.stat().st_size == info.file_size):
+                    with zf.open(info) as source:
+                        atomic_write(inner, lambda tmp, src=source: _copy_stream(src, tmp))
+                files += _zip_files(variant, inner, scratch / Path(info.filename).stem)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise RawDataError(f"{archive}: not a readable zip archive ({exc}); is the download complete?") from None
+    return files
+
+
+def discover(variant: Variant, raw: Sequence[Path], scratch: Path | None = None) -> list[JsonFile]:
+    """Every biflow file under the given folders and archives (tar archives are extracted to ``scratch``)."""
     files: list[JsonFile] = []
     for root in map(Path, raw):
         if not root.exists():
-            raise RawDataError(f"{root}: no such file or folder; pass the MIRAGE-2019 archive or its extracted folder")
+            raise RawDataError(f"{root}: no such file or folder; pass the {variant.name} archive or its extracted folder")
         if root.is_file() and root.name.endswith((".tar.gz", ".tgz", ".tar")):
             if scratch is None:
                 raise RawDataError(f"{root}: a tar archive needs a scratch folder to extract to")
             root = extract_tar(root, scratch / root.name.split(".")[0])
         if root.is_file():
             if root.suffix.lower() != ".zip":
-                raise RawDataError(f"{root}: not a folder, .zip or .tar.gz; MIRAGE-2019 comes as a .tar.gz of JSON files")
-            try:
-                with zipfile.ZipFile(root) as zf:
-                    infos = [i for i in zf.infolist() if not i.is_dir()]
-            except zipfile.BadZipFile as exc:
-                raise RawDataError(f"{root}: not a readable zip archive ({exc})") from None
-            files += [f for i in infos if (f := _json_file(i.filename, str(root), i.file_size)) is not None]
+                raise RawDataError(f"{root}: not a folder, .zip or .tar.gz; {variant.name} comes as an archive of JSON files")
+            files += _zip_files(variant, root, scratch)
         else:
-            files += [f for p in sorted(root.rglob("*.json")) if (f := _json_file(str(p), None, p.stat().st_size)) is not None]
+            files += [f for p in sorted(root.rglob("*.json")) if (f := _json_file(variant, str(p), None, p.stat().st_size))]
+            for inner in sorted(root.rglob("*.zip")):
+                files += _zip_files(variant, inner, scratch)
     if not files:
-        raise RawDataError(f"no MIRAGE-2019 biflow file (*{_SUFFIX}) found in {[str(p) for p in raw]}")
+        raise RawDataError(f"no {variant.name} biflow file (*{variant.suffix}) found in {[str(p) for p in raw]}")
     return sorted(files, key=lambda f: (f.device_name, Path(f.path).name))
 
 
 def partition_parts(files: Sequence[JsonFile], part_mb: float) -> list[list[JsonFile]]:
+    """Consecutive groups of about ``part_mb`` MB of JSON (a bigger file is a part of its own)."""
     parts: list[list[JsonFile]] = []
     limit, current, size = part_mb * 2**20, [], 0
     for f in files:
@@ -153,66 +196,90 @@ def partition_parts(files: Sequence[JsonFile], part_mb: float) -> list[list[Json
     return parts + ([current] if current else [])
 
 
-def _load(f: JsonFile) -> dict:
+_SPACE = re.compile(r"\s*")
+
+
+def iter_biflows(text: str, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(conn_id, biflow) of a MIRAGE JSON object, decoded one biflow at a time."""
+    decoder = json.JSONDecoder()
+    try:
+        i = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+        if text[i : i + 1] != "{":
+            raise RawDataError(f"{where}: expected a JSON object keyed by 'src_ip,src_port,dst_ip,dst_port,proto'")
+        i = _SPACE.match(text, i + 1).end()  # type: ignore[union-attr]
+        while text[i : i + 1] != "}":
+            key, i = decoder.raw_decode(text, i)
+            i = _SPACE.match(text, i).end()  # type: ignore[union-attr]
+            if text[i : i + 1] != ":":
+                raise json.JSONDecodeError("expected ':'", text, i)
+            value, i = decoder.raw_decode(text, _SPACE.match(text, i + 1).end())  # type: ignore[union-attr]
+            yield key, value
+            i = _SPACE.match(text, i).end()  # type: ignore[union-attr]
+            if text[i : i + 1] == ",":
+                i = _SPACE.match(text, i + 1).end()  # type: ignore[union-attr]
+            elif text[i : i + 1] != "}":
+                raise json.JSONDecodeError("expected ',' or '}'", text, i)
+    except json.JSONDecodeError as exc:
+        raise RawDataError(f"{where}: invalid or truncated JSON ({exc.msg} at line {exc.lineno} col {exc.colno})") from None
+
+
+def _text(f: JsonFile) -> str:
     try:
         if f.archive:
             with zipfile.ZipFile(f.archive) as zf:
-                text = zf.read(f.path)
-        else:
-            text = Path(f.path).read_bytes()
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RawDataError(f"{f.where}: invalid or truncated JSON ({exc.msg} at line {exc.lineno} col {exc.colno})") from None
-    except (zipfile.BadZipFile, OSError, KeyError) as exc:
+                return zf.read(f.path).decode()
+        return Path(f.path).read_text()
+    except (zipfile.BadZipFile, OSError, KeyError, UnicodeDecodeError) as exc:
         raise RawDataError(f"{f.where}: cannot read ({exc})") from None
-    if not isinstance(data, dict):
-        raise RawDataError(f"{f.where}: expected a JSON object keyed by 'src_ip,src_port,dst_ip,dst_port,proto'")
-    return data
 
 
-def convert_part(files: list[JsonFile]) -> pa.Table:
+def _row(variant: Variant, f: JsonFile, conn_id: str, biflow: dict[str, Any]) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        packet, meta = biflow["packet_data"], biflow["flow_metadata"]
+        src_ip, src_port, dst_ip, dst_port, proto = conn_id.split(",")
+        label = meta["BF_label"]
+        activity = meta.get("BF_activity")
+        background = label != f.android_name or (variant.with_activity and activity == "Unknown")
+        row = [-1, conn_id, src_ip, int(src_port), dst_ip, int(dst_port), int(proto), meta.get("BF_device", f.device_name),
+               f.android_name, BACKGROUND if background else f.android_name, label, meta.get("BF_labeling_type"),
+               int(meta["BF_num_packets"]), int(meta["BF_L4_payload_bytes"]), float(meta["BF_duration"])]
+        if variant.with_activity:
+            row.append(activity)
+        arrays = (np.asarray(packet["L4_payload_bytes"], dtype=np.int32), np.asarray(packet["packet_dir"], dtype=np.int8),
+                  np.asarray(packet["iat"], dtype=np.float64))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RawDataError(f"{f.where}: biflow {conn_id!r} lacks or mangles {exc}; not a MIRAGE biflow record") from None
+    if not len(arrays[0]) == len(arrays[1]) == len(arrays[2]):
+        raise RawDataError(f"{f.where}: biflow {conn_id!r}: packet arrays of different lengths")
+    return row, *arrays
+
+
+def convert_part(variant: Variant, files: list[JsonFile]) -> pa.Table:
     """The unfiltered rows of the biflows of ``files`` (row_id -1: numbered when the parts are assembled)."""
-    columns: dict[str, list] = {name: [] for name in SCHEMA.names if name not in SERIES}
-    sizes, dirs, iats, counts = [], [], [], []
+    schema = variant.schema
+    rows, sizes, dirs, iats = [], [], [], []
     for f in files:
-        for conn_id, biflow in _load(f).items():
-            try:
-                packet, meta = biflow["packet_data"], biflow["flow_metadata"]
-                src_ip, src_port, dst_ip, dst_port, proto = conn_id.split(",")
-                size, direction, iat = packet["L4_payload_bytes"], packet["packet_dir"], packet["iat"]
-                label = meta["BF_label"]
-                row = (conn_id, src_ip, int(src_port), dst_ip, int(dst_port), int(proto), f.device_name, f.android_name,
-                       f.android_name if label == f.android_name else BACKGROUND, label, meta.get("BF_labeling_type"),
-                       int(meta["BF_num_packets"]), int(meta["BF_L4_payload_bytes"]), float(meta["BF_duration"]))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise RawDataError(f"{f.where}: biflow {conn_id!r} lacks or mangles {exc}; not a MIRAGE biflow record") from None
-            if not len(size) == len(direction) == len(iat):
-                raise RawDataError(f"{f.where}: biflow {conn_id!r}: packet arrays of different lengths")
-            for name, value in zip(("conn_id", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "device_name",
-                                    "android_name", "app", "flow_metadata_bf_label", "flow_metadata_bf_labeling_type",
-                                    "flow_metadata_bf_num_packets", "flow_metadata_bf_l4_payload_bytes",
-                                    "flow_metadata_bf_duration"), row):
-                columns[name].append(value)
+        for conn_id, biflow in iter_biflows(_text(f), f.where):
+            row, size, direction, iat = _row(variant, f, conn_id, biflow)
+            rows.append(row)
             sizes.append(size)
             dirs.append(direction)
             iats.append(iat)
-            counts.append(len(size))
-    n = len(counts)
-    offsets_np = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-    iat = np.concatenate(iats).astype(np.float64) if n else np.zeros(0)
+    counts = np.array([len(s) for s in sizes], dtype=np.int64)
+    offsets_np = np.concatenate([[0], np.cumsum(counts)])
+    iat = np.concatenate(iats) if iats else np.zeros(0)
     # Per-flow cumulative sums of the iats in one pass: the global cumsum minus its value before each flow.
     cumulative = np.cumsum(iat)
     before = np.concatenate([[0.0], cumulative])[offsets_np[:-1]]
-    flat = {"pkts_size": np.concatenate(sizes).astype(np.int32) if n else np.zeros(0, np.int32),
-            "pkts_dir": np.concatenate(dirs).astype(np.int8) if n else np.zeros(0, np.int8),
-            "timetofirst": cumulative - np.repeat(before, counts)}
-    columns["row_id"] = [-1] * n
-    columns["packets"] = counts
-    arrays = {name: pa.array(values, type=SCHEMA.field(name).type) for name, values in columns.items()}
     offsets = pa.array(offsets_np.astype(np.int32))
-    for name, values in flat.items():
-        arrays[name] = pa.ListArray.from_arrays(offsets, pa.array(values), type=SCHEMA.field(name).type)
-    return pa.table([arrays[name] for name in SCHEMA.names], schema=SCHEMA)
+    scalar_names = [n for n in schema.names if n not in ("packets", *SERIES)]
+    arrays = [pa.array([r[k] for r in rows], type=schema.field(name).type) for k, name in enumerate(scalar_names)]
+    arrays.append(pa.array(counts))
+    for name, flat in (("pkts_size", sizes), ("pkts_dir", dirs), ("timetofirst", None)):
+        values = cumulative - np.repeat(before, counts) if flat is None else (np.concatenate(flat) if flat else np.zeros(0))
+        arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values, type=schema.field(name).type.value_type),
+                                               type=schema.field(name).type))
+    return pa.table(arrays, schema=schema)
 
 
 def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,14 +333,14 @@ def stratified_splits(labels: np.ndarray, n_splits: int = N_SPLITS, seed: int = 
     return pa.table(out)
 
 
-def derive(out_dir: Path, parquet: Path, name: str = NAME, min_pkts: Sequence[int] = MIN_PKTS) -> list[Path]:
+def derive(variant: Variant, out_dir: Path, parquet: Path) -> list[Path]:
     """Write the filtered variants and their splits next to the unfiltered file; return the written paths. A
     variant left without any class (a partial download) gets no splits file."""
     table = pq.read_table(parquet)
     written = []
-    for threshold in min_pkts:
+    for threshold in variant.min_pkts:
         filtered = filter_flows(table, threshold)
-        stem = f"{name}_filtered_minpkts{threshold}"
+        stem = f"{variant.name}_filtered_minpkts{threshold}"
         path = out_dir / "filtered" / f"{stem}.parquet"
         atomic_write(path, lambda tmp, t=filtered: pq.write_table(t, tmp, row_group_size=ROW_GROUP_FLOWS,
                                                                   **parquet_options(t.schema)))
