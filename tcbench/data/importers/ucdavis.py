@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from tcbench.data import ucdavis
-from tcbench.data.curated import curated_table
+from tcbench.data.curated import SCHEMA, curated_table
 from tcbench.data.importers.errors import RawDataError
 
 IMPORTER_VERSION = 1
+__all__ = ["SCHEMA", "IMPORTER_VERSION", "discover", "partition_parts", "convert_part"]
 # The authors' partition folder/archive names (lower-cased) and the curated names, both accepted.
 _PARTITIONS = {
     "pretraining": ucdavis.PARTITION_PRETRAINING,
