@@ -41,12 +41,13 @@ def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, 
 
 
 @datasets.command("import")
-@click.argument("name", type=click.Choice(["ucdavis-icdm19", "mirage19", "mirage22"]))
+@click.argument("name", type=click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"]))
 @click.option("--raw", "raw", multiple=True, type=click.Path(path_type=Path),
               help="The authors' files: a zip archive or a folder (repeatable). ucdavis-icdm19: the three zips "
                    "pretraining.zip, Retraining(human-triggered).zip, Retraining(script-triggered).zip, their "
                    "extracted folders, or the folder holding them. mirage19: MIRAGE-2019_traffic_dataset_downloadable_v2.tar.gz "
-                   "or its extracted folder. mirage22: MIRAGE-COVID-CCMA-2022.zip (its per-app zips are read too) or a folder.")
+                   "or its extracted folder. mirage22: MIRAGE-COVID-CCMA-2022.zip (its per-app zips are read too) or a folder. "
+                   "utmobilenet21: UTMobileNet2021.zip or its extracted folder.")
 @click.option("--from-tcbench", "from_tcbench", type=click.Path(path_type=Path), default=None,
               help="Instead of --raw: the datasets folder of an installation of the original tcbench (its curated <name>.parquet).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

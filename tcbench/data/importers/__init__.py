@@ -23,7 +23,7 @@ from tcbench.data.importers.errors import RawDataError
 # The importer module of each dataset: discover(raw[, scratch]), partition_parts(files, part_mb), convert_part(part),
 # SCHEMA, IMPORTER_VERSION, and optionally derive(out_dir, parquet) for the filtered variants and splits.
 IMPORTERS = {"ucdavis-icdm19": "tcbench.data.importers.ucdavis", "mirage19": "tcbench.data.importers.mirage19",
-             "mirage22": "tcbench.data.importers.mirage22"}
+             "mirage22": "tcbench.data.importers.mirage22", "utmobilenet21": "tcbench.data.importers.utmobilenet"}
 IMPORTABLE = tuple(IMPORTERS)
 DERIVED = ("splits", "flowpics", "filtered")  # folders computed from the parquet: stale once the data changes
 

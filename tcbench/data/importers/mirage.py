@@ -288,11 +288,12 @@ def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return arr.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]], offsets - offsets[0]
 
 
-def filter_flows(table: pa.Table, min_pkts: int, min_flows: int = MIN_FLOWS_PER_CLASS) -> pa.Table:
-    """The original's filter: drop zero-payload packets, then keep biflows with more than ``min_pkts`` packets
-    left that are not background, of classes with more than MIN_FLOWS_PER_CLASS of them; renumber row_id."""
+def filter_flows(table: pa.Table, min_pkts: int, min_flows: int = MIN_FLOWS_PER_CLASS, drop_empty_packets: bool = True) -> pa.Table:
+    """The original's filter: drop zero-payload packets (MIRAGE; not UTMobileNet), then keep flows with more than
+    ``min_pkts`` packets left that are not background, of classes with more than ``min_flows`` of them; renumber
+    row_id."""
     sizes, offsets = _flat(table.column("pkts_size"))
-    keep = sizes > 0
+    keep = sizes > 0 if drop_empty_packets else np.ones(len(sizes), dtype=bool)
     kept_before = np.concatenate([[0], np.cumsum(keep)])
     new_offsets = kept_before[offsets]
     packets = np.diff(new_offsets)
@@ -333,21 +334,20 @@ def stratified_splits(labels: np.ndarray, n_splits: int = N_SPLITS, seed: int = 
     return pa.table(out)
 
 
+def write_filtered(out_dir: Path, stem: str, filtered: pa.Table) -> list[Path]:
+    """``filtered/<stem>.parquet`` and, unless no class is left (a partial download), ``splits/<stem>_splits.parquet``."""
+    path = out_dir / "filtered" / f"{stem}.parquet"
+    atomic_write(path, lambda tmp: pq.write_table(filtered, tmp, row_group_size=ROW_GROUP_FLOWS, **parquet_options(filtered.schema)))
+    if not filtered.num_rows:
+        return [path]
+    splits = stratified_splits(np.asarray(filtered.column("app").to_pylist()))
+    split_path = out_dir / "splits" / f"{stem}_splits.parquet"
+    atomic_write(split_path, lambda tmp: pq.write_table(splits, tmp))
+    return [path, split_path]
+
+
 def derive(variant: Variant, out_dir: Path, parquet: Path) -> list[Path]:
-    """Write the filtered variants and their splits next to the unfiltered file; return the written paths. A
-    variant left without any class (a partial download) gets no splits file."""
+    """Write the filtered variants and their splits next to the unfiltered file; return the written paths."""
     table = pq.read_table(parquet)
-    written = []
-    for threshold in variant.min_pkts:
-        filtered = filter_flows(table, threshold)
-        stem = f"{variant.name}_filtered_minpkts{threshold}"
-        path = out_dir / "filtered" / f"{stem}.parquet"
-        atomic_write(path, lambda tmp, t=filtered: pq.write_table(t, tmp, row_group_size=ROW_GROUP_FLOWS,
-                                                                  **parquet_options(t.schema)))
-        written.append(path)
-        if filtered.num_rows:
-            splits = stratified_splits(np.asarray(filtered.column("app").to_pylist()))
-            split_path = out_dir / "splits" / f"{stem}_splits.parquet"
-            atomic_write(split_path, lambda tmp, t=splits: pq.write_table(t, tmp))
-            written.append(split_path)
-    return written
+    return [path for threshold in variant.min_pkts
+            for path in write_filtered(out_dir, f"{variant.name}_filtered_minpkts{threshold}", filter_flows(table, threshold))]
