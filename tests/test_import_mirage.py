@@ -110,3 +110,17 @@ def test_truncated_json_and_foreign_files_are_named(tmp_path):
         import_dataset("mirage19", [tmp_path / "raw"], tmp_path / "out")
     with pytest.raises(RawDataError, match="not a folder, .zip or .tar.gz"):
         import_dataset("mirage19", [source.with_suffix(".json")], tmp_path / "out")
+
+
+def test_info_and_samples_count_of_mirage19(imported):
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    runner = CliRunner()
+    info = runner.invoke(cli, ["datasets", "info", "mirage19"])
+    assert info.exit_code == 0 and "CC BY-NC-ND 4.0" in info.output and "tar.gz" in info.output
+    counts = runner.invoke(cli, ["datasets", "samples-count", "mirage19", "--dataset-dir", str(imported.parquet.parent)])
+    assert counts.exit_code == 0, counts.output
+    assert "122007" in counts.output and "64172" in counts.output  # the reference totals
+    assert "49" in counts.output  # this import

@@ -178,34 +178,48 @@ def list_(datasets_dir: Path) -> None:
     make_console().print(table)
 
 
+DATASET_NAMES = click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"])
+
+
 @datasets.command("info")
-@click.argument("name", type=click.Choice([ucdavis.DATASET_NAME]))
+@click.argument("name", type=DATASET_NAMES)
 @DATASETS_DIR_OPTION
 def info(name: str, datasets_dir: Path) -> None:
-    """Where the dataset comes from, its raw format, licence and classes, and whether it is imported here."""
+    """Where the dataset comes from, its raw format, licence and how to import it, and whether it is imported here."""
+    from tcbench.data.catalog import INFO
+
     folder = datasets_dir / name
-    for key, value in {**ucdavis.INFO, "classes": ", ".join(ucdavis.CLASSES), "partitions": ", ".join(ucdavis.PARTITIONS)}.items():
+    details = dict(INFO[name])
+    if name == ucdavis.DATASET_NAME:
+        details.update(classes=", ".join(ucdavis.CLASSES), partitions=", ".join(ucdavis.PARTITIONS))
+    for key, value in details.items():
         click.echo(f"{key:>11}: {value}")
     status = f"imported in {folder}" if (folder / "dataset.json").exists() else "not imported yet"
     click.echo(f"{'here':>11}: {status}")
 
 
 @datasets.command("samples-count")
-@click.argument("name", type=click.Choice([ucdavis.DATASET_NAME]))
+@click.argument("name", type=DATASET_NAMES)
 @DATASETS_DIR_OPTION
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A dataset folder to count (e.g. a synthetic one); default: <datasets-dir>/<name>.")
 def samples_count(name: str, datasets_dir: Path, dataset_dir: Path | None) -> None:
-    """Flows per partition and class: of the dataset folder when it exists, and the reference (paper) table."""
+    """Flows per class (and partition, for ucdavis-icdm19) of the dataset folder when it exists, then the reference
+    (paper) table."""
     import numpy as np
 
-    from tcbench.data.curated import FlowLabels, read_labels
-    from tcbench.reporting.console import print_class_counts
+    from tcbench.data.catalog import REFERENCE_COUNTS
+    from tcbench.data.curated import FlowLabels
+    from tcbench.reporting.console import print_class_counts, print_value_counts
 
     folder = dataset_dir or datasets_dir / name
     parquet = folder / f"{name}.parquet"
     if parquet.exists():
-        print_class_counts(read_labels(parquet), title=f"{name}: {folder}")
+        _print_counts(name, parquet)
+    if name != ucdavis.DATASET_NAME:
+        columns = {label: [app for app, n in counts.items() for _ in range(n)] for label, counts in REFERENCE_COUNTS[name].items()}
+        print_value_counts(columns, title=f"{name}: reference")
+        return
     codes, partitions = [], []
     for partition, counts in ucdavis.CLASS_COUNTS.items():
         for app, n in counts.items():

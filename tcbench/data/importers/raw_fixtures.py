@@ -46,8 +46,19 @@ def _numbers(values: np.ndarray) -> str:
     return buffer.getvalue().decode().rstrip("\n").replace("\n", ",")
 
 
-def _packet_count(rng: np.random.Generator) -> int:
-    return int(min(rng.lognormal(np.log(30), 1.6), 200_000)) + 1
+@dataclass(frozen=True)
+class PacketCounts:
+    """Log-normal packets per biflow; the mirage22 defaults give its median 27, mean ~3 000 and maximum 1.67 M."""
+
+    median: float = 27.0
+    sigma: float = 3.07
+    maximum: int = 1_665_842
+
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(min(rng.lognormal(np.log(self.median), self.sigma), self.maximum - 1)) + 1
+
+
+SMALL_FLOWS = PacketCounts(median=30, sigma=1.6, maximum=200_000)
 
 
 def _biflow_json(rng: np.random.Generator, n: int, label: str, activity: str) -> tuple[str, GeneratedFlow]:
@@ -72,41 +83,44 @@ def _biflow_json(rng: np.random.Generator, n: int, label: str, activity: str) ->
 
 
 def write_mirage22_archive(path: str | Path, *, files_per_app: int = 2, biflows_per_file: int = 20, seed: int = 0,
-                           target_bytes: int | None = None, compresslevel: int = 1) -> list[GeneratedFlow]:
+                           target_bytes: int | None = None, counts: PacketCounts = SMALL_FLOWS,
+                           compresslevel: int = 1) -> list[GeneratedFlow]:
     """``MIRAGE-COVID-CCMA-2022.zip`` holding ``MIRAGE-COVID-CCMA-2022/Raw_JSON/<App>.zip``, each with JSON files of
     ``biflows_per_file`` biflows (about 20 % background: another label or activity ``Unknown``). With
-    ``target_bytes``, files are added round-robin over the apps until the outer archive reaches that size.
+    ``target_bytes``, files are added round-robin over the apps until the per-app zips reach that size in total.
     Returns the generated biflows (keyed by conn_id), or none when ``target_bytes`` is set."""
     rng = np.random.default_rng(seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     flows: list[GeneratedFlow] = []
-    inner = {app: io.BytesIO() for app in MIRAGE22_APPS}
-    zips = {app: zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) for app, buf in inner.items()}
-    written, index = 0, 0
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as outer:
-        while (written < target_bytes) if target_bytes else index < files_per_app * len(MIRAGE22_APPS):
+    inner = {app: path.parent / f".{path.stem}.{app}.zip" for app in MIRAGE22_APPS}
+    zips = {app: zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) for app, p in inner.items()}
+    index = 0
+    try:
+        while (sum(p.stat().st_size for p in inner.values()) < target_bytes) if target_bytes else index < files_per_app * len(MIRAGE22_APPS):
             app = list(MIRAGE22_APPS)[index % len(MIRAGE22_APPS)]
             package = MIRAGE22_APPS[app]
             name = f"{1_620_000_000 + index}_{package}{MIRAGE22_SUFFIX}"
             parts = []
             for b in range(biflows_per_file):
-                conn_id = f"10.0.0.{index % 250},{40000 + b},172.16.{b % 250}.1,443,6"
-                background = rng.random()
-                label = package if background > 0.2 else ("com.android.vending" if background > 0.1 else package)
-                activity = "Unknown" if background <= 0.1 else "Chat"
-                text, flow = _biflow_json(rng, _packet_count(rng), label, activity)
+                conn_id = f"10.{index // 250 % 250}.{index % 250}.1,{40000 + b},172.16.{b % 250}.1,443,6"
+                draw = rng.random()
+                label = "com.android.vending" if 0.1 < draw <= 0.2 else package
+                activity = "Unknown" if draw <= 0.1 else "Chat"
+                text, flow = _biflow_json(rng, counts.draw(rng), label, activity)
                 parts.append(f'"{conn_id}": {text}')
                 if not target_bytes:
-                    flow.key, flow.extra["package"] = conn_id, package  # conn_ids are unique below 250 files
+                    flow.key, flow.extra["package"] = conn_id, package
                     flows.append(flow)
-            data = ("{" + ", ".join(parts) + "}").encode()
-            zips[app].writestr(f"Nexus6/{name}", data)
-            written += len(data) // 5  # deflate shrinks these files about five-fold
+            zips[app].writestr(f"Nexus6/{name}", ("{" + ", ".join(parts) + "}").encode())
             index += 1
-        for app, archive in zips.items():
+    finally:
+        for archive in zips.values():
             archive.close()
-            outer.writestr(f"MIRAGE-COVID-CCMA-2022/Raw_JSON/{app}.zip", inner[app].getvalue())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as outer:
+        for app, inner_path in inner.items():
+            outer.write(inner_path, f"MIRAGE-COVID-CCMA-2022/Raw_JSON/{app}.zip")
+            inner_path.unlink()
         outer.writestr("MIRAGE-COVID-CCMA-2022/Preprocessed_pickle/README.txt", "not read by the importer\n")
     return flows
 
