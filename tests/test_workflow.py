@@ -270,3 +270,48 @@ def test_campaign_runs_on_a_dataset_imported_from_raw_files(tmp_path, tiny_datas
     summary = pd.read_csv(tmp_path / "results" / "campaigns" / "tiny-imported" / "campaign_summary" / "summary_flowpic_dim_32.csv",
                           header=[0, 1])
     assert (summary[("acc", "count")] == 2).all()
+
+
+def test_campaign_on_an_imported_utmobilenet21_uses_its_index_splits(tmp_path):
+    """Another dataset than ucdavis-icdm19: its filtered variant, index splits, own classes and the `test` context."""
+    from tcbench.data.importers import import_dataset
+    from tcbench.data.importers.raw_fixtures import write_utmobilenet_folder
+
+    write_utmobilenet_folder(tmp_path / "raw", captures_per_app=13, flows_per_capture=8, min_packets=11)
+    imported = import_dataset("utmobilenet21", [tmp_path / "raw"], tmp_path / "datasets" / "utmobilenet21")
+    assert {p.name for p in imported.derived} == {"utmobilenet21_filtered_minpkts10.parquet",
+                                                   "utmobilenet21_filtered_minpkts10_splits.parquet"}
+    config = {"campaign_id": "tiny-utmobilenet", "datasets_dir": str(tmp_path / "datasets"),
+              "dataset": {"name": "utmobilenet21", "source": "imported", "min_pkts": 10},
+              "grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [12345]},
+              "training": {"epochs": 2, "with_dropout": False}}
+    path = tmp_path / "utmobilenet.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "--cores", "2", configfile=path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (marker_path,) = (tmp_path / "results" / "runs").glob("*/marker.json")
+    marker = yaml.safe_load(marker_path.read_text())
+    assert set(marker["metrics"]) == {"train", "val", "test"} and marker["params"]["dataset"]["min_pkts"] == 10
+    assert marker["hparams"]["dataset"] == "utmobilenet21" and marker["hparams"]["dataset_minpkts"] == 10
+    report = pd.read_csv(marker_path.parent / "artifacts" / "test_class_rep.csv")
+    assert {"dropbox", "google-maps", "youtube"} <= set(report["index"])
+    summary = pd.read_csv(tmp_path / "results" / "campaigns" / "tiny-utmobilenet" / "campaign_summary" / "summary_flowpic_dim_32.csv",
+                          header=[0, 1])
+    assert summary[("test_split_name", "Unnamed: 0_level_1")].tolist() == ["test"]
+    assert (tmp_path / "results" / "campaigns" / "tiny-utmobilenet" / "plots" / "confusion_test.png").exists()
+
+
+def test_other_datasets_must_be_imported_and_valid(tmp_path):
+    from tcbench.campaign.compose import complete_config
+    from tcbench.campaign.config import ConfigError
+
+    def config(**dataset):
+        return {"campaign_id": "x", "datasets_dir": str(tmp_path), "dataset": {"name": "mirage19", **dataset},
+                "grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [1]}}
+
+    with pytest.raises(ConfigError, match="must be imported"):
+        complete_config(config())
+    with pytest.raises(ConfigError, match="valid values: \\[10\\]"):
+        complete_config(config(source="imported", min_pkts=1000))
+    with pytest.raises(ConfigError, match="tcbench datasets import mirage19"):
+        complete_config(config(source="imported"))

@@ -28,6 +28,8 @@ def run_arguments(params: dict[str, Any]) -> str:
     """`<command> --option value ...` for ``params`` as built by the campaign grid (or ``pretrain_params``)."""
     args = [*_COMMANDS[params["method"]],
             "--n-splits", str(params["splits"]["n_splits"]), "--samples-per-class", str(params["splits"]["samples_per_class"])]
+    if params["dataset"]["name"] != "ucdavis-icdm19":
+        args += ["--dataset", params["dataset"]["name"], "--dataset-minpkts", str(params["dataset"]["min_pkts"])]
     for name, value in params.items():
         if name in _NOT_OPTIONS:
             continue

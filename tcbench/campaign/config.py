@@ -60,19 +60,46 @@ def check_imported(config: dict[str, Any]) -> None:
     from tcbench.data.dataset_info import DATASET_INFO
 
     paths = dataset_paths(config)
-    missing = [p for p in (paths.parquet, paths.root / DATASET_INFO) if not p.exists()]
+    needed = [paths.parquet, paths.root / DATASET_INFO] + ([paths.index_splits] if paths.variant else [])
+    missing = [p for p in needed if not p.exists()]
     if missing:
         name = config["dataset"]["name"]
         raise ConfigError(
-            f"dataset: {name} (source imported) is not in {paths.root} ({', '.join(p.name for p in missing)} missing); "
+            f"dataset: {name} (source imported) is not in {paths.root} ({', '.join(str(p.relative_to(paths.root)) for p in missing)} missing); "
             f"import it first: tcbench datasets import {name} --raw <the authors' archives> --datasets-dir "
             f"{config['datasets_dir']}  (or set dataset.source: synthetic)"
         )
 
 
-def check_config(config: dict[str, Any]) -> None:
-    from tcbench.campaign.grid import grid_axes
+# Filtered variants of the datasets other than ucdavis-icdm19, and their number of index splits.
+MIN_PKTS_VARIANTS = {"mirage19": (10,), "mirage22": (10, 1000), "utmobilenet21": (10,)}
+INDEX_SPLITS = 5
 
+
+def check_other_dataset(config: dict[str, Any]) -> None:
+    """mirage19, mirage22, utmobilenet21: imported only, a variant they have, their 5 index splits, no SimCLR."""
+    dataset = config["dataset"]
+    name = dataset["name"]
+    if dataset["source"] != "imported":
+        raise ConfigError(f"dataset.source: {dataset['source']!r} exists only for ucdavis-icdm19; {name} must be imported "
+                          f"(tcbench datasets import {name} --raw ...); valid values: ['imported']")
+    if dataset["min_pkts"] not in MIN_PKTS_VARIANTS[name]:
+        raise ConfigError(f"dataset.min_pkts: {dataset['min_pkts']} is not a variant of {name}; valid values: {list(MIN_PKTS_VARIANTS[name])}")
+    if config["method"] == "simclr":
+        raise ConfigError(f"method: simclr finetunes on ucdavis-icdm19's human and script partitions; {name} has none; "
+                          "valid methods: ['monolithic', 'xgboost']")
+    bad = [s for s in config["grid"]["split_index"] if s not in range(INDEX_SPLITS)]
+    if bad:
+        raise ConfigError(f"grid.split_index: {bad} not available for {name}; valid values: {list(range(INDEX_SPLITS))}")
+    if config["training"]["max_samples_per_class"] != -1:
+        raise ConfigError(f"training.max_samples_per_class: only -1 for {name} (its train/val/test splits are fixed)")
+
+
+def check_config(config: dict[str, Any]) -> None:
+    from tcbench.campaign.grid import UCDAVIS, grid_axes
+
+    if config["dataset"]["name"] != UCDAVIS:
+        check_other_dataset(config)
     if config["dataset"]["source"] == "imported":
         check_imported(config)
 
@@ -92,7 +119,7 @@ def check_config(config: dict[str, Any]) -> None:
     per_class = config["splits"]["samples_per_class"]
     valid_splits = list(range(n_splits)) + [LARGER_TRAINSET_SPLIT]
     bad = [s for s in config["grid"]["split_index"] if s not in valid_splits]
-    if bad:
+    if bad and config["dataset"]["name"] == UCDAVIS:
         raise ConfigError(f"grid.split_index: {bad} not available with splits.n_splits={n_splits}; valid values: {valid_splits}")
     if config["dataset"]["source"] == "synthetic":
         from tcbench.data.synthetic import synthetic_class_counts

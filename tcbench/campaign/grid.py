@@ -114,13 +114,18 @@ def dataset_spec(config: dict[str, Any]) -> dict[str, Any]:
         from tcbench.data.dataset_info import read_dataset_spec
 
         # The importer wrote the identity (with the data's sha256); runs read the same file, so keys agree.
-        return read_dataset_spec(dataset_paths(config).root)
+        return with_min_pkts(read_dataset_spec(dataset_paths(config).root), dataset_min_pkts(config))
     spec: dict[str, Any] = {"name": dataset["name"], "source": dataset["source"]}
     if dataset["source"] == "synthetic":
         from tcbench.data.synthetic import GENERATOR_VERSION
 
         spec["synthetic"] = {**dict(sorted(dataset["synthetic"].items())), "generator_version": GENERATOR_VERSION}
     return spec
+
+
+def with_min_pkts(spec: dict[str, Any], min_pkts: int) -> dict[str, Any]:
+    """A dataset identity plus the filtered variant used (runs on minpkts10 and minpkts1000 differ)."""
+    return {**spec, "min_pkts": min_pkts} if min_pkts > 0 else spec
 
 
 def build_run_params(
@@ -218,21 +223,48 @@ def dataset_id(config: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class DatasetPaths:
-    """Where the curated parquet, the train splits and the flowpic caches of one dataset live."""
+    """Where a dataset's curated parquet, splits and flowpic caches live. ``min_pkts > 0`` selects the filtered
+    variant of an imported mirage19 / mirage22 / utmobilenet21 (``filtered/<name>_filtered_minpkts<n>.parquet`` and
+    its index splits); ucdavis-icdm19 uses the whole parquet and draws its train splits."""
 
     root: Path
     name: str
+    min_pkts: int = -1
+
+    @property
+    def variant(self) -> str | None:
+        return f"{self.name}_filtered_minpkts{self.min_pkts}" if self.min_pkts > 0 else None
 
     @property
     def parquet(self) -> Path:
+        if self.variant:
+            return self.root / "filtered" / f"{self.variant}.parquet"
         return self.root / f"{self.name}.parquet"
+
+    @property
+    def index_splits(self) -> Path:
+        """The train/val/test row indexes of each split (datasets other than ucdavis-icdm19)."""
+        return self.root / "splits" / f"{self.variant}_splits.parquet"
 
     def train_splits(self, n_splits: int, samples_per_class: int) -> Path:
         return self.root / "splits" / f"train_splits_n{n_splits}_per_class{samples_per_class}.parquet"
 
+    @property
+    def flowpic_prefix(self) -> str:
+        return f"{self.variant}_" if self.variant else ""
+
     def flowpics(self, dim: int, block_duration: float) -> Path:
-        return self.root / "flowpics" / f"flowpic_dim{dim}_block{block_duration:g}.npz"
+        return self.root / "flowpics" / f"{self.flowpic_prefix}flowpic_dim{dim}_block{block_duration:g}.npz"
+
+
+UCDAVIS = "ucdavis-icdm19"
+
+
+def dataset_min_pkts(config: dict[str, Any]) -> int:
+    """The filtered variant a campaign uses: -1 for ucdavis-icdm19 (no filter), else ``dataset.min_pkts``."""
+    dataset = config["dataset"]
+    return -1 if dataset["name"] == UCDAVIS else int(dataset.get("min_pkts", 10))
 
 
 def dataset_paths(config: dict[str, Any]) -> DatasetPaths:
-    return DatasetPaths(Path(config["datasets_dir"]) / dataset_id(config), config["dataset"]["name"])
+    return DatasetPaths(Path(config["datasets_dir"]) / dataset_id(config), config["dataset"]["name"], dataset_min_pkts(config))

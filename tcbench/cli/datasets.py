@@ -130,16 +130,19 @@ def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) 
 
 @datasets.command("flowpics")
 @click.option("--dataset-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="Prepared dataset folder (holds ucdavis-icdm19.parquet).")
+              help="Prepared dataset folder (holds <dataset>.parquet).")
+@click.option("--dataset", "dataset_name", type=click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"]),
+              default="ucdavis-icdm19", help="Dataset of --dataset-dir.")
+@click.option("--min-pkts", type=int, default=-1, help="Filtered variant of an imported mirage19 / mirage22 / utmobilenet21 (10 or 1000).")
 @click.option("--dim", type=click.Choice(["32", "64", "1500"]), required=True, help="Flowpic resolution.")
 @click.option("--block-duration", type=click.FloatRange(min=0, min_open=True), default=15.0,
               help="Seconds of each flow that the flowpic covers (packets at or after it are dropped).")
-def flowpics(dataset_dir: Path, dim: str, block_duration: float) -> None:
+def flowpics(dataset_dir: Path, dataset_name: str, min_pkts: int, dim: str, block_duration: float) -> None:
     """Compute the flowpics of every flow once and cache them as a sparse matrix shared by all runs."""
     from tcbench.campaign.grid import DatasetPaths
     from tcbench.features.flowpic_store import build_flowpic_store, save_flowpic_store
 
-    paths = DatasetPaths(dataset_dir, ucdavis.DATASET_NAME)
+    paths = DatasetPaths(dataset_dir, dataset_name, min_pkts)
     t0 = time.perf_counter()
     store = build_flowpic_store(paths.parquet, int(dim), block_duration)
     out = save_flowpic_store(store, paths.flowpics(int(dim), block_duration))

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from tcbench.cli import fast_exit
-from tcbench.data import ucdavis
 
 
 @click.group()
@@ -30,7 +29,11 @@ def _options(*decorators: Callable[[Callable[..., Any]], Callable[..., Any]]) ->
 # Where the data is and which flows a run uses: every run command.
 DATA_OPTIONS = (
     click.option("--dataset-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-                 help="Prepared dataset folder: ucdavis-icdm19.parquet, dataset.json, splits/, flowpics/."),
+                 help="Prepared dataset folder: <dataset>.parquet, dataset.json, splits/, flowpics/ (filtered/ when imported)."),
+    click.option("--dataset", "dataset_name", type=click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"]),
+                 default="ucdavis-icdm19", help="Dataset of --dataset-dir."),
+    click.option("--dataset-minpkts", type=int, default=-1,
+                 help="Filtered variant of mirage19 / mirage22 / utmobilenet21 (10; mirage22 also 1000); -1 for ucdavis-icdm19."),
     click.option("--split-index", type=int, default=0, help="Train split (0..n_splits-1), or -1 for the whole pretraining partition."),
     click.option("--flowpic-dim", type=click.Choice(["32", "64", "1500"]), default="32", help="Flowpic resolution."),
     click.option("--flowpic-block-duration", type=click.FloatRange(min=0, min_open=True), default=15.0,
@@ -91,7 +94,8 @@ def augment_at_loading(**kwargs: object) -> None:
         from tcbench.runs.xgboost_run import XGBoostRunOptions, execute
 
         options: object = XGBoostRunOptions(
-            dataset_dir=kwargs["dataset_dir"], n_splits=kwargs["n_splits"], samples_per_class=kwargs["samples_per_class"],
+            dataset_dir=kwargs["dataset_dir"], dataset_name=kwargs["dataset_name"], dataset_minpkts=kwargs["dataset_minpkts"],
+            n_splits=kwargs["n_splits"], samples_per_class=kwargs["samples_per_class"],
             split_index=kwargs["split_index"], seed=kwargs["seed"], flow_representation=input_repr,
             max_n_pkts=pktseries_len, flowpic_dim=kwargs["flowpic_dim"],
             flowpic_block_duration=kwargs["flowpic_block_duration"],
@@ -103,7 +107,7 @@ def augment_at_loading(**kwargs: object) -> None:
         from tcbench.runs.augment_at_loading import SupervisedRunOptions, execute  # type: ignore[assignment]
 
         kwargs["experiment"] = kwargs["experiment"] or "augmentation-at-loading"
-        options = SupervisedRunOptions(dataset_name=ucdavis.DATASET_NAME, **kwargs)  # type: ignore[arg-type]
+        options = SupervisedRunOptions(**kwargs)  # type: ignore[arg-type]
     _finish(execute, options, run_dir=run_dir, results_dir=results_dir, aim_template=aim_template)
 
 
@@ -169,8 +173,7 @@ def _simclr_options(kwargs: dict[str, Any]) -> Any:
     from tcbench.runs.simclr_run import ContrastiveRunOptions
 
     kwargs["flowpic_dim"] = int(kwargs["flowpic_dim"])
-    return ContrastiveRunOptions(dataset_name=ucdavis.DATASET_NAME,
-                                 **{_SIMCLR_RENAMED.get(name, name): value for name, value in kwargs.items()})
+    return ContrastiveRunOptions(**{_SIMCLR_RENAMED.get(name, name): value for name, value in kwargs.items()})
 
 
 @run.command("contralearn-and-finetune")

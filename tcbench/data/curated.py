@@ -119,8 +119,9 @@ class FlowLabels:
     would add 0.4 s to every run's start-up.
     """
 
-    app: np.ndarray  # int8 class code: index into ucdavis.CLASSES
-    partition: np.ndarray  # str per flow
+    app: np.ndarray  # int8 class code: index into ``classes``
+    partition: np.ndarray  # str per flow ("" for datasets without partitions)
+    classes: tuple[str, ...] = ucdavis.CLASSES  # alphabetical, as the original's pandas category
 
     @property
     def row_id(self) -> np.ndarray:
@@ -131,7 +132,8 @@ class FlowLabels:
 
 
 def read_labels(parquet_path: str | Path) -> FlowLabels:
-    """Class codes (the 5 classes in alphabetical order) and partitions, checked against the curated schema."""
+    """Class codes and partitions, checked against the curated schema. ucdavis-icdm19 files (labels among its five
+    classes) keep the codes of ``ucdavis.CLASSES``; other datasets get their own labels in alphabetical order."""
     path = Path(parquet_path)
     if not path.exists():
         raise DatasetError(f"dataset file not found: {path}")
@@ -139,10 +141,11 @@ def read_labels(parquet_path: str | Path) -> FlowLabels:
         schema = pq.read_schema(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for truncated or foreign files
         raise DatasetError(f"{path}: not a readable parquet file ({exc})") from exc
-    missing = [c for c in LABEL_COLUMNS if c not in schema.names]
+    missing = [c for c in ("row_id", "app") if c not in schema.names]
     if missing:
         raise DatasetError(f"{path}: missing column(s) {missing}; a curated dataset has {list(LABEL_COLUMNS)} and the packet series")
-    table = pq.read_table(path, columns=list(LABEL_COLUMNS))
+    columns = [c for c in LABEL_COLUMNS if c in schema.names]
+    table = pq.read_table(path, columns=columns)
     row_id = table.column("row_id").to_numpy()
     order = np.argsort(row_id, kind="stable")
     if not np.array_equal(row_id[order], np.arange(len(row_id))):
@@ -153,9 +156,12 @@ def read_labels(parquet_path: str | Path) -> FlowLabels:
     else:
         names, codes = np.unique(app.to_numpy(zero_copy_only=False), return_inverse=True)
         names = names.tolist()
-    unknown = sorted(set(names) - set(ucdavis.CLASSES))
-    if unknown:
-        raise DatasetError(f"{path}: unknown class label(s) {unknown}; expected {list(ucdavis.CLASSES)}")
-    remap = np.array([ucdavis.CLASSES.index(n) for n in names], dtype=np.int8)
-    partition = table.column("partition").to_numpy(zero_copy_only=False).astype(str)
-    return FlowLabels(app=remap[codes][order], partition=partition[order])
+    classes = ucdavis.CLASSES if set(names) <= set(ucdavis.CLASSES) else tuple(sorted(set(names)))
+    if len(classes) > np.iinfo(np.int8).max:
+        raise DatasetError(f"{path}: {len(classes)} classes; at most {np.iinfo(np.int8).max} are supported")
+    remap = np.array([classes.index(n) for n in names], dtype=np.int8)
+    if "partition" in table.column_names:
+        partition = table.column("partition").to_numpy(zero_copy_only=False).astype(str)[order]
+    else:
+        partition = np.full(len(row_id), "", dtype=str)
+    return FlowLabels(app=remap[codes][order], partition=partition, classes=classes)

@@ -170,3 +170,17 @@ def finetune_partition(labels: FlowLabels, rows: np.ndarray, seed: int, train_sa
         train.append(shuffled[:train_samples])
         test.append(shuffled[train_samples:])
     return np.concatenate(train), np.concatenate(test)
+
+
+def index_run_split(path: str | Path, split_index: int) -> RunSplit:
+    """Train/val rows and the ``test`` set of one split of an imported dataset's index splits file (mirage19,
+    mirage22, utmobilenet21: the test set of split k is the one used for split k)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"index splits file not found: {path} (written by `tcbench datasets import`)")
+    table = pq.read_table(path).to_pydict()
+    indexes = list(table["split_index"])
+    if split_index not in indexes:
+        raise ValueError(f"split_index {split_index} does not exist in {path}; valid values: {indexes}")
+    k = indexes.index(split_index)
+    as_rows = lambda name: np.asarray(table[name][k], dtype=np.int64)  # noqa: E731
+    return RunSplit(train=as_rows("train_indexes"), val=as_rows("val_indexes"), tests={"test": as_rows("test_indexes")})

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from tcbench.campaign.grid import RESULT_SETTING_TYPES, DatasetPaths, build_run_params
-from tcbench.data import ucdavis
 from tcbench.data.curated import read_labels
-from tcbench.data.splits import RunSplit, TrainSplits, ucdavis_run_split
+from tcbench.data.splits import RunSplit
 from tcbench.features.flowpic import check_dim
 from tcbench.runs.common import (
     RunOptions,
@@ -27,6 +26,7 @@ from tcbench.runs.common import (
     check_finite,
     execute_run,
     load_flowpics,
+    load_run_split,
     marker_base,
     write_params,
     write_reports,
@@ -72,7 +72,7 @@ class SupervisedRunOptions(RunOptions):
             "patience_steps": self.patience_steps,
             "suppress_val_augmentation": self.suppress_val_augmentation,
             "dataset": self.dataset_name,
-            "dataset_minpkts": -1,
+            "dataset_minpkts": self.dataset_minpkts,
             "seed": self.seed,
             "with_dropout": self.with_dropout,
             "epochs": self.epochs,
@@ -144,11 +144,7 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
              artifacts: Path, aim_template: Path | None, t_start: float) -> dict[str, Any]:
     with ExitStack() as stack:
         labels = read_labels(paths.parquet)
-        train_splits = TrainSplits.read(paths.train_splits(options.n_splits, options.samples_per_class))
-        split: RunSplit = ucdavis_run_split(
-            labels, train_splits, options.split_index, options.seed, options.train_val_split_ratio,
-            options.max_samples_per_class, options.test_leftover,
-        )
+        split: RunSplit = load_run_split(options, paths, labels, options.seed)
         store = load_flowpics(paths, options.flowpic_dim, options.flowpic_block_duration)
         codes = labels.app.astype(np.int64)  # indexed by row_id
         # Reading packet series and building the augmented copies (numpy, pyarrow: GIL released) overlap with
@@ -176,7 +172,7 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
                  options.split_index, options.seed, options.flowpic_dim, options.aug_name, len(split.train),
                  len(train_data), len(split.val), len(val_data), {k: len(v) for k, v in split.tests.items()})
 
-        model = build_flowpic_cnn(len(ucdavis.CLASSES), options.flowpic_dim, options.with_dropout)
+        model = build_flowpic_cnn(len(labels.classes), options.flowpic_dim, options.with_dropout)
         metrics: dict[str, dict[str, float]] = {}
         tracker = SideTracker(stack, run_dir / "aim", aim_template, options.experiment, options.hparams(), key, t_start)
 
@@ -207,10 +203,11 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
                           "best_loss": result.best_loss, "best_epoch": float(result.best_epoch)}
         for context, data in (("train", train_data), ("val", val_data)):
             evaluation = evaluate(model, data, device=options.device)
-            write_reports(artifacts, context, evaluation.y_true, evaluation.y_pred)
+            write_reports(artifacts, context, evaluation.y_true, evaluation.y_pred, labels.classes)
         for context, row_ids in split.tests.items():
             evaluation = evaluate(model, batches(row_ids), device=options.device)
-            scores = {"loss": evaluation.loss, **write_reports(artifacts, context, evaluation.y_true, evaluation.y_pred)}
+            scores = {"loss": evaluation.loss,
+                      **write_reports(artifacts, context, evaluation.y_true, evaluation.y_pred, labels.classes)}
             for name, value in scores.items():
                 tracker.track(value, name, context)
             metrics[context] = scores

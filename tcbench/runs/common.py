@@ -11,7 +11,7 @@ import logging
 import platform
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from tcbench import RESULTS_VERSION, __version__
-from tcbench.campaign.grid import DatasetPaths, run_key
+from tcbench.campaign.grid import DatasetPaths, run_key, with_min_pkts
 from tcbench.data import ucdavis
 from tcbench.features.flowpic_store import FlowpicStore, build_flowpic_store, load_flowpic_store
 
@@ -37,6 +37,7 @@ class RunOptions:
 
     dataset_dir: Path
     dataset_name: str = ucdavis.DATASET_NAME
+    dataset_minpkts: int = -1  # > 0: the filtered variant of mirage19 / mirage22 / utmobilenet21
     n_splits: int = 5
     samples_per_class: int = 100
     split_index: int = 0
@@ -47,6 +48,28 @@ class RunOptions:
     max_samples_per_class: int = -1
     test_leftover: bool = True
     threads: int = 1
+
+    def dataset_paths(self) -> DatasetPaths:
+        return DatasetPaths(Path(self.dataset_dir), self.dataset_name, self.dataset_minpkts)
+
+    def check_dataset(self) -> None:
+        if self.dataset_name != ucdavis.DATASET_NAME and self.dataset_minpkts <= 0:
+            raise ValueError(f"dataset {self.dataset_name} needs --dataset-minpkts (its filtered variant: 10, or 1000 for mirage22)")
+        if self.dataset_name != ucdavis.DATASET_NAME and self.max_samples_per_class > 0:
+            raise ValueError(f"max_samples_per_class is only supported for {ucdavis.DATASET_NAME}; "
+                             f"{self.dataset_name} uses its fixed train/val/test index splits")
+
+
+def load_run_split(options: RunOptions, paths: DatasetPaths, labels: Any, seed: int) -> Any:
+    """The run's train/val rows and test sets: ucdavis-icdm19's drawn splits, or the index splits of the others
+    (context ``test``)."""
+    from tcbench.data.splits import TrainSplits, index_run_split, ucdavis_run_split
+
+    if options.dataset_name != ucdavis.DATASET_NAME:
+        return index_run_split(paths.index_splits, options.split_index)
+    train_splits = TrainSplits.read(paths.train_splits(options.n_splits, options.samples_per_class))
+    return ucdavis_run_split(labels, train_splits, options.split_index, seed, options.train_val_split_ratio,
+                             options.max_samples_per_class, options.test_leftover)
 
 
 def run_folder(key: str, run_dir: Path | None, results_dir: Path, kind: str = "runs") -> tuple[Path, Path]:
@@ -76,8 +99,9 @@ def execute_run(options: Any, run_dir: Path | None, results_dir: Path, aim_templ
 
     t_start = time.time()
     options.validate()
-    paths = DatasetPaths(Path(options.dataset_dir), options.dataset_name)
-    params = options.params(read_dataset_spec(paths.root))
+    options.check_dataset()
+    paths = options.dataset_paths()
+    params = options.params(with_min_pkts(read_dataset_spec(paths.root), options.dataset_minpkts))
     key = run_key(params)
     run_dir, artifacts = run_folder(key, run_dir, results_dir, getattr(options, "results_kind", "runs"))
 
@@ -173,11 +197,12 @@ def load_flowpics(paths: DatasetPaths, dim: int, block_duration: float) -> Flowp
     return build_flowpic_store(paths.parquet, dim, block_duration)
 
 
-def write_reports(artifacts: Path, context: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+def write_reports(artifacts: Path, context: str, y_true: np.ndarray, y_pred: np.ndarray,
+                  classes: Sequence[str] = ucdavis.CLASSES) -> dict[str, float]:
     """The original's `<context>_class_rep.csv` and `<context>_conf_mtx.csv`; returns acc, precision, recall, f1."""
     from tcbench.training.metrics import class_report_frame, classification_metrics, confusion_frame
 
-    names = list(ucdavis.CLASSES)
+    names = list(classes)
     class_report_frame(y_true, y_pred, names).to_csv(artifacts / f"{context}_class_rep.csv", index=False)
     confusion_frame(y_true, y_pred, names).to_csv(artifacts / f"{context}_conf_mtx.csv", index=False)
     return classification_metrics(y_true, y_pred, names)

@@ -113,6 +113,9 @@ class ContrastiveRunOptions(RunOptions):
         }
 
     def validate(self) -> None:
+        if self.dataset_name != ucdavis.DATASET_NAME:
+            raise ValueError(f"SimCLR runs finetune on the human and script partitions of {ucdavis.DATASET_NAME}; "
+                             f"dataset {self.dataset_name} has none")
         check_dim(self.flowpic_dim)
         check_view_augmentations(self.augmentations)
         for name in _POSITIVE:
@@ -255,7 +258,7 @@ def execute(options: ContrastiveRunOptions, run_dir: Path | None = None, results
     options.validate()
     pretrain_dir = options.pretrain_dir
     if pretrain_dir is None:
-        spec = read_dataset_spec(DatasetPaths(Path(options.dataset_dir), options.dataset_name).root)
+        spec = read_dataset_spec(options.dataset_paths().root)
         pretrain_dir = Path(results_dir) / "pretrain" / run_key(PretrainOptions.of(options).params(spec))
     if not (Path(pretrain_dir) / "marker.json").exists():
         pretrain(options, Path(pretrain_dir), results_dir)

@@ -18,9 +18,7 @@ from typing import Any
 import numpy as np
 
 from tcbench.campaign.grid import RESULT_SETTING_TYPES, DatasetPaths, build_run_params
-from tcbench.data import ucdavis
 from tcbench.data.curated import read_labels
-from tcbench.data.splits import TrainSplits, ucdavis_run_split
 from tcbench.features.flowpic import check_dim
 from tcbench.runs.common import (
     RunOptions,
@@ -28,6 +26,7 @@ from tcbench.runs.common import (
     check_finite,
     execute_run,
     load_flowpics,
+    load_run_split,
     marker_base,
     write_params,
     write_reports,
@@ -65,6 +64,7 @@ class XGBoostRunOptions(RunOptions):
             "flowpic_block_duration": self.flowpic_block_duration,
             "split_index": self.split_index,
             "dataset": self.dataset_name,
+            "dataset_minpkts": self.dataset_minpkts,
             "seed": self.seed,
             "flow_representation": self.flow_representation,
             "max_n_pkts": DUMMY_N_PKTS if flowpic else self.max_n_pkts,
@@ -113,9 +113,7 @@ def _execute(options: XGBoostRunOptions, params: dict[str, Any], key: str, paths
         from tcbench.training.xgb import predict_classes, save_model, train_xgboost
 
         labels = read_labels(paths.parquet)
-        train_splits = TrainSplits.read(paths.train_splits(options.n_splits, options.samples_per_class))
-        split = ucdavis_run_split(labels, train_splits, options.split_index, options.seed,
-                                  options.train_val_split_ratio, options.max_samples_per_class, options.test_leftover)
+        split = load_run_split(options, paths, labels, options.seed)
         needed = np.unique(np.concatenate([split.train, split.val, *split.tests.values()]))
         features = _features(options, paths, needed, split.train)
         codes = labels.app.astype(np.int64)
@@ -127,7 +125,7 @@ def _execute(options: XGBoostRunOptions, params: dict[str, Any], key: str, paths
 
         t_setup = time.time()
         model = train_xgboost(features(split.train), codes[split.train], seed=options.seed, threads=options.threads,
-                              num_classes=len(ucdavis.CLASSES))
+                              num_classes=len(labels.classes))
         fit_seconds = time.time() - t_setup
         save_model(model, artifacts / f"xgb_model_split_{options.split_index}.json")
         t_trained = time.time()
@@ -137,7 +135,7 @@ def _execute(options: XGBoostRunOptions, params: dict[str, Any], key: str, paths
             y_pred = predict_classes(model, features(rows))
             # The original's train duration covers the fit and the prediction on the training set.
             duration = time.time() - t0 + (fit_seconds if context == "train" else 0.0)
-            scores = {**write_reports(artifacts, context, codes[rows], y_pred), "duration": duration}
+            scores = {**write_reports(artifacts, context, codes[rows], y_pred, labels.classes), "duration": duration}
             for name, value in scores.items():
                 tracker.track(value, name, context)
             metrics[context] = scores

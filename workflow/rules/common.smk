@@ -31,6 +31,13 @@ wildcard_constraints:
     dim="32|64|1500",
 
 
+def split_file():
+    """The splits a run reads: ucdavis-icdm19's drawn train splits, or the index splits of an imported dataset."""
+    if DATA.variant:
+        return str(DATA.index_splits)
+    return str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"]))
+
+
 def run_flowpics(wildcards):
     """The flowpic cache a run reads (none for XGBoost on packet series)."""
     params = RUNS[wildcards.run_key].params
@@ -84,6 +91,8 @@ def summary_files():
 
 def confusion_plot_files():
     """One averaged confusion matrix per test context of the campaign's runs."""
+    if DATA.variant:
+        return [str(CAMPAIGN_DIR / "plots" / "confusion_test.png")]
     leftover = config["training"]["test_leftover"] and config["method"] != "simclr"
     contexts = ["test-human", "test-script"] + (["test-train-val-leftover"] if leftover else [])
     return [str(CAMPAIGN_DIR / "plots" / f"confusion_{c}.png") for c in contexts]

@@ -25,32 +25,37 @@ if config["dataset"]["source"] == "synthetic":
             "{params.lookalikes} > {log} 2>&1"
 
 
-rule train_splits:
-    input:
-        parquet=str(DATA.parquet),
-        info=str(DATA.root / "dataset.json"),
-    output:
-        str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
-    params:
-        dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
-        n_splits=config["splits"]["n_splits"],
-        samples_per_class=config["splits"]["samples_per_class"],
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(LOGS / "datasets" / DATA.root.name / "train_splits.log"),
-    shell:
-        "tcbench datasets splits --dataset-dir {params.dataset_dir} --n-splits {params.n_splits} "
-        "--samples-per-class {params.samples_per_class} > {log} 2>&1"
+# ucdavis-icdm19 draws its train splits; the other datasets come with index splits from their import.
+if config["dataset"]["name"] == "ucdavis-icdm19":
+
+    rule train_splits:
+        input:
+            parquet=str(DATA.parquet),
+            info=str(DATA.root / "dataset.json"),
+        output:
+            str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
+        params:
+            dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
+            n_splits=config["splits"]["n_splits"],
+            samples_per_class=config["splits"]["samples_per_class"],
+        conda:
+            "../envs/tcbench.yaml"
+        log:
+            str(LOGS / "datasets" / DATA.root.name / "train_splits.log"),
+        shell:
+            "tcbench datasets splits --dataset-dir {params.dataset_dir} --n-splits {params.n_splits} "
+            "--samples-per-class {params.samples_per_class} > {log} 2>&1"
 
 
 rule flowpics:
     input:
         parquet=str(DATA.parquet),
     output:
-        str(DATA.root / "flowpics" / "flowpic_dim{dim}_block{block}.npz"),
+        str(DATA.root / "flowpics" / f"{DATA.flowpic_prefix}flowpic_dim{{dim}}_block{{block}}.npz"),
     params:
-        dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
+        dataset_dir=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
+        dataset=DATA.name,
+        min_pkts=DATA.min_pkts,
     conda:
         "../envs/tcbench.yaml"
     log:
@@ -58,5 +63,6 @@ rule flowpics:
     benchmark:
         str(LOGS / "datasets" / DATA.root.name / "flowpics_dim{dim}_block{block}.benchmark.tsv")
     shell:
-        "tcbench datasets flowpics --dataset-dir {params.dataset_dir} --dim {wildcards.dim} "
+        "tcbench datasets flowpics --dataset-dir {params.dataset_dir} --dataset {params.dataset} "
+        "--min-pkts {params.min_pkts} --dim {wildcards.dim} "
         "--block-duration {wildcards.block} > {log} 2>&1"

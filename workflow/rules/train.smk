@@ -18,12 +18,12 @@ rule pretrain:
     input:
         parquet=str(DATA.parquet),
         info=str(DATA.root / "dataset.json"),
-        splits=str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
+        splits=split_file(),
         flowpics=pretrain_flowpics,
     output:
         marker=str(RESULTS / "pretrain" / "{pretrain_key}" / "marker.json"),
     params:
-        dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
+        dataset_dir=lambda wildcards, input: os.path.dirname(input.info),
         run_dir=lambda wildcards, output: os.path.dirname(output.marker),
         args=lambda wildcards: run_arguments(PRETRAINS[wildcards.pretrain_key]),
     threads: config["resources"]["threads_per_run"]
@@ -44,14 +44,14 @@ rule train:
     input:
         parquet=str(DATA.parquet),
         info=str(DATA.root / "dataset.json"),
-        splits=str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
+        splits=split_file(),
         flowpics=run_flowpics,
         pretraining=run_pretraining,
         aim_template=str(AIM_TEMPLATE),
     output:
         marker=str(RESULTS / "runs" / "{run_key}" / "marker.json"),
     params:
-        dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
+        dataset_dir=lambda wildcards, input: os.path.dirname(input.info),
         run_dir=lambda wildcards, output: os.path.dirname(output.marker),
         args=train_arguments,
         experiment=EXPERIMENT,

@@ -142,7 +142,8 @@ def _tshark_time(epoch: np.ndarray) -> list[str]:
 
 
 def write_utmobilenet_folder(root: str | Path, *, apps: tuple[str, ...] = ("youtube", "google-maps", "dropbox"),
-                             captures_per_app: int = 2, flows_per_capture: int = 6, seed: int = 0) -> list[GeneratedFlow]:
+                             captures_per_app: int = 2, flows_per_capture: int = 6, min_packets: int = 2,
+                             seed: int = 0) -> list[GeneratedFlow]:
     """``<root>/csvs/<partition>/<app>_<action>_<date>_<time>_<id>.csv`` tshark exports: interleaved TCP and UDP
     flows plus packets curation drops (ICMP, loopback, a row without addresses). Returns the generated flows
     (keyed ``"<file stem>|<flow index>"``)."""
@@ -154,7 +155,7 @@ def write_utmobilenet_folder(root: str | Path, *, apps: tuple[str, ...] = ("yout
             stem = f"{app}_action-{c}_2019-04-30_19-07-{10 + c:02d}_{a:04x}{c:04x}"
             rows, start = [], 1_556_669_237.0 + 3600 * a + 60 * c
             for k in range(flows_per_capture):
-                n = int(rng.integers(2, 40))
+                n = int(rng.integers(min_packets, max(min_packets + 1, 40)))
                 tcp = k % 3 != 2
                 client, server = f"192.168.1.{10 + k}", f"10.{a}.{c}.{k + 1}"
                 cport, sport = 50000 + k, 443 if tcp else 53
