@@ -98,7 +98,8 @@ def test_scale_too_small_for_splits_is_explained(config):
         ({"training": {"epochs": "50"}}, r"training.epochs: '50' is not of type 'integer'"),
         ({"grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [-3]}},
          r"grid.seed\[0\]: -3 is less than the minimum of 0"),
-        ({"dataset": {"name": "mirage19"}}, r"dataset.name: 'mirage19' is not valid; valid values: \['ucdavis-icdm19'\]"),
+        ({"dataset": {"name": "mirage2019"}},
+         r"dataset.name: 'mirage2019' is not valid; valid values: \['ucdavis-icdm19', 'mirage19', 'mirage22', 'utmobilenet21'\]"),
     ],
 )
 def test_schema_errors_name_the_key_and_valid_values(config, patch, message):
@@ -208,3 +209,26 @@ def test_contralearn_campaign_dry_run_prints_the_original_composition():
                                       "--cl-projection-layer-dims", "30,84"])
     assert result.exit_code == 0, result.output
     assert "total runs: 500" in result.output and "pre-trainings: 100" in result.output
+
+
+@pytest.mark.parametrize("name", ["imc23-mirage19-minpkts10.yaml", "imc23-mirage22-minpkts10.yaml",
+                                  "imc23-mirage22-minpkts1000.yaml", "imc23-utmobilenet21-minpkts10.yaml"])
+def test_table8_campaigns_need_the_import_then_plan_105_runs(name, tmp_path):
+    """Table 8 configs: without the imported dataset the plan stops with the import command; with it, 105 runs."""
+    import json
+
+    from tcbench.campaign.compose import complete_config
+    from tcbench.campaign.grid import dataset_paths
+
+    raw = yaml.safe_load((ROOT / "config" / "campaigns" / name).read_text())
+    raw["datasets_dir"] = str(tmp_path)
+    with pytest.raises(ConfigError, match=f"tcbench datasets import {raw['dataset']['name']}"):
+        complete_config(copy.deepcopy(raw))
+    config = copy.deepcopy(raw)
+    paths = dataset_paths({**config, "dataset": {**config["dataset"]}})
+    for path in (paths.parquet, paths.index_splits):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    (paths.root / "dataset.json").write_text(json.dumps({"name": raw["dataset"]["name"], "source": "imported", "sha256": "0"}))
+    runs = campaign_runs(complete_config(config))
+    assert len(runs) == 105 and runs[0].params["dataset"]["min_pkts"] == raw["dataset"]["min_pkts"]

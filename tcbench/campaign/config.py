@@ -67,7 +67,7 @@ def check_imported(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"dataset: {name} (source imported) is not in {paths.root} ({', '.join(str(p.relative_to(paths.root)) for p in missing)} missing); "
             f"import it first: tcbench datasets import {name} --raw <the authors' archives> --datasets-dir "
-            f"{config['datasets_dir']}  (or set dataset.source: synthetic)"
+            f"{config['datasets_dir']}" + ("  (or set dataset.source: synthetic)" if name == "ucdavis-icdm19" else "")
         )
 
 
