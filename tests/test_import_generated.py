@@ -103,3 +103,33 @@ def test_mirage22_ack_removal_and_thresholds(mirage22):
         assert filtered.num_rows == len(expected)
         sizes = filtered.column("pkts_size").to_pylist()
         assert all(min(s) > 0 and len(s) > threshold for s in sizes)
+
+
+def _as_original(table, series: dict[str, str]):
+    """Our unfiltered table in the original tcbench's layout: renamed series, IATs instead of times to first."""
+    frame = table.to_pandas()
+    frame["iat"] = [np.diff(t, prepend=0.0) for t in frame.timetofirst]
+    frame = frame.rename(columns=series).drop(columns=["packets"])
+    return frame.sample(frac=1, random_state=0)  # any row order: row_id decides
+
+
+@pytest.mark.parametrize("name", ["utmobilenet21", "mirage22"])
+def test_original_tcbench_files_of_the_other_datasets_convert(name, utmobilenet, mirage22, tmp_path):
+    result = utmobilenet[1] if name == "utmobilenet21" else mirage22[1]
+    ours = pq.read_table(result.parquet)
+    if name == "utmobilenet21":
+        frame = _as_original(ours, {}).drop(columns=["timetofirst"]).rename(columns={"iat": "timetofirst"})
+    else:
+        frame = _as_original(ours, {"pkts_size": "packet_data_l4_payload_bytes", "pkts_dir": "packet_data_packet_dir",
+                                    "iat": "packet_data_iat"}).drop(columns=["timetofirst"])
+    installed = tmp_path / "tcbench" / "libtcdatasets" / "datasets" / name / "preprocessed"
+    installed.mkdir(parents=True)
+    frame.to_parquet(installed / f"{name}.parquet")
+    from tcbench.data.importers import import_from_tcbench
+
+    converted = import_from_tcbench(name, tmp_path / "tcbench", tmp_path / "out")
+    got = pq.read_table(converted.parquet)
+    assert got.drop_columns(["timetofirst"]).equals(ours.drop_columns(["timetofirst"]))
+    for a, b in zip(got.column("timetofirst").to_pylist(), ours.column("timetofirst").to_pylist()):
+        assert np.allclose(a, b, atol=1e-9)
+    assert any(p.parent.name == "filtered" for p in converted.derived)  # variants derived as for a raw import

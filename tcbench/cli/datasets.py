@@ -49,7 +49,8 @@ def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, 
                    "or its extracted folder. mirage22: MIRAGE-COVID-CCMA-2022.zip (its per-app zips are read too) or a folder. "
                    "utmobilenet21: UTMobileNet2021.zip or its extracted folder.")
 @click.option("--from-tcbench", "from_tcbench", type=click.Path(path_type=Path), default=None,
-              help="Instead of --raw: the datasets folder of an installation of the original tcbench (its curated <name>.parquet).")
+              help="Instead of --raw: the datasets folder of an installation of the original tcbench (its curated "
+                   "<name>.parquet; the filtered variants and splits are derived again).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Dataset folder to write; default: <datasets-dir>/<name>.")
 @click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("resources/datasets"),

@@ -60,9 +60,7 @@ def import_dataset(name: str, raw: Sequence[Path], out_dir: Path, *, workers: in
     staging.convert(parts, importer.convert_part, workers, progress)
     assembled = staging.assemble(len(parts), out_dir / f".{name}.parquet.assembled", importer.SCHEMA)
     result = _install(out_dir, name, assembled, {"importer_version": importer.IMPORTER_VERSION}, force)
-    derive = getattr(importer, "derive", None)
-    if derive is not None and (result.changed or not (out_dir / "filtered").exists()):
-        result = ImportResult(result.parquet, result.spec, result.changed, tuple(derive(out_dir, result.parquet)))
+    result = _derive(importer, out_dir, result)
     staging.discard()
     shutil.rmtree(scratch, ignore_errors=True)
     return result
@@ -71,15 +69,27 @@ def import_dataset(name: str, raw: Sequence[Path], out_dir: Path, *, workers: in
 def import_from_tcbench(name: str, tcbench_dir: Path, out_dir: Path, *, force: bool = False) -> ImportResult:
     """Import the curated ``<name>.parquet`` of an installation of the original tcbench (its ``datasets`` folder or
     any folder above the file), so its users keep their data."""
+    import importlib
+
     from tcbench.data.curated import write_curated_parquet
-    from tcbench.data.importers.from_tcbench import convert_tcbench_parquet, find_tcbench_parquet
+    from tcbench.data.importers.from_tcbench import convert_tcbench_other, convert_tcbench_parquet, find_tcbench_parquet
 
     _check_name(name)
     source = find_tcbench_parquet(Path(tcbench_dir), name)
-    table = convert_tcbench_parquet(source)
+    table = convert_tcbench_parquet(source) if name == "ucdavis-icdm19" else convert_tcbench_other(source, name)
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     assembled = write_curated_parquet(table, out_dir / f".{name}.parquet.assembled")
-    return _install(out_dir, name, assembled, {"imported_from": "tcbench"}, force)
+    result = _install(out_dir, name, assembled, {"imported_from": "tcbench"}, force)
+    return _derive(importlib.import_module(IMPORTERS[name]), out_dir, result)
+
+
+def _derive(importer: Any, out_dir: Path, result: ImportResult) -> ImportResult:
+    """The filtered variants and splits of a (re)installed dataset, or of one whose derived files are missing."""
+    derive = getattr(importer, "derive", None)
+    if derive is None or not (result.changed or not (out_dir / "filtered").exists()):
+        return result
+    return ImportResult(result.parquet, result.spec, result.changed, tuple(derive(out_dir, result.parquet)))
 
 
 def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], force: bool) -> ImportResult:

@@ -1,14 +1,20 @@
 """The curated parquet of an existing installation of the original tcbench, converted to this project's schema.
 
-The original installs ``<site-packages>/tcbench/libtcdatasets/datasets/<name>/preprocessed/<name>.parquet``
-(reference datasets-and-results.md A.0): the same columns, with ``app`` a pandas category and the packet series
-stored as lists. Rebuilding the table from the flat series (rather than casting column by column) gives exactly the
-file a raw import of the same flows writes.
+The original installs ``<site-packages>/tcbench/libtcdatasets/datasets/<name>/preprocessed/<name>.parquet``, the
+"unfiltered" file (reference datasets-and-results.md A.0-A.4):
+- ucdavis-icdm19: our columns, with ``app`` a pandas category; rebuilt from the flat series, it gives exactly the
+  file a raw import of the same flows writes;
+- mirage19 / mirage22: the JSON keys flattened and lower-cased (``packet_data_l4_payload_bytes``,
+  ``packet_data_packet_dir``, ``packet_data_iat``, ``flow_metadata_bf_label``, ...) plus ``app``, ``android_name``,
+  ``device_name``, ``conn_id`` and its fields;
+- utmobilenet21: our columns, but ``timetofirst`` holds inter-arrival times (its bug), turned into times to first.
+The filtered variants and splits are then derived as for a raw import.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +42,8 @@ def find_tcbench_parquet(root: Path, name: str) -> Path:
 
 def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     arr = column.combine_chunks()
+    if pa.types.is_large_list(arr.type):
+        arr = arr.cast(pa.list_(arr.type.value_type))
     offsets = arr.offsets.to_numpy()
     return arr.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]], np.diff(offsets)
 
@@ -62,3 +70,48 @@ def convert_tcbench_parquet(path: Path) -> pa.Table:
         table.column("flow_id").to_pylist(), table.column("partition").to_pylist(), counts,
         *(series[name][0] for name in ("unixtime", "timetofirst", "pkts_size", "pkts_dir")),
     )
+
+
+_MIRAGE_SERIES = {"pkts_size": "packet_data_l4_payload_bytes", "pkts_dir": "packet_data_packet_dir"}
+
+
+def _column(table: pa.Table, name: str, path: Path) -> pa.ChunkedArray:
+    if name not in table.column_names:
+        raise RawDataError(f"{path}: missing column {name!r}; not a tcbench curated file of this dataset")
+    return table.column(name)
+
+
+def _series_arrays(schema: pa.Schema, counts: np.ndarray, series: dict[str, np.ndarray]) -> list[pa.Array]:
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    return [pa.ListArray.from_arrays(offsets, pa.array(series[name], type=schema.field(name).type.value_type),
+                                     type=schema.field(name).type) for name in ("pkts_size", "pkts_dir", "timetofirst")]
+
+
+def convert_tcbench_other(path: Path, name: str) -> pa.Table:
+    """A mirage19 / mirage22 / utmobilenet21 unfiltered file of the original in this project's unfiltered schema."""
+    from tcbench.data.importers import mirage, utmobilenet
+
+    try:
+        table = pq.read_table(path).sort_by("row_id")
+    except Exception as exc:  # truncated or foreign file
+        raise RawDataError(f"{path}: not a readable tcbench parquet file ({exc})") from None
+    if name == "utmobilenet21":
+        schema = utmobilenet.SCHEMA
+        flat = {n: _flat(_column(table, n, path)) for n in ("pkts_size", "pkts_dir", "timetofirst")}
+        counts = flat["pkts_size"][1]
+        series = {n: flat[n][0] for n in flat}
+        series["timetofirst"] = mirage.flow_cumsum(series["timetofirst"], counts)  # the original stored IATs
+    else:
+        schema = (mirage.MIRAGE22 if name == "mirage22" else mirage.MIRAGE19).schema
+        flat = {ours: _flat(_column(table, theirs, path)) for ours, theirs in _MIRAGE_SERIES.items()}
+        iat, counts = _flat(_column(table, "packet_data_iat", path))
+        series = {n: values for n, (values, _) in flat.items()}
+        series["timetofirst"] = mirage.flow_cumsum(iat, counts)
+    series_names = ("pkts_size", "pkts_dir", "timetofirst")
+    arrays: dict[str, Any] = dict(zip(series_names, _series_arrays(schema, counts, series)))
+    arrays["packets"] = pa.array(counts.astype(np.int64))
+    for n in schema.names:
+        if n not in arrays:  # columns the original lacks (e.g. bf_num_packets in some versions) stay empty
+            arrays[n] = (_column(table, n, path).cast(schema.field(n).type).combine_chunks() if n in table.column_names
+                         else pa.nulls(table.num_rows, schema.field(n).type))
+    return pa.table([arrays[n] for n in schema.names], schema=schema)

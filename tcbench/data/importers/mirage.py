@@ -254,6 +254,15 @@ def _row(variant: Variant, f: JsonFile, conn_id: str, biflow: dict[str, Any]) ->
     return row, *arrays
 
 
+def flow_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-flow cumulative sums of flat per-packet values (flow i owns the next ``counts[i]``) in one pass: the
+    global cumsum minus its value before each flow. Times to first from inter-arrival times."""
+    cumulative = np.cumsum(np.asarray(values, dtype=np.float64))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    before = np.concatenate([[0.0], cumulative])[starts]
+    return cumulative - np.repeat(before, counts)
+
+
 def convert_part(variant: Variant, files: list[JsonFile]) -> pa.Table:
     """The unfiltered rows of the biflows of ``files`` (row_id -1: numbered when the parts are assembled)."""
     schema = variant.schema
@@ -268,15 +277,12 @@ def convert_part(variant: Variant, files: list[JsonFile]) -> pa.Table:
     counts = np.array([len(s) for s in sizes], dtype=np.int64)
     offsets_np = np.concatenate([[0], np.cumsum(counts)])
     iat = np.concatenate(iats) if iats else np.zeros(0)
-    # Per-flow cumulative sums of the iats in one pass: the global cumsum minus its value before each flow.
-    cumulative = np.cumsum(iat)
-    before = np.concatenate([[0.0], cumulative])[offsets_np[:-1]]
     offsets = pa.array(offsets_np.astype(np.int32))
     scalar_names = [n for n in schema.names if n not in ("packets", *SERIES)]
     arrays = [pa.array([r[k] for r in rows], type=schema.field(name).type) for k, name in enumerate(scalar_names)]
     arrays.append(pa.array(counts))
     for name, flat in (("pkts_size", sizes), ("pkts_dir", dirs), ("timetofirst", None)):
-        values = cumulative - np.repeat(before, counts) if flat is None else (np.concatenate(flat) if flat else np.zeros(0))
+        values = flow_cumsum(iat, counts) if flat is None else (np.concatenate(flat) if flat else np.zeros(0))
         arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values, type=schema.field(name).type.value_type),
                                                type=schema.field(name).type))
     return pa.table(arrays, schema=schema)
