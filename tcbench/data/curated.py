@@ -19,8 +19,9 @@ from tcbench.data import ucdavis
 LABEL_COLUMNS = ("row_id", "app", "partition")
 
 
-def _series(item: pa.DataType) -> pa.DataType:
-    # Non-null items: parquet then stores no definition levels per packet, which makes reading ~15 % faster.
+def series_type(item: pa.DataType) -> pa.DataType:
+    """A per-packet list column with non-null items: parquet then stores no definition levels per packet, which
+    makes reading ~15 % faster."""
     return pa.list_(pa.field("item", item, nullable=False))
 
 
@@ -34,11 +35,11 @@ SCHEMA = pa.schema(
         ("num_pkts", pa.int64()),
         ("duration", pa.float64()),
         ("bytes", pa.int64()),
-        ("unixtime", _series(pa.float64())),
-        ("timetofirst", _series(pa.float64())),
-        ("pkts_size", _series(pa.int16())),
-        ("pkts_dir", _series(pa.int8())),
-        ("pkts_iat", _series(pa.float64())),
+        ("unixtime", series_type(pa.float64())),
+        ("timetofirst", series_type(pa.float64())),
+        ("pkts_size", series_type(pa.int16())),
+        ("pkts_dir", series_type(pa.int8())),
+        ("pkts_iat", series_type(pa.float64())),
     ]
 )
 

@@ -22,8 +22,9 @@ from tcbench.data.importers.errors import RawDataError
 
 # The importer module of each dataset: discover(raw[, scratch]), partition_parts(files, part_mb), convert_part(part),
 # SCHEMA, IMPORTER_VERSION, and optionally derive(out_dir, parquet) for the filtered variants and splits.
-IMPORTERS = {"ucdavis-icdm19": "tcbench.data.importers.ucdavis", "mirage19": "tcbench.data.importers.mirage19",
-             "mirage22": "tcbench.data.importers.mirage22", "utmobilenet21": "tcbench.data.importers.utmobilenet"}
+# ("module", None) is a module with that interface; ("module", "VARIANT") the module's ``bound(VARIANT)``.
+IMPORTERS = {"ucdavis-icdm19": ("tcbench.data.importers.ucdavis", None), "mirage19": ("tcbench.data.importers.mirage", "MIRAGE19"),
+             "mirage22": ("tcbench.data.importers.mirage", "MIRAGE22"), "utmobilenet21": ("tcbench.data.importers.utmobilenet", None)}
 IMPORTABLE = tuple(IMPORTERS)
 DERIVED = ("splits", "flowpics", "filtered")  # folders computed from the parquet: stale once the data changes
 
@@ -36,31 +37,34 @@ class ImportResult:
     derived: tuple[Path, ...] = ()
 
 
-def _check_name(name: str) -> None:
+def importer(name: str) -> Any:
+    """The importer of ``name`` (a module or a bound MIRAGE variant)."""
+    import importlib
+
     if name not in IMPORTABLE:
         raise RawDataError(f"cannot import {name!r}; importable datasets: {list(IMPORTABLE)}")
+    module_name, variant = IMPORTERS[name]
+    module = importlib.import_module(module_name)
+    return module.bound(getattr(module, variant)) if variant else module
 
 
 def import_dataset(name: str, raw: Sequence[Path], out_dir: Path, *, workers: int = 1, part_mb: float = 64.0,
                    force: bool = False, progress: Callable[[int, int, PartStats, bool], None] | None = None) -> ImportResult:
     """Import ``name`` from its raw files into ``out_dir``; see the module docstring for the guarantees."""
-    import importlib
-
-    _check_name(name)
-    importer = importlib.import_module(IMPORTERS[name])
+    chosen = importer(name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scratch = out_dir / f".extract-{name}"
-    files = importer.discover(raw, scratch)
-    parts = importer.partition_parts(files, part_mb)
-    key = fingerprint([importer.IMPORTER_VERSION,
+    files = chosen.discover(raw, scratch)
+    parts = chosen.partition_parts(files, part_mb)
+    key = fingerprint([chosen.IMPORTER_VERSION,
                        *((f.where, f.size, f.archive or Path(f.path).stat().st_mtime_ns) for f in files),
                        *((str(p), p.stat().st_mtime_ns) for p in map(Path, raw) if p.is_file())])
     staging = Staging(out_dir, name, key)
-    staging.convert(parts, importer.convert_part, workers, progress)
-    assembled = staging.assemble(len(parts), out_dir / f".{name}.parquet.assembled", importer.SCHEMA)
-    result = _install(out_dir, name, assembled, {"importer_version": importer.IMPORTER_VERSION}, force)
-    result = _derive(importer, out_dir, result)
+    staging.convert(parts, chosen.convert_part, workers, progress)
+    assembled = staging.assemble(len(parts), out_dir / f".{name}.parquet.assembled", chosen.SCHEMA)
+    result = _install(out_dir, name, assembled, {"importer_version": chosen.IMPORTER_VERSION}, force)
+    result = _derive(chosen, out_dir, result)
     staging.discard()
     shutil.rmtree(scratch, ignore_errors=True)
     return result
@@ -69,24 +73,22 @@ def import_dataset(name: str, raw: Sequence[Path], out_dir: Path, *, workers: in
 def import_from_tcbench(name: str, tcbench_dir: Path, out_dir: Path, *, force: bool = False) -> ImportResult:
     """Import the curated ``<name>.parquet`` of an installation of the original tcbench (its ``datasets`` folder or
     any folder above the file), so its users keep their data."""
-    import importlib
-
     from tcbench.data.curated import write_curated_parquet
     from tcbench.data.importers.from_tcbench import convert_tcbench_other, convert_tcbench_parquet, find_tcbench_parquet
 
-    _check_name(name)
+    chosen = importer(name)
     source = find_tcbench_parquet(Path(tcbench_dir), name)
     table = convert_tcbench_parquet(source) if name == "ucdavis-icdm19" else convert_tcbench_other(source, name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     assembled = write_curated_parquet(table, out_dir / f".{name}.parquet.assembled")
     result = _install(out_dir, name, assembled, {"imported_from": "tcbench"}, force)
-    return _derive(importlib.import_module(IMPORTERS[name]), out_dir, result)
+    return _derive(chosen, out_dir, result)
 
 
-def _derive(importer: Any, out_dir: Path, result: ImportResult) -> ImportResult:
+def _derive(chosen: Any, out_dir: Path, result: ImportResult) -> ImportResult:
     """The filtered variants and splits of a (re)installed dataset, or of one whose derived files are missing."""
-    derive = getattr(importer, "derive", None)
+    derive = getattr(chosen, "derive", None)
     if derive is None or not (result.changed or not (out_dir / "filtered").exists()):
         return result
     return ImportResult(result.parquet, result.spec, result.changed, tuple(derive(out_dir, result.parquet)))

@@ -30,7 +30,9 @@ import tarfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tcbench.atomic import atomic_write
-from tcbench.data.curated import ROW_GROUP_FLOWS, parquet_options
+from tcbench.data.curated import ROW_GROUP_FLOWS, parquet_options, series_type
 from tcbench.data.importers.errors import RawDataError
 
 IMPORTER_VERSION = 1
@@ -46,10 +48,6 @@ BACKGROUND = "background"
 MIN_FLOWS_PER_CLASS = 100
 N_SPLITS = 5
 SPLIT_SEED = 12345
-
-
-def _series(item: pa.DataType) -> pa.DataType:
-    return pa.list_(pa.field("item", item, nullable=False))
 
 
 _COLUMNS = [
@@ -69,8 +67,8 @@ _COLUMNS = [
     ("flow_metadata_bf_l4_payload_bytes", pa.int64()),
     ("flow_metadata_bf_duration", pa.float64()),
 ]
-_SERIES = [("packets", pa.int64()), ("pkts_size", _series(pa.int32())), ("pkts_dir", _series(pa.int8())),
-           ("timetofirst", _series(pa.float64()))]
+_SERIES = [("packets", pa.int64()), ("pkts_size", series_type(pa.int32())), ("pkts_dir", series_type(pa.int8())),
+           ("timetofirst", series_type(pa.float64()))]
 SERIES = ("pkts_size", "pkts_dir", "timetofirst")
 
 
@@ -357,3 +355,11 @@ def derive(variant: Variant, out_dir: Path, parquet: Path) -> list[Path]:
     table = pq.read_table(parquet)
     return [path for threshold in variant.min_pkts
             for path in write_filtered(out_dir, f"{variant.name}_filtered_minpkts{threshold}", filter_flows(table, threshold))]
+
+
+def bound(variant: Variant) -> SimpleNamespace:
+    """The importer interface of one variant (see ``tcbench.data.importers.IMPORTERS``); partials of top-level
+    functions, so the converter pickles into worker processes."""
+    return SimpleNamespace(IMPORTER_VERSION=IMPORTER_VERSION, SCHEMA=variant.schema, discover=partial(discover, variant),
+                           partition_parts=partition_parts, convert_part=partial(convert_part, variant),
+                           derive=partial(derive, variant))

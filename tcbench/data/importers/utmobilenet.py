@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tcbench.data.curated import series_type
 from tcbench.data.importers.errors import RawDataError
 from tcbench.data.importers.mirage import filter_flows, partition_parts, write_filtered
 
@@ -37,10 +38,6 @@ _NEEDED = ("frame.time", "ip.src", "ip.dst", "ip.proto", "tcp.len", "tcp.srcport
 # tshark prints local times with the capture's zone abbreviation (the captures are from Austin, Texas).
 _ZONES = {"CDT": "-05:00", "CST": "-06:00", "UTC": "+00:00", "GMT": "+00:00"}
 __all__ = ["SCHEMA", "IMPORTER_VERSION", "discover", "partition_parts", "convert_part", "derive"]
-
-
-def _series(item: pa.DataType) -> pa.DataType:
-    return pa.list_(pa.field("item", item, nullable=False))
 
 
 SCHEMA = pa.schema([
@@ -59,9 +56,9 @@ SCHEMA = pa.schema([
     ("location", pa.string()),
     ("fname", pa.string()),
     ("app", pa.string()),
-    ("pkts_size", _series(pa.int64())),
-    ("pkts_dir", _series(pa.int8())),
-    ("timetofirst", _series(pa.float64())),
+    ("pkts_size", series_type(pa.int64())),
+    ("pkts_dir", series_type(pa.int8())),
+    ("timetofirst", series_type(pa.float64())),
 ])
 
 
