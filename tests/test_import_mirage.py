@@ -124,3 +124,27 @@ def test_info_and_samples_count_of_mirage19(imported):
     assert counts.exit_code == 0, counts.output
     assert "122007" in counts.output and "64172" in counts.output  # the reference totals
     assert "49" in counts.output  # this import
+
+
+def test_fast_biflow_reader_equals_the_full_json_decode(tmp_path):
+    from tcbench.data.importers.mirage import fast_biflows, iter_biflows
+    from tcbench.data.importers.raw_fixtures import write_mirage22_archive
+
+    texts = [p.read_text() for p in sorted(REAL.glob("*.json"))]
+    archive = tmp_path / "m22.zip"
+    write_mirage22_archive(archive, files_per_app=1, biflows_per_file=5)
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(archive) as outer:
+        inner = zipfile.ZipFile(io.BytesIO(outer.read("MIRAGE-COVID-CCMA-2022/Raw_JSON/Zoom.zip")))
+        texts += [inner.read(name).decode() for name in inner.namelist()]
+    texts.append(json.dumps(json.loads(texts[0]), indent=2))  # pretty-printed: same content, other layout
+    for text in texts:
+        full = list(iter_biflows(text, "x"))
+        fast = list(fast_biflows(text))
+        assert [k for k, _ in fast] == [k for k, _ in full]
+        for (_, a), (_, b) in zip(fast, full):
+            assert a["flow_metadata"] == b["flow_metadata"]
+            for name in ("L4_payload_bytes", "packet_dir", "iat"):
+                assert np.array_equal(a["packet_data"][name], np.asarray(b["packet_data"][name]))

@@ -221,6 +221,62 @@ def iter_biflows(text: str, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise RawDataError(f"{where}: invalid or truncated JSON ({exc.msg} at line {exc.lineno} col {exc.colno})") from None
 
 
+# A biflow key ("src_ip,src_port,dst_ip,dst_port,proto", IPv4 or IPv6) opening its object.
+_KEY = re.compile(r'"([0-9A-Fa-f:.]+,\d+,[0-9A-Fa-f:.]+,\d+,\d+)"\s*:\s*\{')
+_METADATA = re.compile(r'"flow_metadata"\s*:\s*')
+_ARRAYS = {name: re.compile(rf'"{name}"\s*:\s*\[') for name in ("L4_payload_bytes", "packet_dir", "iat")}
+
+
+class _FastPathMiss(Exception):
+    """The text is not laid out as the fast path expects: decode it fully (which also names any error)."""
+
+
+def _array(segment: str, name: str, dtype: type) -> np.ndarray:
+    match = _ARRAYS[name].search(segment)
+    if match is None:
+        raise _FastPathMiss(name)
+    end = segment.find("]", match.end())
+    body = segment[match.end() : end].strip()
+    if end < 0 or "[" in body:
+        raise _FastPathMiss(name)
+    if not body:
+        return np.zeros(0, dtype=dtype)
+    values = np.fromstring(body, sep=",", dtype=np.float64 if dtype is np.float64 else np.int64)
+    if len(values) != body.count(",") + 1:  # fromstring stops at the first token it cannot read
+        raise _FastPathMiss(name)
+    return values.astype(dtype, copy=False)
+
+
+def fast_biflows(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(conn_id, biflow) with only what curation reads: the three packet arrays parsed straight from the text into
+    numpy and the small ``flow_metadata`` object decoded; ``flow_features`` and the other per-packet arrays (the bulk
+    of a mirage22 file) are never turned into Python objects. Raises _FastPathMiss on an unexpected layout."""
+    if not text.rstrip().endswith("}"):
+        raise _FastPathMiss("truncated")
+    decoder = json.JSONDecoder()
+    keys = list(_KEY.finditer(text))
+    for k, key in enumerate(keys):
+        segment = text[key.end() : keys[k + 1].start() if k + 1 < len(keys) else len(text)]
+        meta = _METADATA.search(segment)
+        if meta is None:
+            raise _FastPathMiss("flow_metadata")
+        try:
+            metadata, _ = decoder.raw_decode(segment, meta.end())
+        except json.JSONDecodeError:
+            raise _FastPathMiss("flow_metadata") from None
+        packets = {"L4_payload_bytes": _array(segment, "L4_payload_bytes", np.int32),
+                   "packet_dir": _array(segment, "packet_dir", np.int8), "iat": _array(segment, "iat", np.float64)}
+        yield key.group(1), {"packet_data": packets, "flow_metadata": metadata}
+
+
+def read_biflows(text: str, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """The biflows of one file: the fast path, or the full decode (which names any error) when its layout differs."""
+    try:
+        return list(fast_biflows(text))
+    except (_FastPathMiss, ValueError):
+        return list(iter_biflows(text, where))
+
+
 def _text(f: JsonFile) -> str:
     try:
         if f.archive:
@@ -266,7 +322,7 @@ def convert_part(variant: Variant, files: list[JsonFile]) -> pa.Table:
     schema = variant.schema
     rows, sizes, dirs, iats = [], [], [], []
     for f in files:
-        for conn_id, biflow in iter_biflows(_text(f), f.where):
+        for conn_id, biflow in read_biflows(_text(f), f.where):
             row, size, direction, iat = _row(variant, f, conn_id, biflow)
             rows.append(row)
             sizes.append(size)
@@ -292,35 +348,79 @@ def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return arr.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]], offsets - offsets[0]
 
 
-def filter_flows(table: pa.Table, min_pkts: int, min_flows: int = MIN_FLOWS_PER_CLASS, drop_empty_packets: bool = True) -> pa.Table:
-    """The original's filter: drop zero-payload packets (MIRAGE; not UTMobileNet), then keep flows with more than
-    ``min_pkts`` packets left that are not background, of classes with more than ``min_flows`` of them; renumber
-    row_id."""
+def _kept_packets(table: pa.Table, drop_empty_packets: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(packet keep mask, per-flow offsets into the kept packets, kept packets per flow)."""
     sizes, offsets = _flat(table.column("pkts_size"))
     keep = sizes > 0 if drop_empty_packets else np.ones(len(sizes), dtype=bool)
-    kept_before = np.concatenate([[0], np.cumsum(keep)])
-    new_offsets = kept_before[offsets]
-    packets = np.diff(new_offsets)
-    apps = np.asarray(table.column("app").to_pylist(), dtype=object)
+    new_offsets = np.concatenate([[0], np.cumsum(keep)])[offsets]
+    return keep, new_offsets, np.diff(new_offsets)
+
+
+def chosen_flows(apps: np.ndarray, packets: np.ndarray, min_pkts: int, min_flows: int = MIN_FLOWS_PER_CLASS) -> np.ndarray:
+    """Mask of the flows the filter keeps: more than ``min_pkts`` packets left, not background, of classes with
+    more than ``min_flows`` such flows."""
     candidate = (packets > min_pkts) & (apps != BACKGROUND)
     names, counts = np.unique(apps[candidate], return_counts=True)
-    big = set(names[counts > min_flows].tolist())
-    chosen = np.flatnonzero(candidate & np.isin(apps, list(big)))
-    series = {}
-    for name in SERIES:
-        values, _ = _flat(table.column(name))
-        values = values[keep]
-        starts, ends = new_offsets[chosen], new_offsets[chosen + 1]
-        lengths = ends - starts
-        index = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
-        series[name] = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)),
-                                                pa.array(values[index]), type=table.schema.field(name).type)
-    out = table.take(pa.array(chosen)).drop_columns(list(SERIES))
-    out = out.set_column(out.schema.get_field_index("row_id"), "row_id", pa.array(np.arange(len(chosen), dtype=np.int64)))
+    return candidate & np.isin(apps, names[counts > min_flows])
+
+
+def select_flows(table: pa.Table, chosen: np.ndarray, drop_empty_packets: bool, first_row: int = 0) -> pa.Table:
+    """Rows ``chosen`` (indices) of ``table`` with their zero-payload packets dropped, row_id from ``first_row``."""
+    keep, new_offsets, packets = _kept_packets(table, drop_empty_packets)
+    starts, ends = new_offsets[chosen], new_offsets[chosen + 1]
+    lengths = ends - starts
+    index = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    out = table.take(pa.array(chosen, type=pa.int64())).drop_columns(list(SERIES))
+    out = out.set_column(out.schema.get_field_index("row_id"), "row_id",
+                         pa.array(np.arange(first_row, first_row + len(chosen), dtype=np.int64)))
     out = out.set_column(out.schema.get_field_index("packets"), "packets", pa.array(packets[chosen]))
     for name in SERIES:
-        out = out.append_column(table.schema.field(name), series[name])
+        values = _flat(table.column(name))[0][keep][index]
+        out = out.append_column(table.schema.field(name), pa.ListArray.from_arrays(offsets, pa.array(values),
+                                                                                   type=table.schema.field(name).type))
     return out.select(table.column_names)
+
+
+def filter_flows(table: pa.Table, min_pkts: int, min_flows: int = MIN_FLOWS_PER_CLASS, drop_empty_packets: bool = True) -> pa.Table:
+    """The original's filter on an in-memory table: drop zero-payload packets (MIRAGE; not UTMobileNet), then keep
+    flows with more than ``min_pkts`` packets left that are not background, of classes with more than ``min_flows``
+    of them; renumber row_id. ``write_filtered_stream`` does the same row group by row group."""
+    packets = _kept_packets(table, drop_empty_packets)[2]
+    apps = np.asarray(table.column("app").to_pylist(), dtype=object)
+    return select_flows(table, np.flatnonzero(chosen_flows(apps, packets, min_pkts, min_flows)), drop_empty_packets)
+
+
+def filter_parquet(parquet: Path, out_path: Path, min_pkts: int, drop_empty_packets: bool = True) -> np.ndarray:
+    """``filter_flows`` streamed: a first pass over the row groups reads labels and packet sizes to choose the
+    flows, a second writes them group by group (memory: one row group, whatever the dataset's size). Returns the
+    labels of the kept flows, in row order."""
+    source = pq.ParquetFile(parquet)
+    apps, packets = [], []
+    for group in range(source.num_row_groups):
+        table = source.read_row_group(group, columns=["app", "pkts_size"])
+        apps.append(np.asarray(table.column("app").to_pylist(), dtype=object))
+        packets.append(_kept_packets(table, drop_empty_packets)[2])
+    sizes = [len(a) for a in apps]
+    chosen = chosen_flows(np.concatenate(apps) if apps else np.zeros(0, object),
+                          np.concatenate(packets) if packets else np.zeros(0, np.int64), min_pkts)
+    kept_apps = np.concatenate(apps)[chosen] if apps else np.zeros(0, object)
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, source.schema_arrow, **parquet_options(source.schema_arrow)) as writer:
+            first, row = 0, 0
+            for group, size in enumerate(sizes):
+                local = np.flatnonzero(chosen[first : first + size])
+                first += size
+                if len(local):
+                    part = select_flows(source.read_row_group(group), local, drop_empty_packets, row)
+                    writer.write_table(part, row_group_size=ROW_GROUP_FLOWS)
+                    row += len(local)
+            if row == 0:
+                writer.write_table(source.schema_arrow.empty_table())
+
+    atomic_write(out_path, write)
+    return kept_apps
 
 
 def stratified_splits(labels: np.ndarray, n_splits: int = N_SPLITS, seed: int = SPLIT_SEED) -> pa.Table:
@@ -338,13 +438,14 @@ def stratified_splits(labels: np.ndarray, n_splits: int = N_SPLITS, seed: int = 
     return pa.table(out)
 
 
-def write_filtered(out_dir: Path, stem: str, filtered: pa.Table) -> list[Path]:
-    """``filtered/<stem>.parquet`` and, unless no class is left (a partial download), ``splits/<stem>_splits.parquet``."""
+def write_filtered(out_dir: Path, stem: str, parquet: Path, min_pkts: int, drop_empty_packets: bool = True) -> list[Path]:
+    """``filtered/<stem>.parquet`` (streamed from ``parquet``) and, unless no class is left (a partial download),
+    ``splits/<stem>_splits.parquet``."""
     path = out_dir / "filtered" / f"{stem}.parquet"
-    atomic_write(path, lambda tmp: pq.write_table(filtered, tmp, row_group_size=ROW_GROUP_FLOWS, **parquet_options(filtered.schema)))
-    if not filtered.num_rows:
+    labels = filter_parquet(parquet, path, min_pkts, drop_empty_packets)
+    if not len(labels):
         return [path]
-    splits = stratified_splits(np.asarray(filtered.column("app").to_pylist()))
+    splits = stratified_splits(labels.astype(str))
     split_path = out_dir / "splits" / f"{stem}_splits.parquet"
     atomic_write(split_path, lambda tmp: pq.write_table(splits, tmp))
     return [path, split_path]
@@ -352,9 +453,8 @@ def write_filtered(out_dir: Path, stem: str, filtered: pa.Table) -> list[Path]:
 
 def derive(variant: Variant, out_dir: Path, parquet: Path) -> list[Path]:
     """Write the filtered variants and their splits next to the unfiltered file; return the written paths."""
-    table = pq.read_table(parquet)
     return [path for threshold in variant.min_pkts
-            for path in write_filtered(out_dir, f"{variant.name}_filtered_minpkts{threshold}", filter_flows(table, threshold))]
+            for path in write_filtered(out_dir, f"{variant.name}_filtered_minpkts{threshold}", parquet, threshold)]
 
 
 def bound(variant: Variant) -> SimpleNamespace:

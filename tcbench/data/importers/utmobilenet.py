@@ -23,11 +23,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tcbench.data.curated import series_type
 from tcbench.data.importers.errors import RawDataError
-from tcbench.data.importers.mirage import filter_flows, partition_parts, write_filtered
+from tcbench.data.importers.mirage import partition_parts, write_filtered
 
 IMPORTER_VERSION = 1
 NAME = "utmobilenet21"
@@ -190,5 +189,4 @@ def convert_part(files: list[CsvFile]) -> pa.Table:
 def derive(out_dir: Path, parquet: Path) -> list[Path]:
     """The filtered variant (more than 10 packets, zero-size packets kept, classes with more than 100 flows) and
     its 5 splits."""
-    filtered = filter_flows(pq.read_table(parquet), MIN_PKTS, drop_empty_packets=False)
-    return write_filtered(out_dir, f"{NAME}_filtered_minpkts{MIN_PKTS}", filtered)
+    return write_filtered(out_dir, f"{NAME}_filtered_minpkts{MIN_PKTS}", parquet, MIN_PKTS, drop_empty_packets=False)
