@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from tcbench.atomic import atomic_write
 from tcbench.data.curated import ROW_GROUP_FLOWS, parquet_options, series_type
-from tcbench.data.importers.errors import RawDataError
+from tcbench.data.importers.errors import RawDataError, RawFile
 
 IMPORTER_VERSION = 1
 BACKGROUND = "background"
@@ -93,16 +93,11 @@ MIRAGE22 = Variant("mirage22", "_mirage2020dataset_labeled_biflows_all_packets_e
 
 
 @dataclass(frozen=True)
-class JsonFile:
-    path: str  # plain file, or member of ``archive`` (tar inputs and nested zips are copied out first)
-    archive: str | None
+class JsonFile(RawFile):
+    """One biflow file (tar inputs and nested zips are copied out first) and the names its path gives."""
+
     device_name: str
     android_name: str
-    size: int
-
-    @property
-    def where(self) -> str:
-        return f"{self.archive}:{self.path}" if self.archive else self.path
 
 
 def _json_file(variant: Variant, path: str, archive: str | None, size: int) -> JsonFile | None:
@@ -112,7 +107,7 @@ def _json_file(variant: Variant, path: str, archive: str | None, size: int) -> J
     timestamp, _, android = pure.name[: -len(variant.suffix)].partition("_")
     if not timestamp.isdigit() or not android:
         raise RawDataError(f"{path}: not a {variant.name} file name (<unixtime>_<android.package>{variant.suffix})")
-    return JsonFile(path, archive, pure.parent.name, android, size)
+    return JsonFile(path, archive, size, pure.parent.name, android)
 
 
 def extract_tar(archive: Path, into: Path) -> Path:

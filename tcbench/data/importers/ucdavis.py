@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 
 from tcbench.data import ucdavis
 from tcbench.data.curated import SCHEMA, curated_table
-from tcbench.data.importers.errors import RawDataError
+from tcbench.data.importers.errors import RawDataError, RawFile
 
 IMPORTER_VERSION = 1
 __all__ = ["SCHEMA", "IMPORTER_VERSION", "discover", "partition_parts", "convert_part"]
@@ -43,19 +43,12 @@ _TYPES = {"unixtime": pa.float64(), "timetofirst": pa.float64(), "pkts_size": pa
 
 
 @dataclass(frozen=True)
-class FlowFile:
-    """One flow file: a member of a zip archive (``archive`` set) or a plain file (``path`` absolute)."""
+class FlowFile(RawFile):
+    """One flow file and what its location says about it."""
 
-    archive: str | None
-    path: str
     partition: str
     app: str
     flow_id: str
-    size: int
-
-    @property
-    def where(self) -> str:
-        return f"{self.archive}:{self.path}" if self.archive else self.path
 
 
 def _partition(parts: Sequence[str]) -> str | None:
@@ -87,7 +80,7 @@ def _flow_file(archive: str | None, path: str, parts: Sequence[str], size: int) 
     if partition is None:
         raise RawDataError(f"{where}: no partition folder or archive name in its path; expected one of "
                            "pretraining, Retraining(human-triggered), Retraining(script-triggered)")
-    return FlowFile(archive, path, partition, _classify(parts, pure.stem, where), pure.stem, size)
+    return FlowFile(path, archive, size, partition, _classify(parts, pure.stem, where), pure.stem)
 
 
 def discover(raw: Sequence[Path], scratch: Path | None = None) -> list[FlowFile]:

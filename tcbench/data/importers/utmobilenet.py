@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tcbench.data.curated import series_type
-from tcbench.data.importers.errors import RawDataError
+from tcbench.data.importers.errors import RawDataError, RawFile
 from tcbench.data.importers.mirage import partition_parts, write_filtered
 
 IMPORTER_VERSION = 1
@@ -62,16 +62,11 @@ SCHEMA = pa.schema([
 
 
 @dataclass(frozen=True)
-class CsvFile:
-    path: str
-    archive: str | None
+class CsvFile(RawFile):
+    """One capture and the partition and app its path gives."""
+
     partition: str
     app: str
-    size: int
-
-    @property
-    def where(self) -> str:
-        return f"{self.archive}:{self.path}" if self.archive else self.path
 
 
 def _csv_file(path: str, archive: str | None, size: int) -> CsvFile | None:
@@ -81,7 +76,7 @@ def _csv_file(path: str, archive: str | None, size: int) -> CsvFile | None:
     app = pure.stem.split("_", 1)[0]
     if not app or "_" not in pure.stem:
         raise RawDataError(f"{path}: not a UTMobileNet2021 capture name (<app>_<action>_<date>_<time>_<id>.csv)")
-    return CsvFile(path, archive, pure.parent.name, app, size)
+    return CsvFile(path, archive, size, pure.parent.name, app)
 
 
 def discover(raw: Sequence[Path], scratch: Path | None = None) -> list[CsvFile]:
