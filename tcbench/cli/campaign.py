@@ -189,6 +189,56 @@ def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, co
     _plan_or_run(config, dry_run, cores, profile)
 
 
+@campaign.command("status")
+@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("config/config.yaml"),
+              show_default=True, help="The campaign's config (the one given to snakemake --configfile).")
+@click.option("--directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Snakemake's working directory (its -d / --directory; relative results_dir are resolved there).")
+@click.option("--state", "states", multiple=True, type=click.Choice(["done", "running", "failed", "pending"]),
+              help="Only list runs in this state (repeatable) [default: every state but done].")
+@click.option("--all", "show_all", is_flag=True, help="List done runs too.")
+@click.option("--watch", is_flag=True, help="Refresh until every run is done (Ctrl-C to stop watching).")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run instead of the table.")
+def status(configfile: Path, directory: Path, states: tuple[str, ...], show_all: bool, watch: bool, interval: float,
+           as_json: bool) -> None:
+    """Every run of a campaign with its state (done, running, failed with its log, pending), its tags (the grid
+    values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs."""
+    import time
+
+    import yaml
+
+    from tcbench.campaign.compose import complete_config
+    from tcbench.campaign.config import ConfigError
+    from tcbench.campaign.status import campaign_status
+    from tcbench.reporting.console import make_console, status_table
+
+    try:
+        config = complete_config(yaml.safe_load(configfile.read_text()))
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    shown = set(states) or ({"done", "running", "failed", "pending"} if show_all else {"running", "failed", "pending"})
+    if as_json:
+        for run in campaign_status(config, directory).runs:
+            if run.state in shown:
+                click.echo(json.dumps({**dataclasses.asdict(run), "log": str(run.log)}, default=str))
+        return
+    console = make_console()
+    if not watch:
+        console.print(status_table(config["campaign_id"], campaign_status(config, directory), shown))
+        return
+    from rich.live import Live
+
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            current = campaign_status(config, directory)
+            live.update(status_table(config["campaign_id"], current, shown), refresh=True)
+            if current.finished:
+                break
+            time.sleep(interval)
+
+
 @campaign.command("plots")
 @click.option("--campaign-id", required=True, help="Campaign label used in titles.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,

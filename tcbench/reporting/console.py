@@ -117,8 +117,10 @@ def render_summary(summary_df: pd.DataFrame, title: str, precision: int = 2) -> 
 
 
 def make_console() -> Console:
-    # Off a terminal (Snakemake logs, pipes) rich assumes 80 columns and would cut the context names.
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    # Off a terminal (Snakemake logs, pipes) rich assumes 80 columns and would cut the context names; COLUMNS wins.
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=int(os.environ.get("COLUMNS", 160)))
 
 
 def print_summary(
@@ -178,3 +180,26 @@ def print_value_counts(columns: dict[str, list[Any]], title: str) -> None:
         table.add_row(str(value), *(str(int(c.get(value, 0))) if c.get(value, 0) else "" for c in counts.values()))
     table.add_row("total", *(str(int(c.sum())) for c in counts.values()))
     make_console().print(table)
+
+
+_STATE_STYLE = {"done": "green", "running": "cyan", "failed": "bold red", "pending": "dim"}
+
+
+def status_table(campaign_id: str, status: Any, shown: set[str]) -> Table:
+    """One row per run in a ``shown`` state: grid position, state, run_key, tags, then the log of a failed run or
+    the SLURM job id of a running one; the caption counts every state and gives the ETA."""
+    runs = [r for r in status.runs if r.state in shown]
+    tag_names = list(status.runs[0].tags) if status.runs else []
+    counts = ", ".join(f"{state} {status.counts[state]}" for state in ("done", "running", "failed", "pending"))
+    eta = status.eta_seconds()
+    table = Table(title=f"campaign {campaign_id}: {len(status.runs)} runs ({counts})",
+                  caption=f"ETA {format_duration(eta)}" if eta is not None else None, box=box.SIMPLE_HEAD)
+    for column in ("#", "state", "run_key", *tag_names, "log / job"):
+        table.add_column(column)
+    for run in runs:
+        note = str(run.log) if run.state == "failed" else (f"job {run.external_jobid}" if run.external_jobid else "")
+        if run.detail:
+            note = f"{note} ({run.detail})"
+        table.add_row(str(run.campaign_exp_idx), f"[{_STATE_STYLE[run.state]}]{run.state}[/]", run.run_key,
+                      *(str(run.tags[name]) for name in tag_names), note)
+    return table

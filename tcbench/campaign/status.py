@@ -1,0 +1,104 @@
+"""The state of every run of a campaign, from the run markers and Snakemake's own bookkeeping, so a campaign can be
+watched while it runs locally or on SLURM (`tcbench campaign status`).
+
+A run is
+- ``done`` when its marker is complete (the marker is written last, atomically);
+- ``running`` when Snakemake has marked its output incomplete (done at job start locally, at submission on
+  SLURM, with the SLURM job id) and a Snakemake process holds the working directory's lock;
+- ``failed`` when it has a log but no marker and is not running (the job failed or was interrupted): the log says why;
+- ``pending`` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from base64 import urlsafe_b64encode
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes
+from tcbench.tracking.marker import MarkerError, read_marker
+
+STATES = ("done", "running", "failed", "pending")
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    run_key: str
+    campaign_exp_idx: int
+    state: str
+    tags: dict[str, Any]
+    log: Path
+    seconds: float | None = None  # total duration of a done run
+    external_jobid: str | None = None  # the SLURM job id of a submitted run
+    detail: str = ""
+
+
+@dataclass
+class CampaignStatus:
+    runs: list[RunStatus]
+    counts: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.counts = Counter(r.state for r in self.runs)
+
+    @property
+    def finished(self) -> bool:
+        return self.counts["done"] == len(self.runs)
+
+    def eta_seconds(self) -> float | None:
+        """Mean duration of the finished runs x runs left / runs in flight (at least one at a time)."""
+        seconds = [r.seconds for r in self.runs if r.seconds is not None]
+        left = self.counts["pending"] + self.counts["running"]
+        if not seconds or not left:
+            return None
+        return sum(seconds) / len(seconds) * left / max(1, self.counts["running"])
+
+
+def _incomplete_record(workdir: Path, output: str) -> dict[str, Any] | None:
+    """Snakemake's record that ``output`` is being produced (snakemake.persistence: urlsafe-base64 of the path)."""
+    b64 = urlsafe_b64encode(output.encode()).decode()
+    path = workdir / ".snakemake" / "incomplete" / b64
+    if len(b64) > 254 or not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text() or "{}")
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def snakemake_running(workdir: Path) -> bool:
+    """A Snakemake process holds the working directory (its lock files exist while it runs)."""
+    locks = workdir / ".snakemake" / "locks"
+    return locks.is_dir() and any(locks.iterdir())
+
+
+def run_status(spec: RunSpec, results_dir: str, workdir: Path, locked: bool, tag_names: list[str]) -> RunStatus:
+    """The state of one run. ``results_dir`` is the config's value: Snakemake keys its records by the output path
+    built from it (relative to ``workdir``, the directory Snakemake runs in)."""
+    output = str(Path(results_dir) / "runs" / spec.run_key / "marker.json")  # as the Snakefile builds it
+    marker_path = workdir / output
+    log = workdir / Path(results_dir) / "logs" / "runs" / f"{spec.run_key}.log"
+    common = {"run_key": spec.run_key, "campaign_exp_idx": spec.campaign_exp_idx,
+              "tags": {name: spec.params.get(name) for name in tag_names}, "log": log}
+    if marker_path.exists():
+        try:
+            marker = read_marker(marker_path)
+            return RunStatus(state="done", seconds=float(marker["durations"].get("total", 0.0)), **common)
+        except MarkerError as exc:
+            return RunStatus(state="failed", detail=str(exc), **common)
+    record = _incomplete_record(workdir, output)
+    if record is not None and locked:
+        return RunStatus(state="running", external_jobid=record.get("external_jobid"), **common)
+    if record is not None or log.exists():
+        return RunStatus(state="failed", detail="interrupted" if record is not None else "", **common)
+    return RunStatus(state="pending", **common)
+
+
+def campaign_status(config: dict[str, Any], workdir: Path = Path(".")) -> CampaignStatus:
+    """The state of every run of ``config`` (validated, defaults filled) for a Snakemake run in ``workdir``."""
+    tag_names = [name for name, _ in grid_axes(config)]
+    locked = snakemake_running(workdir)
+    return CampaignStatus([run_status(spec, config["results_dir"], workdir, locked, tag_names) for spec in campaign_runs(config)])

@@ -1,0 +1,78 @@
+"""`tcbench campaign status`: run states from markers, Snakemake's incomplete records and locks, and run logs."""
+
+from __future__ import annotations
+
+import json
+from base64 import urlsafe_b64encode
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from tcbench.campaign.compose import complete_config
+from tcbench.campaign.grid import campaign_runs
+from tcbench.campaign.status import campaign_status
+from tcbench.cli.main import cli
+from tcbench.tracking.marker import write_marker
+
+CONFIG = {"campaign_id": "watched", "dataset": {"name": "ucdavis-icdm19", "synthetic": {"scale": 0.05}},
+          "splits": {"samples_per_class": 5},
+          "grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [1, 2, 3, 4, 5]}}
+
+
+def _marker(key: str) -> dict:
+    return {"marker_version": 1, "run_key": key, "method": "monolithic", "experiment": "e", "hparams": {},
+            "aim": {"repo": "aim", "run_hash": "h"}, "metrics": {}, "creation_time": 0.0, "end_time": 8.0,
+            "durations": {"total": 8.0}, "versions": {}, "artifacts": []}
+
+
+def _layout(workdir: Path, locked: bool) -> list[str]:
+    """Run 1 done, 2 submitted to SLURM (incomplete record), 3 failed (log only), 4 and 5 pending."""
+    config = complete_config(json.loads(json.dumps(CONFIG)))
+    keys = [spec.run_key for spec in campaign_runs(config)]
+    write_marker(workdir / "results" / "runs" / keys[0] / "marker.json", _marker(keys[0]))
+    incomplete = workdir / ".snakemake" / "incomplete"
+    incomplete.mkdir(parents=True)
+    output = f"results/runs/{keys[1]}/marker.json"
+    (incomplete / urlsafe_b64encode(output.encode()).decode()).write_text(json.dumps({"external_jobid": "4242"}))
+    log = workdir / "results" / "logs" / "runs" / f"{keys[2]}.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Traceback ...\nValueError: boom\n")
+    if locked:
+        (workdir / ".snakemake" / "locks").mkdir()
+        (workdir / ".snakemake" / "locks" / "0.input.lock").write_text("")
+    return keys
+
+
+def test_states_from_markers_records_locks_and_logs(tmp_path):
+    keys = _layout(tmp_path, locked=True)
+    status = campaign_status(complete_config(json.loads(json.dumps(CONFIG))), tmp_path)
+    states = {r.run_key: r for r in status.runs}
+    assert [states[k].state for k in keys] == ["done", "running", "failed", "pending", "pending"]
+    assert states[keys[1]].external_jobid == "4242" and states[keys[2]].log.name == f"{keys[2]}.log"
+    assert states[keys[0]].tags == {"split_index": 0, "aug_name": "noaug", "flowpic_dim": 32, "seed": 1}
+    assert status.counts == {"done": 1, "running": 1, "failed": 1, "pending": 2} and not status.finished
+    assert status.eta_seconds() == 8.0 * 3  # mean 8 s x 3 runs left, one in flight
+
+
+def test_an_incomplete_run_without_snakemake_is_interrupted(tmp_path):
+    keys = _layout(tmp_path, locked=False)
+    status = campaign_status(complete_config(json.loads(json.dumps(CONFIG))), tmp_path)
+    run = next(r for r in status.runs if r.run_key == keys[1])
+    assert run.state == "failed" and run.detail == "interrupted"
+
+
+def test_cli_lists_failed_runs_with_their_log(tmp_path):
+    keys = _layout(tmp_path, locked=True)
+    config = tmp_path / "watched.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["campaign", "status", "--configfile", str(config), "--directory", str(tmp_path), "--json",
+                                 "--state", "failed", "--state", "running"])
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert {(r["run_key"], r["state"]) for r in rows} == {(keys[1], "running"), (keys[2], "failed")}
+    table = runner.invoke(cli, ["campaign", "status", "--configfile", str(config), "--directory", str(tmp_path)],
+                          env={"COLUMNS": "400"})
+    assert table.exit_code == 0 and "done 1, running 1, failed 1, pending 2" in table.output
+    assert "job 4242" in table.output and f"{keys[2]}.log" in table.output
