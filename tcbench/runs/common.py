@@ -100,6 +100,12 @@ def execute_run(options: Any, run_dir: Path | None, results_dir: Path, aim_templ
     t_start = time.time()
     options.validate()
     options.check_dataset()
+    if getattr(options, "device", "cpu") == "cuda":  # claim a GPU no other run of this machine uses
+        from dataclasses import replace
+
+        from tcbench.runs.gpu import resolve_cuda
+
+        options = replace(options, device=resolve_cuda(options.device))
     paths = options.dataset_paths()
     params = options.params(with_min_pkts(read_dataset_spec(paths.root), options.dataset_minpkts))
     key = run_key(params)

@@ -38,6 +38,12 @@ def split_file():
     return str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"]))
 
 
+def run_gpus(wildcards):
+    """GPUs a training job takes (Snakemake's `gpu` resource): one for CNN and SimCLR runs on cuda, none for XGBoost."""
+    on_gpu = config["resources"]["device"].startswith("cuda")
+    return int(on_gpu and RUNS[wildcards.run_key].params["method"] != "xgboost")
+
+
 def run_flowpics(wildcards):
     """The flowpic cache a run reads (none for XGBoost on packet series)."""
     params = RUNS[wildcards.run_key].params

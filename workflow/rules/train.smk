@@ -29,6 +29,7 @@ rule pretrain:
     threads: config["resources"]["threads_per_run"]
     resources:
         device=config["resources"]["device"],
+        gpu=int(config["resources"]["device"].startswith("cuda")),
     conda:
         "../envs/tcbench.yaml"
     log:
@@ -58,6 +59,7 @@ rule train:
     threads: config["resources"]["threads_per_run"]
     resources:
         device=config["resources"]["device"],
+        gpu=run_gpus,
     conda:
         "../envs/tcbench.yaml"
     log:
