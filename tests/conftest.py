@@ -26,3 +26,18 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = runner.invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
     return root
+
+
+def realdata_dir(name: str) -> Path:
+    """The real captures of ../shared/realdata/<name> (from the repository root), or TCBENCH_REALDATA/<name>."""
+    import os
+
+    root = Path(os.environ.get("TCBENCH_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
+    return root / name
+
+
+def require_realdata(name: str) -> Path:
+    path = realdata_dir(name)
+    if not path.exists():
+        pytest.skip(f"real samples not found at {path} (set TCBENCH_REALDATA to the shared realdata folder)")
+    return path

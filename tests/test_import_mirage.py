@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import realdata_dir, require_realdata
+
 from tcbench.data.importers import import_dataset
 from tcbench.data.importers.errors import RawDataError
 from tcbench.data.importers.mirage import filter_flows, stratified_splits
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "mirage19"
+REAL = realdata_dir("mirage19")
 
 
 def _real_biflows() -> dict[str, tuple[str, dict]]:
@@ -30,8 +31,7 @@ def _real_biflows() -> dict[str, tuple[str, dict]]:
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
-    if not REAL.exists():
-        pytest.skip(f"real samples not found at {REAL}")
+    require_realdata("mirage19")
     return import_dataset("mirage19", [REAL], tmp_path_factory.mktemp("mirage") / "out")
 
 
@@ -96,6 +96,7 @@ def test_tar_archive_imports_like_the_folder(imported, tmp_path):
 
 
 def test_truncated_json_and_foreign_files_are_named(tmp_path):
+    require_realdata("mirage19")
     raw = tmp_path / "raw" / "Mi5"
     raw.mkdir(parents=True)
     source = sorted(REAL.glob("*.json"))[0]
@@ -130,7 +131,7 @@ def test_fast_biflow_reader_equals_the_full_json_decode(tmp_path):
     from tcbench.data.importers.mirage import fast_biflows, iter_biflows
     from tcbench.data.importers.raw_fixtures import write_mirage22_archive
 
-    texts = [p.read_text() for p in sorted(REAL.glob("*.json"))]
+    texts = [p.read_text() for p in sorted(require_realdata("mirage19").glob("*.json"))]
     archive = tmp_path / "m22.zip"
     write_mirage22_archive(archive, files_per_app=1, biflows_per_file=5)
     import io

@@ -13,11 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from tcbench.cli.main import cli
+from conftest import realdata_dir, require_realdata
+
 from tcbench.data.importers import import_dataset, import_from_tcbench
 from tcbench.data.importers.errors import RawDataError
 from tcbench.data.importers.export import export_ucdavis_raw
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "ucdavis-icdm19"
+REAL = realdata_dir("ucdavis-icdm19")
 # Where each real sample is placed (the samples' partition of origin is unknown).
 LAYOUT = {"GoogleDoc-3.txt": "pretraining/Google Doc", "GoogleDrive-test1.txt": "pretraining/Google Drive",
           "GoogleMusic-8.txt": "Retraining(human-triggered)/Google Music", "GoogleSearch-7.txt": "pretraining",
@@ -33,8 +35,7 @@ def _real_raw(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def real_import(tmp_path_factory):
-    if not REAL.exists():
-        pytest.skip(f"real samples not found at {REAL}")
+    require_realdata("ucdavis-icdm19")
     tmp = tmp_path_factory.mktemp("real")
     return import_dataset("ucdavis-icdm19", [_real_raw(tmp / "raw")], tmp / "out")
 
