@@ -38,37 +38,20 @@ def split_file():
     return str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"]))
 
 
-def run_gpus(wildcards):
-    """GPUs a training job takes (Snakemake's `gpu` resource): one for CNN and SimCLR runs on cuda, none for XGBoost."""
-    on_gpu = config["resources"]["device"].startswith("cuda")
-    return int(on_gpu and RUNS[wildcards.run_key].params["method"] != "xgboost")
-
-
-def run_flowpics(wildcards):
-    """The flowpic cache a run reads (none for XGBoost on packet series)."""
-    params = RUNS[wildcards.run_key].params
-    if params.get("flow_representation") == "pktseries":
-        return []
-    return [str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))]
-
-
 def pretrain_dir(params):
     return RESULTS / "pretrain" / run_key(pretrain_params(params))
 
 
-def run_pretraining(wildcards):
-    """The pre-training marker a SimCLR run finetunes from (none for the other methods)."""
-    params = RUNS[wildcards.run_key].params
-    return [str(pretrain_dir(params) / "marker.json")] if params["method"] == "simclr" else []
-
-
-def train_arguments(wildcards):
+def train_arguments(params):
     """Every hyper-parameter of the run as `tcbench run` options (see tcbench.campaign.commands)."""
-    params = RUNS[wildcards.run_key].params
     args = run_arguments(params)
     if params["method"] == "simclr":
         args = f"{args} --pretrain-dir {shlex.quote(str(pretrain_dir(params)))}"
     return args
+
+
+# Computed once for the whole campaign: planning 10 000 runs would otherwise call a params function 10 000 times.
+RUN_ARGUMENTS = {key: train_arguments(spec.params) for key, spec in RUNS.items()}
 
 
 def pretrain_flowpics(wildcards):
@@ -79,6 +62,28 @@ def pretrain_flowpics(wildcards):
     if needs_series(params["augmentations"]):
         return []
     return [str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))]
+
+
+# Memory a run gets from a scheduler (SLURM's --mem), by flowpic dim: measured peaks are 0.4-1 GB at 32/64 and
+# about 2 GB at 1500 (benchmarks/RESULTS.md), with headroom; a retry gets a multiple of it.
+MEMORY_MB_BY_DIM = {32: 2000, 64: 3000, 1500: 8000}
+RUN_MEMORY_MB = {key: MEMORY_MB_BY_DIM.get(spec.params.get("flowpic_dim"), 2000) for key, spec in RUNS.items()}
+
+
+# GPUs a training job takes (Snakemake's `gpu` resource): one per CNN or SimCLR run on cuda, none for XGBoost.
+GPUS_PER_RUN = int(config["resources"]["device"].startswith("cuda") and config["method"] != "xgboost")
+
+
+def run_inputs(wildcards):
+    """The flowpic cache a run reads (none for XGBoost on packet series) and the pre-training a SimCLR run
+    finetunes from."""
+    params = RUNS[wildcards.run_key].params
+    extra = {}
+    if params.get("flow_representation") != "pktseries":
+        extra["flowpics"] = str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))
+    if params["method"] == "simclr":
+        extra["pretraining"] = str(pretrain_dir(params) / "marker.json")
+    return extra
 
 
 def marker_paths():

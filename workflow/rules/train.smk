@@ -43,23 +43,26 @@ rule pretrain:
 
 rule train:
     input:
+        # The run's flowpic cache and SimCLR pre-training, from one input function: planning 10 000 runs calls it
+        # 10 000 times.
+        unpack(run_inputs),
         parquet=str(DATA.parquet),
         info=str(DATA.root / "dataset.json"),
         splits=split_file(),
-        flowpics=run_flowpics,
-        pretraining=run_pretraining,
         aim_template=str(AIM_TEMPLATE),
     output:
         marker=str(RESULTS / "runs" / "{run_key}" / "marker.json"),
     params:
-        dataset_dir=lambda wildcards, input: os.path.dirname(input.info),
-        run_dir=lambda wildcards, output: os.path.dirname(output.marker),
-        args=train_arguments,
+        # Every hyper-parameter of the run as `tcbench run` options (see tcbench.campaign.commands).
+        args=lambda wildcards: RUN_ARGUMENTS[wildcards.run_key],
         experiment=EXPERIMENT,
     threads: config["resources"]["threads_per_run"]
     resources:
         device=config["resources"]["device"],
-        gpu=run_gpus,
+        gpu=GPUS_PER_RUN,
+        # Explicit, so Snakemake does not size every job from its inputs (a stat of each input, per job, at planning).
+        mem_mb=lambda wildcards, attempt: RUN_MEMORY_MB[wildcards.run_key] * attempt,
+        disk_mb=1000,
     conda:
         "../envs/tcbench.yaml"
     log:
@@ -67,6 +70,6 @@ rule train:
     benchmark:
         str(LOGS / "runs" / "{run_key}.benchmark.tsv")
     shell:
-        "tcbench run {params.args} --dataset-dir {params.dataset_dir} --run-dir {params.run_dir} "
+        "tcbench run {params.args} --dataset-dir $(dirname {input.info}) --run-dir $(dirname {output.marker}) "
         "--aim-template {input.aim_template} --experiment {params.experiment} "
         "--device {resources.device} --threads {threads} > {log} 2>&1"
