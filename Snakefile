@@ -29,6 +29,15 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+# Cheap steps that only read the runs' results stay on the submitting node under a cluster executor.
+localrules:
+    all,
+    aim_template,
+    merge_campaign,
+    campaign_summary,
+    campaign_plots,
+
+
 rule all:
     input:
         merged=MERGE_REPORT,

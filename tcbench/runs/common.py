@@ -8,6 +8,7 @@ run leaves no marker and is re-run from a clean folder.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import shutil
 import time
@@ -241,7 +242,14 @@ def marker_base(key: str, method: str, experiment: str, hparams: dict[str, Any],
         "end_time": tracker.writer.end_time,
         "durations": durations,
         "versions": versions(),
+        "environment": execution_environment(),
     }
+
+
+def execution_environment() -> dict[str, str]:
+    """Where the run executed: the host and what a scheduler handed it (GPU ids, SLURM job), for provenance."""
+    names = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_JOB_PARTITION", "SLURM_ARRAY_TASK_ID")
+    return {"host": platform.node(), **{n: os.environ[n] for n in names if n in os.environ}}
 
 
 def versions() -> dict[str, Any]:

@@ -68,6 +68,10 @@ def pretrain_flowpics(wildcards):
 # about 2 GB at 1500 (benchmarks/RESULTS.md), with headroom; a retry gets a multiple of it.
 MEMORY_MB_BY_DIM = {32: 2000, 64: 3000, 1500: 8000}
 RUN_MEMORY_MB = {key: MEMORY_MB_BY_DIM.get(spec.params.get("flowpic_dim"), 2000) for key, spec in RUNS.items()}
+# Time limit (minutes) a scheduler gives a run, by dim: CPU runs take under 1 min at 32/64 and up to an hour at 1500
+# with the slowest augmentations; a retry gets a multiple of it.
+MINUTES_BY_DIM = {32: 30, 64: 30, 1500: 240}
+RUN_MINUTES = {key: MINUTES_BY_DIM.get(spec.params.get("flowpic_dim"), 30) for key, spec in RUNS.items()}
 
 
 # GPUs a training job takes (Snakemake's `gpu` resource): one per CNN or SimCLR run on cuda, none for XGBoost.

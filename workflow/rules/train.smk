@@ -62,6 +62,7 @@ rule train:
         gpu=GPUS_PER_RUN,
         # Explicit, so Snakemake does not size every job from its inputs (a stat of each input, per job, at planning).
         mem_mb=lambda wildcards, attempt: RUN_MEMORY_MB[wildcards.run_key] * attempt,
+        runtime=lambda wildcards, attempt: RUN_MINUTES[wildcards.run_key] * attempt,
         disk_mb=1000,
     conda:
         "../envs/tcbench.yaml"
