@@ -42,8 +42,8 @@ def slurm() -> None:
 
 
 def test_tiny_campaign_runs_through_the_slurm_gpu_profile(slurm, tmp_path):
-    """Every train job is an sbatch job asking for one GPU: each run sees CUDA_VISIBLE_DEVICES and its SLURM job id;
-    markers, merged repo and summary appear as with the local executor."""
+    """The train jobs go to SLURM as one job array whose tasks each ask for one GPU: each run sees
+    CUDA_VISIBLE_DEVICES, its SLURM job and array task; markers, merged repo and summary appear as locally."""
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -57,6 +57,7 @@ def test_tiny_campaign_runs_through_the_slurm_gpu_profile(slurm, tmp_path):
     assert len(markers) == 2
     environments = [json.loads(m.read_text())["environment"] for m in markers]
     assert all(e.get("SLURM_JOB_ID") and e.get("CUDA_VISIBLE_DEVICES") in {"0", "1"} for e in environments)
+    assert sorted(e.get("SLURM_ARRAY_TASK_ID") for e in environments) == ["1", "2"]  # one array submission
     summary = tmp_path / "results" / "campaigns" / "tiny-slurm" / "campaign_summary" / "summary_flowpic_dim_32.csv"
     assert summary.exists() and (tmp_path / "results" / "campaigns" / "tiny-slurm" / "aim_merge.json").exists()
     assert shutil.which("squeue") is not None
