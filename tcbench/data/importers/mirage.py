@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from tcbench.atomic import atomic_write
 from tcbench.data.curated import ROW_GROUP_FLOWS, parquet_options, series_type
 from tcbench.data.importers.errors import RawDataError, RawFile
+from tcbench.data.importers.staging import partition_parts
 
 IMPORTER_VERSION = 1
 BACKGROUND = "background"
@@ -174,19 +175,6 @@ def discover(variant: Variant, raw: Sequence[Path], scratch: Path | None = None)
     if not files:
         raise RawDataError(f"no {variant.name} biflow file (*{variant.suffix}) found in {[str(p) for p in raw]}")
     return sorted(files, key=lambda f: (f.device_name, Path(f.path).name))
-
-
-def partition_parts(files: Sequence[JsonFile], part_mb: float) -> list[list[JsonFile]]:
-    """Consecutive groups of about ``part_mb`` MB of JSON (a bigger file is a part of its own)."""
-    parts: list[list[JsonFile]] = []
-    limit, current, size = part_mb * 2**20, [], 0
-    for f in files:
-        if current and size + f.size > limit:
-            parts.append(current)
-            current, size = [], 0
-        current.append(f)
-        size += f.size
-    return parts + ([current] if current else [])
 
 
 _SPACE = re.compile(r"\s*")

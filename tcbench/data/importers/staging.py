@@ -58,6 +58,20 @@ def _packets(table: pa.Table) -> int:
     return 0
 
 
+def partition_parts(files: Sequence[Any], part_mb: float) -> list[list[Any]]:
+    """Consecutive groups of input files (anything with a ``size`` in bytes) of about ``part_mb`` MB each; a
+    bigger file is a part of its own. Parts need not know their first row: assembly numbers the rows."""
+    parts: list[list[Any]] = []
+    limit, current, size = part_mb * 2**20, [], 0
+    for f in files:
+        if current and size + f.size > limit:
+            parts.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    return parts + ([current] if current else [])
+
+
 class Staging:
     """The staging folder ``<output dir>/.import-<name>/`` of one import."""
 

@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 from tcbench.data import ucdavis
 from tcbench.data.curated import SCHEMA, curated_table
 from tcbench.data.importers.errors import RawDataError, RawFile
+from tcbench.data.importers.staging import partition_parts
 
 IMPORTER_VERSION = 1
 __all__ = ["SCHEMA", "IMPORTER_VERSION", "discover", "partition_parts", "convert_part"]
@@ -127,21 +128,6 @@ def _archive_files(archive: Path) -> list[FlowFile]:
     return out
 
 
-def partition_parts(files: Sequence[FlowFile], part_mb: float) -> list[tuple[int, list[FlowFile]]]:
-    """Consecutive groups of files of about ``part_mb`` MB each: (row_id of the first flow, files)."""
-    parts: list[tuple[int, list[FlowFile]]] = []
-    limit, current, size, first = part_mb * 2**20, [], 0, 0
-    for i, f in enumerate(files):
-        if current and size + f.size > limit:
-            parts.append((first, current))
-            current, size, first = [], 0, i
-        current.append(f)
-        size += f.size
-    if current:
-        parts.append((first, current))
-    return parts
-
-
 # Open archives of this process: reading a zip's central directory (6 439 entries for pretraining.zip) once
 # instead of once per part. Keyed by pid: a forked worker must not share its parent's file offset.
 _ARCHIVES: dict[tuple[int, str, int, int], zipfile.ZipFile] = {}
@@ -184,9 +170,9 @@ def _clean(blob: bytes, f: FlowFile) -> bytes:
     return text
 
 
-def convert_part(task: tuple[int, list[FlowFile]]) -> pa.Table:
-    """The curated rows of one part: parse all its files in one CSV pass, then build the list columns."""
-    first_row, files = task
+def convert_part(files: list[FlowFile]) -> pa.Table:
+    """The curated rows of one part: parse all its files in one CSV pass, then build the list columns (row_id -1:
+    numbered when the parts are assembled, in the sorted order of ``discover``)."""
     blobs = [_clean(b, f) for b, f in zip(_read(files), files)]
     counts = np.array([b.count(b"\n") + 1 for b in blobs], dtype=np.int64)
     try:
@@ -201,7 +187,7 @@ def convert_part(task: tuple[int, list[FlowFile]]) -> pa.Table:
         flow = int(np.searchsorted(np.cumsum(counts), np.flatnonzero(~np.isin(dirs, (0, 1)))[0], side="right"))
         raise RawDataError(f"{files[flow].where}: direction must be 0 (download) or 1 (upload)")
     return curated_table(
-        np.arange(first_row, first_row + len(files)), np.array([ucdavis.CLASSES.index(f.app) for f in files]),
+        np.full(len(files), -1), np.array([ucdavis.CLASSES.index(f.app) for f in files]),
         [f.flow_id for f in files], [f.partition for f in files], counts, table.column("unixtime").to_numpy(),
         table.column("timetofirst").to_numpy(), table.column("pkts_size").to_numpy(), dirs,
     )

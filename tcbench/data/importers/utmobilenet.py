@@ -26,7 +26,8 @@ import pyarrow as pa
 
 from tcbench.data.curated import series_type
 from tcbench.data.importers.errors import RawDataError, RawFile
-from tcbench.data.importers.mirage import partition_parts, write_filtered
+from tcbench.data.importers.mirage import write_filtered
+from tcbench.data.importers.staging import partition_parts
 
 IMPORTER_VERSION = 1
 NAME = "utmobilenet21"
