@@ -2,8 +2,9 @@
 
 The config is generated: 5 splits x 7 augmentations x 2 dims x 143 seeds = 10 010 runs of the synthetic
 ucdavis-icdm19, in a fresh working directory (nothing done yet, so every job is planned). Prints the wall time of the
-dry run and of the planning pieces inside it (config validation and the run table).
-Usage: python benchmarks/bench_dry_run.py [--seeds 143]
+dry run and of the planning pieces inside it (config validation and the run table), and Snakemake's own floor on this
+machine: the dry run of a one-rule workflow with the same number of jobs, one input and one log each.
+Usage: python benchmarks/bench_dry_run.py [--seeds 143] [--no-floor]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from _common import ROOT, machine
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=143, help="seeds per grid point (143 gives 10 010 runs)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the one-rule workflow of the same size")
     args = parser.parse_args()
     config = {"campaign_id": "bench-plan", "dataset": {"name": "ucdavis-icdm19"},
               "grid": {"split_index": [0, 1, 2, 3, 4],
@@ -37,16 +39,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plan.yaml"
         path.write_text(yaml.safe_dump(config))
-        env_bin = str(Path(sys.executable).parent)
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", tmp, "--configfile", str(path),
-               "-n", "--quiet", "rules"]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": f"{env_bin}:/usr/bin:/bin"})
-        wall = time.perf_counter() - t0
+        wall, out = dry_run(["-s", str(ROOT / "Snakefile"), "-d", tmp, "--configfile", str(path)])
+    jobs = [line for line in out.splitlines() if line.strip().startswith("train ")]
+    print(f"`snakemake -n` of {len(runs)} runs: {wall:.1f} s ({jobs[0].strip() if jobs else 'job table not found'})")
+    if not args.no_floor:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "Snakefile").write_text(FLOOR_SNAKEFILE.format(n=len(runs)))
+            wall, _ = dry_run(["-s", str(Path(tmp) / "Snakefile"), "-d", tmp])
+        print(f"Snakemake floor, one-rule workflow of {len(runs)} jobs: {wall:.1f} s")
+
+
+# The least a Snakemake job can be: one input, one output, one log, a shell command.
+FLOOR_SNAKEFILE = """
+KEYS = [f"{{i:016x}}" for i in range({n})]
+rule all:
+    input: expand("runs/{{k}}/marker.json", k=KEYS)
+rule data:
+    output: "data/dataset.json"
+    shell: "touch {{output}}"
+rule train:
+    input: "data/dataset.json"
+    output: "runs/{{k}}/marker.json"
+    log: "logs/{{k}}.log"
+    shell: "echo {{wildcards.k}} > {{output}} 2> {{log}}"
+"""
+
+
+def dry_run(args: list[str]) -> tuple[float, str]:
+    """Wall seconds and output of `snakemake -n --quiet rules` with the given arguments, in a fresh interpreter."""
+    env_bin = str(Path(sys.executable).parent)
+    cmd = [sys.executable, "-m", "snakemake", *args, "-n", "--quiet", "rules"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": f"{env_bin}:/usr/bin:/bin"})
+    wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"dry run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    jobs = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip().startswith("train ")]
-    print(f"`snakemake -n` of {len(runs)} runs: {wall:.1f} s ({jobs[0].strip() if jobs else 'job table not found'})")
+    return wall, proc.stdout + proc.stderr
 
 
 if __name__ == "__main__":

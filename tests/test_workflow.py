@@ -109,6 +109,25 @@ def test_changing_one_hyperparameter_replans_exactly_the_affected_runs(campaign)
     assert planned_jobs(proc.stdout + proc.stderr)["train"] == 2
 
 
+def test_campaign_command_runs_snakemake_with_a_named_profile_and_reports_progress(campaign):
+    """`tcbench campaign ... --profile local` from the campaign folder: a new campaign id over the same (trained) runs
+    only merges and summarises, with a progress line (steps, elapsed, ETA) after each step."""
+    config = yaml.safe_load((campaign / "tiny.yaml").read_text())
+    config["campaign_id"] = "tiny-progress"
+    path = campaign / "progress.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "tcbench", "campaign", "augment-at-loading", "--configfile", str(path),
+                           "--cores", "2", "--profile", "local"], cwd=campaign, capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "--profile " + str(ROOT / "profiles" / "local") in proc.stdout
+    steps = re.findall(r"^\[campaign tiny-progress\] (\d+) of (\d+) steps, .* elapsed(, ETA .*)?$", proc.stdout, flags=re.M)
+    assert steps and steps[-1][0] == steps[-1][1] and not steps[-1][2]
+    assert "train" not in planned_jobs(proc.stdout)
+    assert (campaign / "results" / "campaigns" / "tiny-progress" / "aim_merge.json").exists()
+
+
 XGB_CONFIG = {
     **{k: v for k, v in TINY_CONFIG.items() if k != "training"},
     "campaign_id": "tiny-xgb",

@@ -16,6 +16,20 @@ from tcbench.campaign.grid import campaign_runs, grid_axes, pretrain_params, run
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 SNAKEFILE = REPO_ROOT / "Snakefile"
+PROFILES = REPO_ROOT / "profiles"
+
+
+def resolve_profile(profile: str) -> Path:
+    """A Snakemake profile folder: ``profile`` itself when it is one, else the project's profiles/<profile>, so
+    `--profile slurm-gpu` works from any directory. Unknown names are an error listing the project's profiles."""
+    given = Path(profile)
+    if (given / "config.yaml").is_file():
+        return given
+    if (PROFILES / profile / "config.yaml").is_file():
+        return PROFILES / profile
+    names = ", ".join(sorted(p.name for p in PROFILES.iterdir() if (p / "config.yaml").is_file()))
+    raise FileNotFoundError(f"--profile {profile}: no config.yaml in {given.resolve()} and not a profile of this "
+                            f"project (valid: {names}, or a folder holding a Snakemake profile config.yaml)")
 
 # The original's dry-run labels for each axis.
 AXIS_LABELS = {"with_dropout": "with_dropout", "split_index": "split_indexes", "aug_name": "augmentations",

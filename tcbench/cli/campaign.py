@@ -21,6 +21,12 @@ def campaign() -> None:
     """Campaign-level steps: merge per-run AIM repos, write summaries."""
 
 
+# How a campaign command runs Snakemake, shared by every campaign command.
+_cores_option = click.option("--cores", default="all", show_default=True, help="Snakemake --cores.")
+_profile_option = click.option("--profile", default=None, help="Snakemake profile: a folder, or one of the project's "
+                               "profiles by name (local, local-gpu, slurm-gpu).")
+
+
 def _csv(cast):
     return lambda ctx, param, value: None if value is None else [cast(v.strip()) for v in value.split(",") if v.strip()]
 
@@ -47,8 +53,8 @@ def _csv(cast):
 @click.option("--suppress-val-augmentation", is_flag=True, default=False, help="Validate on the original flows only.")
 @click.option("--max-samples-per-class", type=int, default=None, help="Cap per class before the train/val split (-1: none).")
 @click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
-@click.option("--cores", default="all", show_default=True, help="Snakemake --cores.")
-@click.option("--profile", default=None, help="Snakemake profile folder (e.g. profiles/local).")
+@_cores_option
+@_profile_option
 def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, **opts: Any) -> None:
     """Plan (--dry-run) or run the augment-at-loading campaign, as the original's command, through Snakemake."""
     import yaml
@@ -63,16 +69,17 @@ def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: s
 
 def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str | None) -> None:
     """Validate and print the composition; unless ``dry_run``, save the config and run Snakemake on it."""
-    import subprocess
-
     import yaml
 
-    from tcbench.campaign.compose import SNAKEFILE, complete_config, composition
+    from tcbench.campaign.compose import SNAKEFILE, complete_config, composition, resolve_profile
     from tcbench.campaign.config import ConfigError
+    from tcbench.campaign.progress import run_with_progress
+    from tcbench.reporting.console import make_console
 
     try:
         complete_config(config)
         text = composition(config)
+        profile_dir = resolve_profile(profile) if profile else None
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -83,10 +90,10 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(out), "--cores", cores]
-    if profile:
-        cmd += ["--profile", profile]
+    if profile_dir is not None:
+        cmd += ["--profile", str(profile_dir)]
     click.echo("running: " + " ".join(cmd))
-    sys.exit(subprocess.call(cmd))
+    sys.exit(run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console()))
 
 
 def _apply_options(config: dict[str, Any], opts: dict[str, Any]) -> None:
@@ -155,8 +162,8 @@ def _dropout_list(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--train-val-split-ratio", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
               help="Pre-training train share of each class of the split [default: 0.8].")
 @click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
-@click.option("--cores", default="all", show_default=True, help="Snakemake --cores.")
-@click.option("--profile", default=None, help="Snakemake profile folder (e.g. profiles/local).")
+@_cores_option
+@_profile_option
 def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
                                       **opts: Any) -> None:
     """Plan (--dry-run) or run the SimCLR campaign (pre-training shared by every finetune seed) through Snakemake."""
