@@ -4,23 +4,29 @@
 
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
 
-from tcbench.campaign.config import validate_config
+from tcbench.campaign.config import ConfigError, prepare_config
 
 min_version("9.0")
 
 
 # `--configfile my.yaml` replaces the default config rather than being merged into it: a campaign file must not
 # inherit grid axes or settings of the quickstart campaign it never mentions (omitted keys take schema defaults).
-if not config:
+# An empty --configfile stays empty (and fails validation) rather than silently running the quickstart campaign.
+if not config and not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 
 
-# Readable errors first (key, value, valid values), then Snakemake's validation, which also fills in defaults.
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+# Before anything is planned: schema, defaults, relations between keys (tcbench.campaign.config.prepare_config). A bad
+# config stops here with one message naming the key and the valid values; as a WorkflowError, Snakemake prints just
+# that message, not a traceback into tcbench.
+try:
+    prepare_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 
 
 include: "workflow/rules/common.smk"

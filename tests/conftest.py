@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests (tests/test_fuzz.py) are reproducible: derandomize draws the same examples on every machine and
+# run, and no example database is written. HYPOTHESIS_PROFILE=explore draws new random examples when hunting for
+# bugs locally (test_fuzz.py then runs 20 times as many per test).
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 TINY_SCALE = 0.05
 TINY_SAMPLES_PER_CLASS = 5

@@ -139,6 +139,12 @@ def test_reimport_is_idempotent_and_replacing_other_data_needs_force(synthetic, 
     (out / "flowpics" / "flowpic_dim32_block15.npz").write_bytes(b"cache")
     assert not import_dataset("ucdavis-icdm19", zips, out).changed
     assert (out / "flowpics" / "flowpic_dim32_block15.npz").exists()
+    # A damaged installed copy of the same data is repaired by importing again, without --force.
+    installed = out / "ucdavis-icdm19.parquet"
+    intact = installed.read_bytes()
+    installed.write_bytes(intact[: len(intact) // 2])
+    assert import_dataset("ucdavis-icdm19", zips, out).changed
+    assert installed.read_bytes() == intact and (out / "flowpics" / "flowpic_dim32_block15.npz").exists()
     with pytest.raises(RawDataError, match="--force"):
         import_dataset("ucdavis-icdm19", [zips[2]], out)  # pretraining only: other data
     assert pq.read_table(out / "ucdavis-icdm19.parquet").num_rows == first.spec["flows"]

@@ -231,3 +231,16 @@ def test_adam_is_bit_identical_to_torch_optim_adam() -> None:
             opt.step()
     for (name, a), (_, b) in zip(ours.state_dict().items(), ref.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_a_diverging_loss_stops_the_run_at_that_epoch(toy_sets) -> None:
+    """A NaN/inf loss is an error naming the epoch and the learning rate, not a result computed on garbage."""
+    from tcbench.training.loop import DivergedError
+
+    train, val = toy_sets
+    torch.manual_seed(12345)
+    epochs_seen = []
+    with pytest.raises(DivergedError, match=r"training diverged at epoch \d+: train_loss (nan|inf).*learning rate 1e\+30"):
+        train_supervised(build_flowpic_cnn(N_CLASSES, DIM), train, val, epochs=10, learning_rate=1e30,
+                         on_epoch=epochs_seen.append)
+    assert not epochs_seen  # the diverged epoch is never reported as a result

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tcbench.campaign.config import check_config, validate_config
+from tcbench.campaign.config import prepare_config
 from tcbench.campaign.grid import campaign_runs, grid_axes, pretrain_params, run_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,14 +40,9 @@ AXIS_LABELS = {"with_dropout": "with_dropout", "split_index": "split_indexes", "
 
 def complete_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate (readable errors first) and fill in the schema defaults, as the Snakefile does."""
-    from snakemake.utils import validate
-
     if not SCHEMA.exists():
         raise FileNotFoundError(f"{SCHEMA} not found: run tcbench from a clone of the repository (pip install -e .)")
-    validate_config(config, SCHEMA)
-    validate(config, str(SCHEMA), set_default=True)
-    check_config(config)
-    return config
+    return prepare_config(config, SCHEMA)
 
 
 def composition(config: dict[str, Any]) -> str:

@@ -1,12 +1,14 @@
-"""Checks of a campaign config that a JSON schema cannot express, run before any job is planned.
+"""Everything checked in a campaign config before any job is planned (prepare_config: Snakefile and CLI alike).
 
-The schema (workflow/schemas/config.schema.yaml) rejects unknown keys, wrong types and unknown names; these
-checks cover relations between keys, so that e.g. a split index beyond n_splits fails at planning time with the
-valid values instead of inside a job after the dataset was generated.
+The schema (workflow/schemas/config.schema.yaml) rejects unknown keys, wrong types, out-of-range values and
+unknown names, each reported as one line `<key path>: <value> ...; valid values: ...`; the checks below cover
+relations between keys, so that e.g. a split index beyond n_splits fails at planning time with the valid values
+instead of inside a job after the dataset was generated.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +26,100 @@ def _key_path(path: Any) -> str:
     return out or "<top level>"
 
 
-def _explain(error: Any) -> str:
-    """One line per schema violation: where, what, and what would be valid."""
+def _child_path(where: str, key: str) -> str:
+    return key if where == "<top level>" else f"{where}.{key}"
+
+
+# YAML spellings of the Python types a config value can have, for "<value> is a string; valid values: ...".
+_KINDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+
+
+def _kind(value: Any) -> str:
+    return "empty" if value is None else _KINDS.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    """A value as the config spells it: YAML's null for an empty key (`training:`), else Python's repr."""
+    return "null" if value is None else repr(value)
+
+
+def _bounds(schema: dict[str, Any]) -> str:
+    signs = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    return " and ".join(f"{sign} {schema[key]}" for key, sign in signs.items() if key in schema)
+
+
+def _valid_items(schema: dict[str, Any]) -> str:
+    """The valid elements of a list, in the plural: 'values from [32, 64]', 'integers >= 0'."""
+    if "enum" in schema:
+        return f"values from {schema['enum']}"
+    nouns = {"integer": "integers", "number": "numbers", "boolean": "booleans (true, false)", "string": "strings"}
+    noun = nouns.get(schema.get("type", ""), "values")
+    bounds = _bounds(schema)
+    return f"{noun} {bounds}" if bounds else noun
+
+
+def _valid(schema: dict[str, Any]) -> str:
+    """What a schema node accepts, readably: the enum, a range, a pattern, or the shape of a list or mapping."""
+    kind = schema.get("type")
+    if "enum" in schema:
+        return str(schema["enum"])
+    if kind in ("integer", "number"):
+        return _valid_items(schema)
+    if kind == "boolean":
+        return "true or false"
+    if kind == "string":
+        return f"strings matching {schema['pattern']}" if "pattern" in schema else "a string"
+    if kind == "array":
+        size = "a non-empty list" if schema.get("minItems", 0) >= 1 else "a list"
+        distinct = " distinct" if schema.get("uniqueItems") else ""
+        return f"{size} of{distinct} {_valid_items(schema.get('items', {}))}"
+    if kind == "object":
+        return f"a mapping with keys {sorted(schema.get('properties', {}))}"
+    return "see the schema"
+
+
+def _hint(schema: dict[str, Any]) -> str:
+    return f" ({' '.join(schema['description'].split())})" if "description" in schema else ""
+
+
+def _explain(error: Any) -> list[str]:
+    """Lines for one schema violation, each: where, what is wrong with the value, and what would be valid."""
     where = _key_path(error.absolute_path)
-    schema = error.schema
-    if error.validator == "additionalProperties":
+    schema, value, validator = error.schema, error.instance, error.validator
+    if validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        return f"{where}: unknown key(s) {unknown}; valid keys: {allowed}"
-    if error.validator == "enum":
-        hint = f" ({schema['description'].strip()})" if "description" in schema else ""
-        return f"{where}: {error.instance!r} is not valid; valid values: {schema['enum']}{hint}"
-    return f"{where}: {error.message}"
+        unknown = sorted(set(value) - set(allowed), key=str)
+        guesses = [match for key in unknown for match in difflib.get_close_matches(key, allowed, n=1)]
+        guess = f" (did you mean {', '.join(map(repr, guesses))}?)" if guesses else ""
+        return [f"{where}: unknown key(s) {unknown}{guess}; valid keys: {allowed}"]
+    if validator == "required":
+        properties = schema.get("properties", {})
+        return [f"{_child_path(where, key)}: missing (required); valid values: {_valid(properties.get(key, {}))}"
+                f"{_hint(properties.get(key, {}))}" for key in schema["required"] if key not in value]
+    valid = f"valid values: {_valid(schema)}{_hint(schema)}"
+    what = {
+        "type": f"is {_kind(value)}",
+        "minItems": "is empty",
+        "uniqueItems": f"repeats {_repeated(value)}",
+        "minimum": "is out of range", "exclusiveMinimum": "is out of range",
+        "maximum": "is out of range", "exclusiveMaximum": "is out of range",
+    }.get(validator, "is not valid")
+    return [f"{where}: {_show(value)} {what}; {valid}"]
+
+
+def _repeated(values: Any) -> list[Any]:
+    """The values a list holds more than once (no hashing: a wrong config may hold lists or mappings)."""
+    seen: list[Any] = []
+    repeated: list[Any] = []
+    for value in values if isinstance(values, list) else []:
+        (repeated if value in seen and value not in repeated else seen).append(value)
+    return repeated
+
+
+def _one_per_key(errors: list[Any]) -> list[Any]:
+    """A wrong type also fails the enum or range of the same key: report only the type then, once per key."""
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    return [e for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed]
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
@@ -49,9 +133,24 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = "\n  ".join(_explain(e) for e in errors)
-        raise ConfigError(f"invalid configuration ({len(errors)} problem(s)); see {schema_path}:\n  {lines}")
+    lines = list(dict.fromkeys(line for error in _one_per_key(errors) for line in _explain(error)))
+    if lines:
+        raise ConfigError(f"invalid configuration ({len(lines)} problem(s)); see {schema_path}:\n  " + "\n  ".join(lines))
+
+
+def prepare_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Everything the Snakefile and the CLI do to a config before planning, in one place so both report the same
+    message: readable schema errors first, then Snakemake's validation (which fills in the defaults), then the
+    checks between keys. Raises ConfigError; returns ``config``, completed in place."""
+    from snakemake.utils import validate
+
+    validate_config(config, schema_path)
+    validate(config, str(schema_path), set_default=True)
+    try:
+        check_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    return config
 
 
 def check_imported(config: dict[str, Any]) -> None:
@@ -95,7 +194,38 @@ def check_other_dataset(config: dict[str, Any]) -> None:
         raise ConfigError(f"training.max_samples_per_class: only -1 for {name} (its train/val/test splits are fixed)")
 
 
+def _representation(config: dict[str, Any]) -> str:
+    """xgboost's last axis depends on its input: say which, since the default (pktseries) is easy to overlook."""
+    if config["method"] != "xgboost":
+        return ""
+    return (f" (xgboost.flow_representation is {config['xgboost']['flow_representation']!r}: "
+            "'pktseries' takes max_n_pkts, 'flowpic' takes flowpic_dim)")
+
+
+def check_split_sizes(config: dict[str, Any]) -> None:
+    """ucdavis-icdm19's train splits are drawn without overlap from its pretraining partition: the smallest class
+    must hold n_splits x samples_per_class flows, or the splits job fails after the dataset was built."""
+    from tcbench.data import ucdavis
+    from tcbench.data.synthetic import synthetic_class_counts
+
+    n_splits, per_class = config["splits"]["n_splits"], config["splits"]["samples_per_class"]
+    if config["dataset"]["source"] == "synthetic":
+        scale = config["dataset"]["synthetic"]["scale"]
+        counts, origin = synthetic_class_counts(scale)[ucdavis.PARTITION_PRETRAINING], f"dataset.synthetic.scale={scale}"
+    else:
+        counts, origin = ucdavis.CLASS_COUNTS[ucdavis.PARTITION_PRETRAINING], "the imported ucdavis-icdm19"
+    smallest = min(counts, key=counts.get)
+    if counts[smallest] < n_splits * per_class:
+        raise ConfigError(
+            f"splits.samples_per_class: {n_splits} splits x {per_class} samples_per_class need {n_splits * per_class} "
+            f"pretraining flows per class, but {origin} gives only {counts[smallest]} for {smallest}; valid values: "
+            f"1..{counts[smallest] // n_splits} with splits.n_splits={n_splits}"
+            + (" (or raise the scale)" if config["dataset"]["source"] == "synthetic" else "")
+        )
+
+
 def check_config(config: dict[str, Any]) -> None:
+    """Relations between keys of a config the schema accepted and completed with its defaults."""
     from tcbench.campaign.grid import UCDAVIS, grid_axes
 
     if config["dataset"]["name"] != UCDAVIS:
@@ -106,33 +236,22 @@ def check_config(config: dict[str, Any]) -> None:
     try:
         axes = dict(grid_axes(config))
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"{exc}{_representation(config)}") from None
     grid = config["grid"]
-    if config["method"] == "xgboost":
-        if any(aug != "noaug" for aug in grid.get("aug_name", ["noaug"])):
-            raise ConfigError(f"grid.aug_name: {grid['aug_name']} but method xgboost takes no augmentation; valid values: ['noaug']")
-    else:
-        unused = [axis for axis in grid if axis not in axes]
-        if unused:
-            raise ConfigError(f"grid: axis {unused} is not used by method {config['method']!r}; its axes: {list(axes)}")
+    if config["method"] == "xgboost" and any(aug != "noaug" for aug in grid.get("aug_name", ["noaug"])):
+        raise ConfigError(f"grid.aug_name: {grid['aug_name']} but method xgboost takes no augmentation; valid values: ['noaug']")
+    # xgboost accepts the original's forced `aug_name: [noaug]` axis; any other unused axis would be silently ignored.
+    unused = [axis for axis in grid if axis not in axes and not (config["method"] == "xgboost" and axis == "aug_name")]
+    if unused:
+        raise ConfigError(f"grid: axis {unused} is not used by method {config['method']!r}; its axes: {list(axes)}"
+                          f"{_representation(config)}")
     n_splits = config["splits"]["n_splits"]
-    per_class = config["splits"]["samples_per_class"]
     valid_splits = list(range(n_splits)) + [LARGER_TRAINSET_SPLIT]
     bad = [s for s in config["grid"]["split_index"] if s not in valid_splits]
     if bad and config["dataset"]["name"] == UCDAVIS:
         raise ConfigError(f"grid.split_index: {bad} not available with splits.n_splits={n_splits}; valid values: {valid_splits}")
-    if config["dataset"]["source"] == "synthetic":
-        from tcbench.data.synthetic import synthetic_class_counts
-
-        scale = config["dataset"]["synthetic"]["scale"]
-        counts = synthetic_class_counts(scale)["pretraining"]
-        smallest = min(counts, key=counts.get)
-        if counts[smallest] < n_splits * per_class:
-            raise ConfigError(
-                f"splits: {n_splits} splits x {per_class} samples_per_class need {n_splits * per_class} pretraining flows "
-                f"per class, but dataset.synthetic.scale={scale} gives only {counts[smallest]} for {smallest}; lower "
-                f"splits.samples_per_class to at most {counts[smallest] // n_splits} or raise the scale"
-            )
+    if config["dataset"]["name"] == UCDAVIS:
+        check_split_sizes(config)
     if config["method"] == "simclr":
         from tcbench.data import ucdavis
 

@@ -120,11 +120,15 @@ def _print_counts(name: str, parquet: Path) -> None:
 def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) -> None:
     """Draw the ucdavis-icdm19 train splits from the pretraining partition, as the original tcbench does."""
     from tcbench.campaign.grid import DatasetPaths
+    from tcbench.data.checks import DatasetError
     from tcbench.data.curated import read_labels
     from tcbench.data.splits import ucdavis_train_splits
 
     paths = DatasetPaths(dataset_dir, ucdavis.DATASET_NAME)
-    splits = ucdavis_train_splits(read_labels(paths.parquet), n_splits, samples_per_class, seed)
+    try:
+        splits = ucdavis_train_splits(read_labels(paths.parquet), n_splits, samples_per_class, seed)
+    except DatasetError as exc:  # a broken dataset: its message says what is wrong and how to rebuild it
+        raise click.ClickException(str(exc)) from exc
     out = splits.write(paths.train_splits(n_splits, samples_per_class))
     click.echo(f"wrote {out}: {n_splits} splits x {samples_per_class} flows per class")
 
@@ -141,11 +145,15 @@ def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) 
 def flowpics(dataset_dir: Path, dataset_name: str, min_pkts: int, dim: str, block_duration: float) -> None:
     """Compute the flowpics of every flow once and cache them as a sparse matrix shared by all runs."""
     from tcbench.campaign.grid import DatasetPaths
+    from tcbench.data.checks import DatasetError
     from tcbench.features.flowpic_store import build_flowpic_store, save_flowpic_store
 
     paths = DatasetPaths(dataset_dir, dataset_name, min_pkts)
     t0 = time.perf_counter()
-    store = build_flowpic_store(paths.parquet, int(dim), block_duration)
+    try:
+        store = build_flowpic_store(paths.parquet, int(dim), block_duration)
+    except DatasetError as exc:  # a broken dataset: its message says what is wrong and how to rebuild it
+        raise click.ClickException(str(exc)) from exc
     out = save_flowpic_store(store, paths.flowpics(int(dim), block_duration))
     click.echo(f"wrote {out}: {store.matrix.shape[0]} flows, {store.matrix.nnz} non-zero pixels, "
                f"{time.perf_counter() - t0:.2f} s")

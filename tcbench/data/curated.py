@@ -15,6 +15,9 @@ import pyarrow.parquet as pq
 
 from tcbench.atomic import atomic_write
 from tcbench.data import ucdavis
+from tcbench.data.checks import DatasetError, check_no_nulls, open_parquet, read_columns
+
+__all__ = ["DatasetError", "FlowLabels", "SCHEMA", "curated_table", "read_labels", "write_curated_parquet"]
 
 LABEL_COLUMNS = ("row_id", "app", "partition")
 
@@ -108,10 +111,6 @@ def write_curated_parquet(table: pa.Table, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_FLOWS, **options))
 
 
-class DatasetError(ValueError):
-    """A dataset file is missing, unreadable or does not have the curated schema."""
-
-
 @dataclass(frozen=True)
 class FlowLabels:
     """Per-flow label and partition of a curated dataset, indexed by row_id (== position).
@@ -136,17 +135,14 @@ def read_labels(parquet_path: str | Path) -> FlowLabels:
     """Class codes and partitions, checked against the curated schema. ucdavis-icdm19 files (labels among its five
     classes) keep the codes of ``ucdavis.CLASSES``; other datasets get their own labels in alphabetical order."""
     path = Path(parquet_path)
-    if not path.exists():
-        raise DatasetError(f"dataset file not found: {path}")
-    try:
-        schema = pq.read_schema(path)
-    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for truncated or foreign files
-        raise DatasetError(f"{path}: not a readable parquet file ({exc})") from exc
-    missing = [c for c in ("row_id", "app") if c not in schema.names]
-    if missing:
-        raise DatasetError(f"{path}: missing column(s) {missing}; a curated dataset has {list(LABEL_COLUMNS)} and the packet series")
-    columns = [c for c in LABEL_COLUMNS if c in schema.names]
-    table = pq.read_table(path, columns=columns)
+    with open_parquet(path) as pf:
+        schema = pf.schema_arrow
+        missing = [c for c in ("row_id", "app") if c not in schema.names]
+        if missing:
+            raise DatasetError(f"{path}: missing column(s) {missing}; a curated dataset has {list(LABEL_COLUMNS)} and the packet series")
+        columns = [c for c in LABEL_COLUMNS if c in schema.names]
+        table = read_columns(pf, path, columns)
+    check_no_nulls(table.column("app"), "app", path)
     row_id = table.column("row_id").to_numpy()
     order = np.argsort(row_id, kind="stable")
     if not np.array_equal(row_id[order], np.arange(len(row_id))):
@@ -157,10 +153,14 @@ def read_labels(parquet_path: str | Path) -> FlowLabels:
     else:
         names, codes = np.unique(app.to_numpy(zero_copy_only=False), return_inverse=True)
         names = names.tolist()
-    classes = ucdavis.CLASSES if set(names) <= set(ucdavis.CLASSES) else tuple(sorted(set(names)))
+    # Only the labels some flow has: a dictionary may hold unused values, which would become classes without flows.
+    used = np.unique(codes)
+    used_names = {names[i] for i in used}
+    classes = ucdavis.CLASSES if used_names <= set(ucdavis.CLASSES) else tuple(sorted(used_names))
     if len(classes) > np.iinfo(np.int8).max:
         raise DatasetError(f"{path}: {len(classes)} classes; at most {np.iinfo(np.int8).max} are supported")
-    remap = np.array([classes.index(n) for n in names], dtype=np.int8)
+    remap = np.zeros(len(names), dtype=np.int8)
+    remap[used] = [classes.index(names[i]) for i in used]
     if "partition" in table.column_names:
         partition = table.column("partition").to_numpy(zero_copy_only=False).astype(str)[order]
     else:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from tcbench.atomic import atomic_write
 from tcbench.data import ucdavis
+from tcbench.data.checks import DatasetError, check_train_classes, open_parquet, read_columns
 from tcbench.data.curated import FlowLabels
 
 SPLITS_SEED = 12345
@@ -46,7 +47,8 @@ class TrainSplits:
     def read(cls, path: str | Path) -> "TrainSplits":
         if not Path(path).exists():
             raise FileNotFoundError(f"train splits file not found: {path} (create it with `tcbench datasets splits`)")
-        table = pq.read_table(path, columns=["split_index", "row_id"])
+        with open_parquet(path) as pf:
+            table = read_columns(pf, path, ["split_index", "row_id"])
         return cls(table.column("split_index").to_numpy(), table.column("row_id").to_numpy())
 
 
@@ -66,15 +68,17 @@ def ucdavis_train_splits(
     rng = np.random.default_rng(seed)
     pretraining = labels.rows_in(ucdavis.PARTITION_PRETRAINING)
     needed = n_splits * samples_per_class
+    per_class = np.bincount(labels.app[pretraining], minlength=len(labels.classes))
+    # Every class, present or not (an absent one would otherwise silently be left out of every split).
+    for code in np.flatnonzero(per_class < needed):
+        raise DatasetError(
+            f"class {labels.classes[code]!r} has {per_class[code]} pretraining flows, fewer than n_splits x "
+            f"samples_per_class = {n_splits} x {samples_per_class}; lower splits.samples_per_class or use a "
+            "larger dataset scale"
+        )
     split_parts, row_parts = [], []
     for code in _classes_in_order_of_appearance(labels.app[pretraining]):
         rows = pretraining[labels.app[pretraining] == code]
-        if len(rows) < needed:
-            raise ValueError(
-                f"class {ucdavis.CLASSES[code]!r} has {len(rows)} pretraining flows, fewer than n_splits x "
-                f"samples_per_class = {n_splits} x {samples_per_class}; lower splits.samples_per_class or use a "
-                "larger dataset scale"
-            )
         chosen = rng.permutation(rows)[:needed]
         row_parts.append(chosen)
         split_parts.append(np.repeat(np.arange(n_splits), samples_per_class))
@@ -112,7 +116,10 @@ def train_val_partition(
         n_train = int(len(rows) * ratio)
         train.append(rows[:n_train])
         val.append(rows[n_train:])
-    return np.concatenate(train), np.concatenate(val)
+    train_rows = np.concatenate(train) if train else np.zeros(0, dtype=np.int64)
+    check_train_classes(labels, train_rows, f"train/val partition of {len(candidates)} flows (ratio {ratio}, "
+                                            f"max_samples_per_class {max_samples_per_class})")
+    return train_rows, np.concatenate(val) if val else np.zeros(0, dtype=np.int64)
 
 
 def ucdavis_run_split(
@@ -164,7 +171,7 @@ def finetune_partition(labels: FlowLabels, rows: np.ndarray, seed: int, train_sa
         shuffled = rng.permutation(candidates[labels.app[candidates] == code])
         if len(shuffled) <= train_samples:
             raise ValueError(
-                f"class {ucdavis.CLASSES[code]!r} has {len(shuffled)} flows in the finetune partition, not more than "
+                f"class {labels.classes[code]!r} has {len(shuffled)} flows in the finetune partition, not more than "
                 f"train_samples={train_samples}: nothing would be left to test; lower the finetune train samples"
             )
         train.append(shuffled[:train_samples])
@@ -177,7 +184,8 @@ def index_run_split(path: str | Path, split_index: int) -> RunSplit:
     mirage22, utmobilenet21: the test set of split k is the one used for split k)."""
     if not Path(path).exists():
         raise FileNotFoundError(f"index splits file not found: {path} (written by `tcbench datasets import`)")
-    table = pq.read_table(path).to_pydict()
+    with open_parquet(path) as pf:
+        table = read_columns(pf, path, ["split_index", "train_indexes", "val_indexes", "test_indexes"]).to_pydict()
     indexes = list(table["split_index"])
     if split_index not in indexes:
         raise ValueError(f"split_index {split_index} does not exist in {path}; valid values: {indexes}")

@@ -130,8 +130,13 @@ def _chunk_cells(series: PacketSeries, first: int, last: int, dim: int, block_du
     lo, hi = series.offsets[first], series.offsets[last]
     t = series.times[lo:hi]
     keep = t < block_duration
-    if len(t) and t.min() < 0:  # curated times start at 0; a read-only min is cheaper than another mask
-        keep &= t >= 0
+    # Curated times start at 0, so a read-only min is cheaper than another mask; fmin skips NaN, which min would
+    # return, hiding negative times (NaN times themselves fail ``t < T`` and are dropped, as histogram2d does).
+    if len(t) and np.fmin.reduce(t) < 0:
+        # The histogram's range drops negative *scaled* times: a tiny negative time that scales to -0.0 is kept.
+        keep &= t / block_duration * dim >= 0
+    if series.sizes.dtype.kind == "f":  # NaN sizes: histogram2d drops them; the integer columns of datasets have none
+        keep &= ~np.isnan(series.sizes[lo:hi])
     starts = series.offsets[first:last] - lo
     non_empty = np.flatnonzero(np.diff(series.offsets[first : last + 1]) > 0)
     kept_per_flow = np.zeros(last - first, dtype=np.int64)
@@ -183,8 +188,8 @@ def _chunk_to_csr(flow: np.ndarray, size_bin: np.ndarray, time_bin: np.ndarray, 
 def flowpic_matrix(series: PacketSeries, dim: int, block_duration: float = DEFAULT_BLOCK_DURATION) -> sp.csr_matrix:
     """Flowpics of every flow in ``series`` as a (n_flows, dim*dim) uint8 CSR matrix."""
     check_dim(dim)
-    if block_duration <= 0:
-        raise ValueError(f"flowpic_block_duration must be > 0, got {block_duration}")
+    if not (np.isfinite(block_duration) and block_duration > 0):
+        raise ValueError(f"flowpic_block_duration must be a finite number > 0, got {block_duration}")
     offsets = series.offsets
     parts: list[sp.csr_matrix] = []
     first = 0

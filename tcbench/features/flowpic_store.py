@@ -8,20 +8,31 @@ row_id of each row and the parameters it was built with, written atomically.
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from tcbench.atomic import atomic_write
+from tcbench.data.checks import (
+    FLOWPIC_COLUMNS,
+    DatasetError,
+    check_packet_series,
+    check_schema,
+    list_values,
+    open_parquet,
+    read_row_group,
+    rebuild_hint,
+)
 from tcbench.features.flowpic import DEFAULT_BLOCK_DURATION, PacketSeries, flowpic_matrix
 
 STORE_FORMAT_VERSION = 1
+
+log = logging.getLogger("tcbench.data")
 
 
 @dataclass(frozen=True)
@@ -43,32 +54,25 @@ class FlowpicStore:
         return self.matrix[positions]
 
 
-def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(values, offsets starting at 0) of a list column, straight from the Arrow buffers."""
-    arr = column.combine_chunks()
-    offsets = arr.offsets.to_numpy().astype(np.int64)
-    values = arr.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
-    return values, offsets - offsets[0]
-
-
 def iter_packet_series(parquet_path: str | Path) -> Iterator[tuple[np.ndarray, PacketSeries]]:
     """(row_ids, packet series) per parquet row group: memory stays bounded by one group, whatever the dataset.
 
-    Each group is read through its own memory map (reading mapped, uncompressed pages is ~25 % faster than
-    buffered reads); re-mapping per group releases the previous group's pages, which would otherwise stay
-    resident until the whole file is closed.
+    The footer and schema are checked before the first group is decoded, and each group's packet times as it
+    is decoded (``checks.check_packet_series``): a broken file fails with a DatasetError naming the file, the
+    column or the flow, not with a pyarrow or numpy error halfway through.
     """
-    n_groups = pq.ParquetFile(parquet_path).metadata.num_row_groups
+    with open_parquet(parquet_path) as pf:
+        check_schema(pf.schema_arrow, parquet_path, FLOWPIC_COLUMNS)
+        n_groups = pf.metadata.num_row_groups
     for group in range(n_groups):
-        with pa.memory_map(str(parquet_path)) as source:
-            table = pq.ParquetFile(source).read_row_group(
-                group, columns=["row_id", "timetofirst", "pkts_size"], use_threads=False
-            )
-        times, offsets = _flat(table.column("timetofirst"))
-        sizes, size_offsets = _flat(table.column("pkts_size"))
+        table = read_row_group(parquet_path, group, FLOWPIC_COLUMNS)
+        times, offsets = list_values(table.column("timetofirst"), "timetofirst", parquet_path)
+        sizes, size_offsets = list_values(table.column("pkts_size"), "pkts_size", parquet_path)
         if not np.array_equal(offsets, size_offsets):
-            raise ValueError(f"{parquet_path}: timetofirst and pkts_size differ in length for some flow of row group {group}")
-        yield table.column("row_id").to_numpy(), PacketSeries(times, sizes, offsets)
+            raise DatasetError(f"{parquet_path}: timetofirst and pkts_size differ in length for some flow of row group {group}")
+        row_ids = table.column("row_id").to_numpy()
+        check_packet_series(times, offsets, row_ids, parquet_path)
+        yield row_ids, PacketSeries(times, sizes, offsets)
 
 
 def read_flow_series(parquet_path: str | Path, row_ids: np.ndarray, max_time: float) -> tuple[PacketSeries, np.ndarray]:
@@ -79,6 +83,8 @@ def read_flow_series(parquet_path: str | Path, row_ids: np.ndarray, max_time: fl
     draws its window over the whole flow); keeping just those bounds memory whatever the flows' lengths.
     """
     row_ids = np.asarray(row_ids, dtype=np.int64)
+    if len(row_ids) == 0:
+        return PacketSeries(np.zeros(0), np.zeros(0, dtype=np.int16), np.zeros(1, dtype=np.int64)), np.zeros(0)
     wanted = np.unique(row_ids)
     parts_ids, parts, lasts = [], [], []
     for ids, series in iter_packet_series(parquet_path):
@@ -103,14 +109,21 @@ def read_flow_series(parquet_path: str | Path, row_ids: np.ndarray, max_time: fl
 
 
 def build_flowpic_store(parquet_path: str | Path, dim: int, block_duration: float = DEFAULT_BLOCK_DURATION) -> FlowpicStore:
-    """Flowpics of every flow of a curated parquet, read once, row group by row group."""
-    row_ids, parts = [], []
+    """Flowpics of every flow of a curated parquet, read once, row group by row group.
+
+    Flows without packets get an all-zero flowpic (they are valid data, e.g. a flow whose packets all fell
+    outside a capture); how many there are is logged, since many of them usually mean a broken import.
+    """
+    row_ids, parts, empty = [], [], 0
     for ids, series in iter_packet_series(parquet_path):
         row_ids.append(ids)
         parts.append(flowpic_matrix(series, dim, block_duration))
-    if not parts:
-        raise ValueError(f"{parquet_path}: the dataset holds no flow")
-    all_ids = np.concatenate(row_ids).astype(np.int64)
+        empty += int(np.count_nonzero(np.diff(series.offsets) == 0))
+    all_ids = np.concatenate(row_ids).astype(np.int64) if row_ids else np.zeros(0, dtype=np.int64)
+    if len(all_ids) == 0:
+        raise DatasetError(f"{parquet_path}: the dataset holds no flow; {rebuild_hint(parquet_path)}")
+    if empty:
+        log.warning("%s: %d of %d flows have no packet: their flowpics are all zero", parquet_path, empty, len(all_ids))
     matrix = parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr", dtype=np.uint8)
     order = np.argsort(all_ids, kind="stable")
     if not np.array_equal(order, np.arange(len(order))):

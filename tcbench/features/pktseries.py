@@ -29,11 +29,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from tcbench.data.checks import DatasetError, check_packet_series, check_schema, list_values, open_parquet, read_row_group
 from tcbench.features.flowpic import PacketSeries
-from tcbench.features.flowpic_store import _flat
 
 VALID_MAX_N_PKTS = (10, 30)
 PKTSERIES_COLUMNS = ("row_id", "timetofirst", "pkts_size", "pkts_dir")
@@ -102,25 +100,25 @@ def read_pktseries_features(
     wanted = None if row_ids is None else np.asarray(row_ids, dtype=np.int64)
     wanted_unique = None if wanted is None else np.unique(wanted)
     ids_parts, feat_parts = [], []
-    n_groups = pq.ParquetFile(parquet_path).metadata.num_row_groups
+    with open_parquet(parquet_path) as pf:
+        check_schema(pf.schema_arrow, parquet_path, PKTSERIES_COLUMNS)
+        n_groups = pf.metadata.num_row_groups
     for group in range(n_groups):
-        # One memory map per group, as in flowpic_store.iter_packet_series: bounded residency, faster reads.
-        with pa.memory_map(str(parquet_path)) as source:
-            pf = pq.ParquetFile(source)
-            if wanted_unique is not None:
-                group_ids = pf.read_row_group(group, columns=["row_id"], use_threads=False).column(0).to_numpy()
-                if not np.isin(group_ids, wanted_unique).any():
-                    continue
-            table = pf.read_row_group(group, columns=list(PKTSERIES_COLUMNS), use_threads=False)
+        if wanted_unique is not None:
+            group_ids = read_row_group(parquet_path, group, ["row_id"]).column(0).to_numpy()
+            if not np.isin(group_ids, wanted_unique).any():
+                continue
+        table = read_row_group(parquet_path, group, PKTSERIES_COLUMNS)
         ids = table.column("row_id").to_numpy().astype(np.int64, copy=False)
-        times, offsets = _flat(table.column("timetofirst"))
-        sizes, size_offsets = _flat(table.column("pkts_size"))
-        dirs, dir_offsets = _flat(table.column("pkts_dir"))
+        times, offsets = list_values(table.column("timetofirst"), "timetofirst", parquet_path)
+        sizes, size_offsets = list_values(table.column("pkts_size"), "pkts_size", parquet_path)
+        dirs, dir_offsets = list_values(table.column("pkts_dir"), "pkts_dir", parquet_path)
         if not (np.array_equal(offsets, size_offsets) and np.array_equal(offsets, dir_offsets)):
-            raise ValueError(
+            raise DatasetError(
                 f"{parquet_path}: timetofirst, pkts_size and pkts_dir differ in length for some flow "
                 f"of row group {group}"
             )
+        check_packet_series(times, offsets, ids, parquet_path)
         starts, lengths = offsets[:-1], np.diff(offsets)
         if wanted_unique is not None:
             keep = np.isin(ids, wanted_unique)

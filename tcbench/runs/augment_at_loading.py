@@ -156,12 +156,11 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
         import torch
 
         from tcbench.models.cnn import build_flowpic_cnn
+        from tcbench.training.determinism import collect_nondeterminism, seed_everything
         from tcbench.training.batches import FlowpicBatches
         from tcbench.training.loop import evaluate, train_supervised
 
-        torch.set_num_threads(options.threads)
-        torch.manual_seed(options.seed)
-        np.random.seed(options.seed % 2**32)
+        determinism = seed_everything(options.seed, options.threads, options.device)
 
         def batches(row_ids: np.ndarray) -> FlowpicBatches:
             return FlowpicBatches(store.rows_for(row_ids), codes[row_ids], options.flowpic_dim)
@@ -188,11 +187,13 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
 
         tracker.start("pandas")  # pandas (~0.4 s) is needed for the report CSVs after training
         t_setup = time.time()
-        result = train_supervised(
-            model, train_data, val_data, epochs=options.epochs, batch_size=options.batch_size,
-            learning_rate=options.learning_rate, patience_steps=options.patience_steps,
-            patience_min_delta=options.patience_min_delta, seed=options.seed, device=options.device, on_epoch=on_epoch,
-        )
+        with collect_nondeterminism(determinism):
+            result = train_supervised(
+                model, train_data, val_data, epochs=options.epochs, batch_size=options.batch_size,
+                learning_rate=options.learning_rate, patience_steps=options.patience_steps,
+                patience_min_delta=options.patience_min_delta, seed=options.seed, device=options.device,
+                on_epoch=on_epoch,
+            )
         t_trained = time.time()
         if not result.history:
             raise RuntimeError("training ran no epoch")
@@ -223,4 +224,5 @@ def _execute(options: SupervisedRunOptions, params: dict[str, Any], key: str, pa
     durations = {"setup": t_setup - t_start, "train": t_trained - t_setup, "test": t_tested - t_trained,
                  "tracking_close": t_end - t_tested, "total": t_end - t_start}
     marker = marker_base(key, "monolithic", options.experiment, options.hparams(), params, tracker, metrics, durations)
-    return {**marker, "epochs_run": len(result.history), "stopped_early": result.stopped_early}
+    return {**marker, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+            "determinism": determinism}

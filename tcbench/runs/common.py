@@ -59,6 +59,10 @@ class RunOptions:
         if self.dataset_name != ucdavis.DATASET_NAME and self.max_samples_per_class > 0:
             raise ValueError(f"max_samples_per_class is only supported for {ucdavis.DATASET_NAME}; "
                              f"{self.dataset_name} uses its fixed train/val/test index splits")
+        # Footer, schema and labels only (~20 ms): a truncated or foreign file fails here, before any work.
+        from tcbench.data.checks import check_dataset_file
+
+        check_dataset_file(self.dataset_paths().parquet, self.dataset_name)
 
 
 def load_run_split(options: RunOptions, paths: DatasetPaths, labels: Any, seed: int) -> Any:
@@ -67,7 +71,11 @@ def load_run_split(options: RunOptions, paths: DatasetPaths, labels: Any, seed: 
     from tcbench.data.splits import TrainSplits, index_run_split, ucdavis_run_split
 
     if options.dataset_name != ucdavis.DATASET_NAME:
-        return index_run_split(paths.index_splits, options.split_index)
+        from tcbench.data.checks import check_train_classes
+
+        split = index_run_split(paths.index_splits, options.split_index)
+        check_train_classes(labels, split.train, f"split {options.split_index} of {paths.index_splits}")
+        return split
     train_splits = TrainSplits.read(paths.train_splits(options.n_splits, options.samples_per_class))
     return ucdavis_run_split(labels, train_splits, options.split_index, seed, options.train_val_split_ratio,
                              options.max_samples_per_class, options.test_leftover)
@@ -123,6 +131,9 @@ def execute_run(options: Any, run_dir: Path | None, results_dir: Path, aim_templ
         marker_path = write_marker(run_dir / "marker.json", marker)
         log.info("run %s done in %.1f s: marker %s", key, marker["durations"]["total"], marker_path)
         return marker
+    except BaseException as exc:  # the run's own log says why it has no marker (also when interrupted)
+        log.error("run %s failed, no marker written: %s: %s", key, type(exc).__name__, exc)
+        raise
     finally:
         root.removeHandler(handler)
         handler.close()

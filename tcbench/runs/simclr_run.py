@@ -140,14 +140,6 @@ class PretrainOptions(ContrastiveRunOptions):
         return cls(**{f.name: getattr(options, f.name) for f in fields(ContrastiveRunOptions)})
 
 
-def _seed_everything(seed: int, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-
-
 # ------------------------------------------------------------------------------------------------ pre-training
 def pretrain(options: ContrastiveRunOptions, run_dir: Path | None = None, results_dir: Path = Path("results")) -> dict[str, Any]:
     """Run the contrastive pre-training of ``options``; write weights and the pre-training marker; return it."""
@@ -184,8 +176,9 @@ def _pretrain(options: PretrainOptions, params: dict[str, Any], key: str, paths:
 
         from tcbench.models.simclr import build_contrastive_net
         from tcbench.training.contrastive import train_contrastive
+        from tcbench.training.determinism import collect_nondeterminism, seed_everything
 
-        _seed_everything(options.contrastive_learning_seed, options.threads)
+        determinism = seed_everything(options.contrastive_learning_seed, options.threads, options.device)
         net = build_contrastive_net(options.flowpic_dim, options.with_dropout, options.projection_layer_dim)
         train_views, val_views = pending.result()
     log.info("pretrain %s: split %d seed %d dim %d views %s: train %d flows, val %d", key, options.split_index,
@@ -198,12 +191,13 @@ def _pretrain(options: PretrainOptions, params: dict[str, Any], key: str, paths:
                  rec.val_acc_top_5, "  *" if rec.improved else "", rec.seconds)
 
     t_setup = time.time()
-    result = train_contrastive(
-        net, train_views.draw, val_views.draw, options.flowpic_dim, epochs=options.cl_epochs,
-        batch_size=options.cl_batch_size, learning_rate=options.cl_learning_rate, temperature=options.temperature,
-        patience_steps=options.cl_patience_steps, seed=options.contrastive_learning_seed, device=options.device,
-        on_epoch=on_epoch,
-    )
+    with collect_nondeterminism(determinism):
+        result = train_contrastive(
+            net, train_views.draw, val_views.draw, options.flowpic_dim, epochs=options.cl_epochs,
+            batch_size=options.cl_batch_size, learning_rate=options.cl_learning_rate, temperature=options.temperature,
+            patience_steps=options.cl_patience_steps, seed=options.contrastive_learning_seed, device=options.device,
+            on_epoch=on_epoch,
+        )
     t_trained = time.time()
     if not result.history:
         raise RuntimeError("pre-training ran no epoch")
@@ -230,6 +224,7 @@ def _pretrain(options: PretrainOptions, params: dict[str, Any], key: str, paths:
         "end_time": t_end,
         "durations": {"setup": t_setup - t_start, "train": t_trained - t_setup, "total": t_end - t_start},
         "versions": versions(),
+        "determinism": determinism,
     }
 
 
@@ -307,9 +302,10 @@ def _finetune(options: ContrastiveRunOptions, params: dict[str, Any], key: str, 
         from tcbench.models.simclr import build_contrastive_net, build_finetune_net
         from tcbench.training.batches import FlowpicBatches
         from tcbench.training.contrastive import train_linear_probe
+        from tcbench.training.determinism import collect_nondeterminism, seed_everything
         from tcbench.training.loop import evaluate
 
-        _seed_everything(options.finetune_seed, options.threads)
+        determinism = seed_everything(options.finetune_seed, options.threads, options.device)
         pretrained = build_contrastive_net(options.flowpic_dim, options.with_dropout, options.projection_layer_dim)
         weights = Path(options.pretrain_dir) / "artifacts" / pretraining["weights"]
         pretrained.load_state_dict(torch.load(weights, weights_only=True))
@@ -331,12 +327,13 @@ def _finetune(options: ContrastiveRunOptions, params: dict[str, Any], key: str, 
 
             t0 = time.time()
             net = build_finetune_net(pretrained, len(ucdavis.CLASSES))
-            result = train_linear_probe(
-                net, FlowpicBatches(store.rows_for(train_rows), codes[train_rows], options.flowpic_dim),
-                epochs=options.ft_epochs, batch_size=options.ft_batch_size, learning_rate=options.ft_learning_rate,
-                patience_steps=options.ft_patience_steps, patience_min_delta=options.ft_patience_min_delta,
-                seed=options.finetune_seed, device=options.device, on_epoch=on_epoch,
-            )
+            with collect_nondeterminism(determinism):
+                result = train_linear_probe(
+                    net, FlowpicBatches(store.rows_for(train_rows), codes[train_rows], options.flowpic_dim),
+                    epochs=options.ft_epochs, batch_size=options.ft_batch_size, learning_rate=options.ft_learning_rate,
+                    patience_steps=options.ft_patience_steps, patience_min_delta=options.ft_patience_min_delta,
+                    seed=options.finetune_seed, device=options.device, on_epoch=on_epoch,
+                )
             torch.save(result.best_state, artifacts / f"best_model_weights_finetune_{name}_from_split_{options.split_index}.pt")
             t1 = time.time()
             tracker.track(t1 - t0, "duration", "finetune-train")
@@ -369,4 +366,5 @@ def _finetune(options: ContrastiveRunOptions, params: dict[str, Any], key: str, 
     marker = marker_base(key, "simclr", options.experiment, options.hparams(), params, tracker, metrics, durations)
     marker["pretraining"] = {key_: pretraining[key_] for key_ in ("pretrain_key", "epochs_run", "best_epoch",
                                                                   "best_acc_top_5", "stopped_early")}
+    marker["determinism"] = determinism
     return marker

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from tcbench.models.simclr import trainable_parameters
 from tcbench.training.adam import Adam
 from tcbench.training.batches import FlowpicBatches
-from tcbench.training.loop import EarlyStopping, resolve_device, state_copy, train_epoch
+from tcbench.training.loop import EarlyStopping, check_losses, resolve_device, state_copy, train_epoch
 
 DEFAULT_TEMPERATURE = 0.07
 TOP_K = (1, 5)
@@ -197,6 +197,7 @@ def train_contrastive(
                     idx = torch.arange(start, min(start + batch_size, n_val))
                     sums.add(*nt_xent(_embed(model, val, idx, n_val, dev), temperature))
             val_loss, val_top1, val_top5 = sums.values() if n_val else (math.nan, math.nan, math.nan)
+            check_losses(epoch, learning_rate, train_loss=train_loss, **({"val_loss": val_loss} if n_val else {}))
 
             improved = monitor.update(epoch, val_top5)
             if improved:
@@ -274,6 +275,7 @@ def train_linear_probe(
         model.train()
         perm = torch.randperm(n, generator=order_rng).to(dev)
         epoch_loss, epoch_acc = train_epoch(model, train, perm, batch_size, optimizer, criterion, dev)
+        check_losses(epoch, learning_rate, train_loss=epoch_loss)
         improved = stopper.update(epoch, epoch_loss)
         if improved:
             best_state = state_copy(model)

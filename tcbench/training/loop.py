@@ -99,6 +99,20 @@ class EarlyStopping:
         return self.steps_left <= 0
 
 
+class DivergedError(FloatingPointError):
+    """A loss became NaN or infinite: the run cannot produce a meaningful result, so it stops at that epoch (and
+    no marker is written) rather than training on, reporting garbage metrics, or keeping a last-resort state."""
+
+
+def check_losses(epoch: int, learning_rate: float, **losses: float) -> None:
+    """Raise :class:`DivergedError` naming the non-finite loss(es) and the epoch."""
+    bad = {name: value for name, value in losses.items() if not math.isfinite(value)}
+    if bad:
+        what = ", ".join(f"{name} {value}" for name, value in bad.items())
+        raise DivergedError(f"training diverged at epoch {epoch}: {what} (learning rate {learning_rate:g}); "
+                            "stopping, no result is written (a lower learning rate may help)")
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """Validate a device request; a CUDA request without a usable GPU is an error, never a silent CPU fallback."""
     dev = torch.device(device)
@@ -222,6 +236,7 @@ def train_supervised(
         model.eval()
         val_loss, val_pred = _infer(model, val, eval_batch_size, dev)
         val_acc = 100.0 * (val_pred == val_labels).double().mean().item() if len(val) else math.nan
+        check_losses(epoch, learning_rate, train_loss=train_loss, **({"val_loss": val_loss} if len(val) else {}))
 
         improved = stopper.update(epoch, val_loss)
         if improved:

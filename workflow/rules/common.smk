@@ -5,13 +5,11 @@ import os
 import shlex
 from pathlib import Path
 
-from tcbench.campaign.config import check_config
 from tcbench.campaign.commands import run_arguments
 from tcbench.campaign.grid import campaign_runs, dataset_paths, experiment_name, pretrain_params, run_key
 from tcbench.tracking.aim_repo import default_template_path
 
-check_config(config)
-
+# The config was validated, completed and checked by the Snakefile (prepare_config) before this file is included.
 RUNS = {spec.run_key: spec for spec in campaign_runs(config)}
 # SimCLR pre-trainings, each shared by every finetune run (seed, settings) that starts from it.
 PRETRAINS = {run_key(p): p for p in (pretrain_params(s.params) for s in RUNS.values() if s.params["method"] == "simclr")}

@@ -95,8 +95,8 @@ def _derive(chosen: Any, out_dir: Path, result: ImportResult) -> ImportResult:
 
 
 def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], force: bool) -> ImportResult:
-    """Move a complete parquet into place with its dataset.json. Same data as already there: nothing changes.
-    Different data: only with ``force``, and the derived caches go first. dataset.json is removed before the
+    """Move a complete parquet into place with its dataset.json. Same data as already there: nothing changes (a
+    damaged installed copy of the same data is replaced). Different data: only with ``force``, and the derived caches go first. dataset.json is removed before the
     parquet is replaced and written after it, so a crash in between leaves a folder runs refuse to use, never
     new data under the old identity."""
     out = out_dir / f"{name}.parquet"
@@ -104,9 +104,14 @@ def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], f
     previous = read_dataset_spec(out_dir) if info.exists() else None
     spec = {"name": name, "source": "imported", **extra, "flows": pq.ParquetFile(assembled).metadata.num_rows,
             "sha256": file_sha256(assembled)}
-    if previous is not None and out.exists() and previous.get("sha256") == spec["sha256"]:
-        assembled.unlink()
-        return ImportResult(out, previous, changed=False)
+    if previous is not None and previous.get("sha256") == spec["sha256"]:
+        if out.exists() and file_sha256(out) == spec["sha256"]:
+            assembled.unlink()
+            return ImportResult(out, previous, changed=False)
+        # The same data, but the installed copy is missing or damaged (a cut copy, a full disk): repair it in place.
+        # Its identity, and so the run keys and derived caches built from the intact file, stay valid.
+        assembled.replace(out)
+        return ImportResult(out, previous, changed=True)
     if (previous is not None or out.exists()) and not force:
         assembled.unlink()
         raise RawDataError(f"{out_dir} already holds a different {name} (sha256 {(previous or {}).get('sha256', '?')[:12]}); "
