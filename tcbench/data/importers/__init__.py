@@ -96,9 +96,9 @@ def _derive(chosen: Any, out_dir: Path, result: ImportResult) -> ImportResult:
 
 def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], force: bool) -> ImportResult:
     """Move a complete parquet into place with its dataset.json. Same data as already there: nothing changes (a
-    damaged installed copy of the same data is replaced). Different data: only with ``force``, and the derived caches go first. dataset.json is removed before the
-    parquet is replaced and written after it, so a crash in between leaves a folder runs refuse to use, never
-    new data under the old identity."""
+    damaged installed copy of the same data is replaced). Different data: only with ``force``, and the derived
+    caches go first. dataset.json is removed before the parquet is replaced and written after it, so a crash in
+    between leaves a folder runs refuse to use, never new data under the old identity."""
     out = out_dir / f"{name}.parquet"
     info = out_dir / DATASET_INFO
     previous = read_dataset_spec(out_dir) if info.exists() else None
