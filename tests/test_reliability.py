@@ -64,6 +64,12 @@ def markers(workdir: Path) -> list[Path]:
     return sorted((workdir / "results" / "runs").glob("*/marker.json"))
 
 
+def unfinished(workdir: Path) -> list[Path]:
+    """Run folders without a marker: runs in training (or killed while training)."""
+    runs = workdir / "results" / "runs"
+    return [d for d in runs.iterdir() if not (d / "marker.json").exists()] if runs.is_dir() else []
+
+
 def training_processes() -> list[psutil.Process]:
     """The `tcbench run ...` Python processes (not their shell wrappers) running now."""
     found = []
@@ -112,7 +118,8 @@ def test_kill_during_training_then_resume_trains_only_the_missing_runs(tmp_path)
     proc = subprocess.Popen(snakemake_cmd(tmp_path, config, "--cores", "2"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
     try:
-        wait_for(lambda: markers(tmp_path) and training_processes(), 600, "one finished run and one in training")
+        wait_for(lambda: markers(tmp_path) and unfinished(tmp_path) and training_processes(), 600,
+                 "one finished run and one in training")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -122,8 +129,7 @@ def test_kill_during_training_then_resume_trains_only_the_missing_runs(tmp_path)
     assert 1 <= len(done) < 4
     for m in done:
         read_marker(m)  # complete and valid: written last, atomically
-    interrupted = [d for d in (tmp_path / "results" / "runs").iterdir() if not (d / "marker.json").exists()]
-    assert interrupted, "a run was killed mid-training, its folder is there without a marker"
+    assert unfinished(tmp_path), "a run was killed mid-training, its folder is there without a marker"
 
     # Snakemake's own lock and its records of the jobs in flight survive SIGKILL: `--unlock` releases the lock, and
     # `--rerun-incomplete` re-runs the interrupted jobs (their outputs are atomic markers, never partial files).

@@ -76,3 +76,26 @@ def test_cli_lists_failed_runs_with_their_log(tmp_path):
                           env={"COLUMNS": "400"})
     assert table.exit_code == 0 and "done 1, running 1, failed 1, pending 2" in table.output
     assert "job 4242" in table.output and f"{keys[2]}.log" in table.output
+
+
+def test_records_of_finished_markers_are_released_only_without_a_live_snakemake(tmp_path):
+    """Killed between a job writing its marker and Snakemake noticing: the valid marker's incomplete record goes,
+    so --rerun-incomplete does not retrain it; a run without a valid marker keeps its record; nothing is touched
+    while a Snakemake process holds the directory."""
+    from tcbench.campaign.status import forget_finished_incomplete
+
+    keys = _layout(tmp_path, locked=True)
+    outputs = [f"results/runs/{k}/marker.json" for k in keys]
+    incomplete = tmp_path / ".snakemake" / "incomplete"
+    done_record = incomplete / urlsafe_b64encode(outputs[0].encode()).decode()
+    done_record.write_text("{}")
+    (tmp_path / "results" / "runs" / keys[3]).mkdir(parents=True)
+    (tmp_path / "results" / "runs" / keys[3] / "marker.json").write_text('{"marker_version": 1, "run_k')  # partial
+    partial_record = incomplete / urlsafe_b64encode(outputs[3].encode()).decode()
+    partial_record.write_text("{}")
+    assert forget_finished_incomplete(outputs, tmp_path) == [] and done_record.exists()  # locked: a live run
+    for lock in (tmp_path / ".snakemake" / "locks").iterdir():
+        lock.unlink()
+    assert forget_finished_incomplete(outputs, tmp_path) == [outputs[0]]
+    assert not done_record.exists() and partial_record.exists()
+    assert (incomplete / urlsafe_b64encode(outputs[1].encode()).decode()).exists()  # no marker: kept

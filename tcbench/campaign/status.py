@@ -69,6 +69,32 @@ def _incomplete_record(workdir: Path, output: str) -> dict[str, Any] | None:
         return {}
 
 
+def forget_finished_incomplete(outputs: list[str], workdir: Path = Path(".")) -> list[str]:
+    """Drop Snakemake's "incomplete" records of markers that are complete; returns the outputs released.
+
+    Snakemake records an output as incomplete when its job starts and clears the record once it has seen the job
+    finish. A kill between the job writing its marker and Snakemake noticing leaves a finished run flagged, and
+    `--rerun-incomplete` would train it again. A marker is written last and atomically, so a valid one proves the
+    run finished. Only done while no Snakemake process holds the directory (a live one owns its records).
+    """
+    folder = workdir / ".snakemake" / "incomplete"
+    if not folder.is_dir() or snakemake_running(workdir):
+        return []
+    recorded = {entry.name for entry in folder.iterdir()}
+    released = []
+    for output in outputs:
+        name = urlsafe_b64encode(output.encode()).decode()
+        if name not in recorded:
+            continue
+        try:
+            read_marker(workdir / output)
+        except MarkerError:
+            continue
+        (folder / name).unlink(missing_ok=True)
+        released.append(output)
+    return released
+
+
 def snakemake_running(workdir: Path) -> bool:
     """A Snakemake process holds the working directory (its lock files exist while it runs)."""
     locks = workdir / ".snakemake" / "locks"

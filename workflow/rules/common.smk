@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tcbench.campaign.commands import run_arguments
 from tcbench.campaign.grid import campaign_runs, dataset_paths, experiment_name, pretrain_params, run_key
+from tcbench.campaign.status import forget_finished_incomplete
 from tcbench.tracking.aim_repo import default_template_path
 
 # The config was validated, completed and checked by the Snakefile (prepare_config) before this file is included.
@@ -91,6 +92,11 @@ def run_inputs(wildcards):
 def marker_paths():
     """Markers of every run of the campaign, in grid order (position + 1 = campaign_exp_idx)."""
     return [str(RESULTS / "runs" / key / "marker.json") for key in RUNS]
+
+
+# A run whose marker was written just before Snakemake was killed is finished, whatever Snakemake's records say:
+# release those records so --rerun-incomplete does not train it again (tcbench.campaign.status).
+forget_finished_incomplete(marker_paths())
 
 
 def summary_files():
