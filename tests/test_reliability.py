@@ -23,15 +23,11 @@ from click.testing import CliRunner
 from tcbench.cli.main import cli
 from tcbench.tracking.marker import read_marker
 
-ROOT = Path(__file__).resolve().parents[1]
+from test_workflow import ROOT, TINY_CONFIG, planned_jobs
+
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-CONFIG = {
-    "campaign_id": "reliable",
-    "dataset": {"name": "ucdavis-icdm19", "source": "synthetic", "synthetic": {"seed": 12345, "scale": 0.05, "lookalikes": True}},
-    "splits": {"n_splits": 5, "samples_per_class": 5},
-    "grid": {"split_index": [0, 1], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [12345, 42]},
-    "training": {"epochs": 4},
-}
+# The workflow tests' tiny campaign (2 splits x 2 seeds), with one more epoch: a run lasts long enough to be killed.
+CONFIG = {**TINY_CONFIG, "campaign_id": "reliable", "training": {"epochs": 4}}
 RUN_ARGS = ["--samples-per-class", "5", "--epochs", "3"]
 
 
@@ -56,8 +52,7 @@ def write_config(workdir: Path, name: str = "campaign.yaml", **changes: object) 
 def planned_trains(workdir: Path, config: Path, *args: str) -> int:
     proc = snakemake(workdir, config, "-n", "--quiet", "rules", *args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    counts = [line.split() for line in (proc.stdout + proc.stderr).splitlines() if line.strip().startswith("train ")]
-    return int(counts[0][1]) if counts else 0
+    return planned_jobs(proc.stdout + proc.stderr).get("train", 0)
 
 
 def markers(workdir: Path) -> list[Path]:

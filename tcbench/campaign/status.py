@@ -57,11 +57,16 @@ class CampaignStatus:
         return sum(seconds) / len(seconds) * left / max(1, self.counts["running"])
 
 
+def _record_path(workdir: Path, output: str) -> Path:
+    """Where Snakemake records that ``output`` is being produced (snakemake.persistence: urlsafe-base64 of the
+    path, in .snakemake/incomplete)."""
+    return workdir / ".snakemake" / "incomplete" / urlsafe_b64encode(output.encode()).decode()
+
+
 def _incomplete_record(workdir: Path, output: str) -> dict[str, Any] | None:
-    """Snakemake's record that ``output`` is being produced (snakemake.persistence: urlsafe-base64 of the path)."""
-    b64 = urlsafe_b64encode(output.encode()).decode()
-    path = workdir / ".snakemake" / "incomplete" / b64
-    if len(b64) > 254 or not path.exists():
+    """Snakemake's record that ``output`` is being produced, or None."""
+    path = _record_path(workdir, output)
+    if len(path.name) > 254 or not path.exists():
         return None
     try:
         return json.loads(path.read_text() or "{}")
@@ -80,17 +85,17 @@ def forget_finished_incomplete(outputs: list[str], workdir: Path = Path(".")) ->
     folder = workdir / ".snakemake" / "incomplete"
     if not folder.is_dir() or snakemake_running(workdir):
         return []
-    recorded = {entry.name for entry in folder.iterdir()}
+    recorded = {entry.name for entry in folder.iterdir()}  # one listing, not a stat per run
     released = []
     for output in outputs:
-        name = urlsafe_b64encode(output.encode()).decode()
-        if name not in recorded:
+        record = _record_path(workdir, output)
+        if record.name not in recorded:
             continue
         try:
             read_marker(workdir / output)
         except MarkerError:
             continue
-        (folder / name).unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
         released.append(output)
     return released
 
