@@ -31,9 +31,9 @@ _WRAPPER = (
 )
 
 
-def timed_child(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of one command run in its own process."""
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True)
+def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one command run in its own process (with ``env``, if given)."""
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True, env=env)
     res = json.loads(proc.stdout)
     if res["rc"] != 0:
         raise RuntimeError(f"{cmd} failed ({res['rc']}):\n{res['out']}\n{res['err']}")

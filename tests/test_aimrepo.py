@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -34,12 +35,15 @@ def _metrics(i: int, with_f1: bool = True) -> dict:
     return out
 
 
-def _track_run(repo: Path, hparams: dict, metrics: dict, run_key: str | None) -> tuple[str, float, float]:
+def _track_run(repo: Path, hparams: dict, metrics: dict, run_key: str | None,
+               tags: Sequence[str] = ()) -> tuple[str, float, float]:
     from aim import Run
 
     run = Run(repo=str(repo), experiment="augmentation-at-loading", system_tracking_interval=None,
               capture_terminal_logs=False, log_system_params=False)
     run["hparams"] = hparams
+    for tag in tags:
+        run.add_tag(tag)
     if run_key is not None:
         run["run_key"] = run_key
     run.track(1.0, name="loss", step=0, context={"subset": "train"})
@@ -59,6 +63,10 @@ def _track_run(repo: Path, hparams: dict, metrics: dict, run_key: str | None) ->
     return run_hash, creation, end_time
 
 
+def _tags(dim: int, aug: str, seed: int, campaign: str | None = None) -> list[str]:
+    return ([f"campaign:{campaign}"] if campaign else []) + [f"aug:{aug}", f"dim:{dim}", f"seed:{seed}"]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A repo with 6 campaign runs (one without f1) and one single run without campaign_id, plus the markers."""
@@ -69,13 +77,14 @@ def built(tmp_path_factory):
         hp = _hparams(dim, aug, seed, split)
         mets = _metrics(i, with_f1=(i != 3))
         run_key = f"key{i:02d}"
-        h, created, ended = _track_run(repo, {**hp, "campaign_id": CAMPAIGN, "campaign_exp_idx": i + 1}, mets, run_key)
+        h, created, ended = _track_run(repo, {**hp, "campaign_id": CAMPAIGN, "campaign_exp_idx": i + 1}, mets, run_key,
+                                       _tags(dim, aug, seed, CAMPAIGN))
         marker = {"marker_version": MARKER_VERSION, "run_key": run_key, "method": "monolithic",
                   "experiment": "augmentation-at-loading", "hparams": hp, "aim": {"repo": "aim", "run_hash": h},
                   "metrics": mets, "creation_time": created, "end_time": ended, "durations": {}, "versions": {},
                   "artifacts": []}
         markers.append(write_marker(root / "runs" / run_key / "marker.json", marker))
-    single_hash, _, _ = _track_run(repo, _hparams(32, "noaug", 9, 1), _metrics(9), None)
+    single_hash, _, _ = _track_run(repo, _hparams(32, "noaug", 9, 1), _metrics(9), None, _tags(32, "noaug", 9))
     forget_repo(repo)
     return {"root": root, "repo": repo, "markers": markers, "single": single_hash}
 
@@ -94,10 +103,12 @@ def test_aim_runs_table_reads_last_value_by_step_and_hparams(built):
     assert r0["hparams"]["campaign_id"] == CAMPAIGN and r0["hparams"]["campaign_exp_idx"] == 1
     assert list(r0["hparams"])[-2:] == ["campaign_id", "campaign_exp_idx"]
     assert r0["experiment"] == "augmentation-at-loading"
+    assert r0["tags"] == sorted(_tags(32, "noaug", 1, CAMPAIGN))
     assert r0["end_time"] >= r0["creation_time"] > 0
     assert "f1" not in by_key["key03"]["metrics"]["test-human"]
     single = [r for r in runs if r["hash"] == built["single"]][0]
     assert single["run_key"] is None and "campaign_id" not in single["hparams"]
+    assert single["tags"] == ["aug:noaug", "dim:32", "seed:9"]
 
 
 def test_ls_lists_every_run(built):
@@ -207,3 +218,71 @@ def test_report_metric_missing_everywhere(built, tmp_path):
     res = invoke("report", "--aim-repo", str(built["repo"]), "--output-folder", str(tmp_path), "--metrics", "precision")
     assert res.exit_code == 1
     assert "precision" in res.stderr and "not found" in res.stderr
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# --tag
+
+
+def _listed_keys(output: str) -> set[str]:
+    return {tok for tok in output.split() if tok.startswith("key")}
+
+
+def test_ls_shows_tags_and_filters_by_tag(built):
+    res = invoke("ls", "--aim-repo", str(built["repo"]))
+    assert res.exit_code == 0, res.output
+    assert "tags" in res.output and "campaign:c1" in res.output and "seed:9" in res.output
+
+    res = invoke("ls", "--aim-repo", str(built["repo"]), "--tag", "aug:rotate")
+    assert res.exit_code == 0, res.output
+    assert _listed_keys(res.output) == {"key02", "key03"}
+    assert built["single"] not in res.output
+
+    # every tag must match (AND); the single run has aug:noaug and dim:32 but no campaign tag
+    res = invoke("ls", "--aim-repo", str(built["repo"]), "--tag", "aug:noaug", "--tag", "dim:32")
+    assert _listed_keys(res.output) == {"key00", "key01"} and built["single"] in res.output
+    res = invoke("ls", "--aim-repo", str(built["repo"]), "--tag", "aug:noaug", "--tag", "dim:32", "--tag", "campaign:c1")
+    assert _listed_keys(res.output) == {"key00", "key01"} and built["single"] not in res.output
+
+    res = invoke("ls", "--aim-repo", str(built["repo"]), "--tag", "aug:rotate", "--tag", "dim:64")
+    assert res.exit_code == 0 and "no runs" in res.output and "aug:rotate, dim:64" in res.output
+
+
+@pytest.mark.parametrize("cmd", ["ls", "properties", "report"])
+def test_unknown_tag_is_a_one_line_error_listing_the_repo_tags(built, cmd, tmp_path):
+    res = invoke(cmd, "--aim-repo", str(built["repo"]), "--tag", "aug:rotate", "--tag", "aug:noaugs",
+                 *(["--output-folder", str(tmp_path)] if cmd == "report" else []))
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "'aug:noaugs'" in lines[0] and "'aug:rotate'" not in lines[0]
+    assert "aug:noaug, aug:rotate, campaign:c1, dim:32, dim:64, seed:1, seed:2, seed:9" in lines[0]
+    assert not (tmp_path / "campaign_summary").exists()
+
+
+def test_properties_by_tag(built):
+    res = invoke("properties", "--aim-repo", str(built["repo"]), "--tag", "aug:rotate")
+    assert res.exit_code == 0, res.output
+    assert " 2 " in res.output and "['rotate']" in res.output
+    assert "['aug:rotate', 'campaign:c1', 'dim:32', 'seed:1', 'seed:2']" in res.output
+
+
+def test_report_by_tag(built, tmp_path):
+    res = invoke("report", "--aim-repo", str(built["repo"]), "--output-folder", str(tmp_path),
+                 "--tag", "dim:32", "--tag", "aug:noaug")
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "runs: 2" in res.output
+    assert "1 run(s) without campaign_id" in res.stderr  # the single run has both tags
+    # a filtered report goes to its own folder (sorted tags): it never overwrites the full report
+    folder = tmp_path / "campaign_summary" / CAMPAIGN / "tags" / "aug=noaug+dim=32"
+    assert sorted(p.name for p in folder.iterdir()) == ["runsinfo_flowpic_dim_32.parquet", "summary_flowpic_dim_32.csv"]
+    assert not list((tmp_path / "campaign_summary" / CAMPAIGN).glob("*.csv"))
+    summary = pd.read_csv(folder / "summary_flowpic_dim_32.csv", header=[0, 1])
+    script = summary[summary.iloc[:, 0] == "test-script"]
+    assert script[("acc", "count")].item() == 2
+    assert script[("acc", "mean")].item() == pytest.approx((90.0 + 91.75) / 2)
+
+    res = invoke("report", "--aim-repo", str(built["repo"]), "--output-folder", str(tmp_path), "--tag", "seed:9")
+    assert res.exit_code == 1 and "campaign_id" in res.stderr  # only the single run: nothing to report
+    res = invoke("report", "--aim-repo", str(built["repo"]), "--tag", "aug:rotate", "--tag", "dim:64")
+    assert res.exit_code == 1 and "no runs" in res.stderr and "aug:rotate, dim:64" in res.stderr

@@ -118,7 +118,7 @@ CASES = {
     "samples per class beyond the scale": ({"splits.samples_per_class": 100}, "splits.samples_per_class",
                                            "gives only 30 for google-music; valid values: 1..6 with splits.n_splits=5"),
     "xgboost with an augmentation": ({"method": "xgboost", "grid": {**XGBOOST_GRID, "aug_name": ["rotate"]}}, "grid.aug_name",
-                                     "['rotate'] but method xgboost takes no augmentation; valid values: ['noaug']"),
+                                     "['rotate'] but method xgboost does not vary aug_name; valid values: ['noaug']"),
     "xgboost with an unused axis": ({"method": "xgboost", "grid": {**XGBOOST_GRID, "flowpic_dim": [32, 64]}}, "grid",
                                     "axis ['flowpic_dim'] is not used by method 'xgboost'; its axes: ['split_index', 'seed', 'max_n_pkts'] "
                                     "(xgboost.flow_representation is 'pktseries'"),

@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from tcbench.campaign.config import ConfigError
-from tcbench.campaign.grid import campaign_runs, run_key
-from tcbench.runs.augment_at_loading import SupervisedRunOptions
+from tcbench.campaign.grid import campaign_runs
+from tcbench.methods import get_method
+from tcbench.runs.identity import run_key, run_params
 
 from test_workflow import ROOT
 
@@ -60,10 +61,16 @@ def test_execution_settings_do_not_change_the_key(config):
 
 
 def test_cli_options_hash_to_the_workflow_key(config):
-    """A run started by hand with the same parameters lands in the same content-addressed folder."""
+    """A run started by hand with the command line's defaults lands in the same content-addressed folder."""
+    from tcbench.cli.run import method_command
+
     spec = campaign_runs(config)[0]
-    options = SupervisedRunOptions(dataset_dir=ROOT, split_index=0, seed=12345, flowpic_dim=32)
-    assert run_key(options.params(spec.params["dataset"])) == spec.run_key
+    command = method_command("monolithic", [get_method("monolithic")])
+    ctx = command.make_context("monolithic", ["--dataset-dir", str(ROOT), "--split-index", "0", "--seed", "12345",
+                                              "--flowpic-dim", "32"])
+    method = get_method("monolithic")
+    values = {p.name: ctx.params[p.name] for p in method.params()}
+    assert run_key(run_params(method, spec.params["dataset"], spec.params["splits"], values)) == spec.run_key
 
 
 def test_duplicate_grid_values_are_rejected(config):
@@ -94,19 +101,16 @@ def test_xgboost_keys_ignore_cnn_settings(config):
     assert [r.run_key for r in campaign_runs(changed)] == [r.run_key for r in campaign_runs(xgb)]
 
 
-def test_run_arguments_round_trip_through_the_cli(config):
-    """The job command line parses back into the run's options (same run_key as the grid)."""
-    import shlex
+def test_job_parameters_round_trip_through_json(config):
+    """A Snakemake job hands the run its parameters once, as canonical JSON: they parse back to the same key."""
+    import json
 
-    from tcbench.campaign.commands import run_arguments
-    from tcbench.cli.run import augment_at_loading
+    from tcbench.runs.identity import canonical_json
 
-    spec = campaign_runs(config)[0]
-    args = shlex.split(run_arguments(spec.params))[1:]  # drop the subcommand name
-    ctx = augment_at_loading.make_context("augment-at-loading", [*args, "--dataset-dir", str(ROOT)])
-    options = SupervisedRunOptions(**{k: (int(v) if k == "flowpic_dim" else v) for k, v in ctx.params.items()
-                                      if k in SupervisedRunOptions.__dataclass_fields__ and v is not None})
-    assert run_key(options.params(spec.params["dataset"])) == spec.run_key
+    for spec in campaign_runs(config):
+        params = json.loads(canonical_json(spec.params))
+        get_method(params["method"]).validate(params)
+        assert run_key(params) == spec.run_key
 
 
 def test_paper_augment_at_loading_campaign_plans_315_train_jobs(tmp_path):
@@ -181,7 +185,7 @@ def test_table8_campaigns_need_the_import_then_plan_105_runs(name, tmp_path):
     import json
 
     from tcbench.campaign.compose import complete_config
-    from tcbench.campaign.grid import dataset_paths
+    from tcbench.data.paths import dataset_paths
 
     raw = yaml.safe_load((ROOT / "config" / "campaigns" / name).read_text())
     raw["datasets_dir"] = str(tmp_path)

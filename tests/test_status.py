@@ -80,9 +80,10 @@ def test_cli_lists_failed_runs_with_their_log(tmp_path):
 
 def test_records_of_finished_markers_are_released_only_without_a_live_snakemake(tmp_path):
     """Killed between a job writing its marker and Snakemake noticing: the valid marker's incomplete record goes,
-    so --rerun-incomplete does not retrain it; a run without a valid marker keeps its record; nothing is touched
-    while a Snakemake process holds the directory."""
-    from tcbench.campaign.status import forget_finished_incomplete
+    so --rerun-incomplete does not retrain it, and so does its metadata record (the job command it was made with);
+    a run without a valid marker keeps its records; nothing is touched while a Snakemake process holds the
+    directory."""
+    from tcbench.campaign.status import release_finished_records
 
     keys = _layout(tmp_path, locked=True)
     outputs = [f"results/runs/{k}/marker.json" for k in keys]
@@ -93,9 +94,16 @@ def test_records_of_finished_markers_are_released_only_without_a_live_snakemake(
     (tmp_path / "results" / "runs" / keys[3] / "marker.json").write_text('{"marker_version": 1, "run_k')  # partial
     partial_record = incomplete / urlsafe_b64encode(outputs[3].encode()).decode()
     partial_record.write_text("{}")
-    assert forget_finished_incomplete(outputs, tmp_path) == [] and done_record.exists()  # locked: a live run
+    metadata = tmp_path / ".snakemake" / "metadata"
+    metadata.mkdir()
+    done_metadata = metadata / urlsafe_b64encode(outputs[0].encode()).decode()
+    partial_metadata = metadata / urlsafe_b64encode(outputs[3].encode()).decode()
+    for record in (done_metadata, partial_metadata):
+        record.write_text('{"shellcmd": "an older job command"}')
+    assert release_finished_records(outputs, tmp_path) == [] and done_record.exists()  # locked: a live run
     for lock in (tmp_path / ".snakemake" / "locks").iterdir():
         lock.unlink()
-    assert forget_finished_incomplete(outputs, tmp_path) == [outputs[0]]
+    assert release_finished_records(outputs, tmp_path) == [outputs[0]]
     assert not done_record.exists() and partial_record.exists()
+    assert not done_metadata.exists() and partial_metadata.exists()
     assert (incomplete / urlsafe_b64encode(outputs[1].encode()).decode()).exists()  # no marker: kept

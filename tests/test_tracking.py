@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+import sqlite3
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +18,18 @@ from tcbench.tracking import aim_repo
 from tcbench.tracking.aim_repo import (
     clear_stale_locks,
     ensure_template_repo,
+    forget_repo,
     init_run_repo,
     is_repo,
     list_run_hashes,
     open_repo,
     reindex,
+    release_repo,
     run_is_locked,
 )
 from tcbench.tracking.aim_run import AimRunWriter
 from tcbench.tracking.marker import write_marker
-from tcbench.tracking.merge import MergeError, MergeSource, merge_run_repos
+from tcbench.tracking.campaign_repo import MergeError, MergeSource, merge_run_repos
 
 EXPERIMENT = "augmentation-at-loading"
 TEST_CTXS = ("test-script", "test-human")
@@ -49,12 +53,13 @@ def _series(run) -> dict[tuple[str, str], tuple[list[int], list[float], list[flo
     return out
 
 
-def _make_run(root: Path, template: Path, seed: int, *, artifacts: bool = True) -> tuple[Path, AimRunWriter]:
+def _make_run(root: Path, template: Path, seed: int, *, artifacts: bool = True,
+              tags: Sequence[str] = ()) -> tuple[Path, AimRunWriter]:
     run_key = f"{seed:016x}"
     run_dir = root / "runs" / run_key
     init_run_repo(run_dir / "aim", template)
     hparams = {"flowpic_dim": 32, "split_index": seed % 5, "aug_name": "noaug", "seed": np.int64(seed)}
-    with AimRunWriter(run_dir / "aim", EXPERIMENT, hparams, run_key) as writer:
+    with AimRunWriter(run_dir / "aim", EXPERIMENT, hparams, run_key, tags=tags) as writer:
         for epoch in range(4):
             writer.track(np.float32(1.0 / (epoch + 1 + seed)), "loss", "train", epoch=epoch)
             writer.track(50.0 + epoch + seed, "acc", "train", epoch=epoch)
@@ -112,7 +117,7 @@ def _no_temp_siblings(path: Path) -> bool:
 
 def test_importing_tracking_does_not_import_aim():
     code = (
-        "import sys, tcbench.tracking.aim_repo, tcbench.tracking.aim_run, tcbench.tracking.merge, "
+        "import sys, tcbench.tracking.aim_repo, tcbench.tracking.aim_run, tcbench.tracking.campaign_repo, "
         "tcbench.tracking.marker; assert 'aim' not in sys.modules, 'aim imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -344,4 +349,118 @@ def test_merge_refuses_incomplete_runs(template, three_runs, tmp_path):
         merge_run_repos([MergeSource(no_marker)], tmp_path / "dst" / "aim", template=template)
     with pytest.raises(MergeError, match="campaign_exp_idx"):
         merge_run_repos([MergeSource(made[0][0], {"campaign_exp_idx": "1"})], tmp_path / "dst" / "aim")
+    assert not (tmp_path / "dst" / "aim").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# AIM run tags and the experiment label
+
+GRID_TAGS = ("method:monolithic", "dataset:ucdavis-icdm19", "aug:noaug", "dim:32")
+
+
+def _tags_and_experiment(repo_root: Path) -> dict[str, tuple[list[str], str]]:
+    """hash -> (tags, experiment), read back through the SDK after a re-index (what the AIM UI shows)."""
+    with open_repo(repo_root) as repo:
+        return {run.hash: (sorted(run.tags), run.experiment) for run in repo.iter_runs()}
+
+
+def _experiment_names(repo_root: Path) -> set[str]:
+    con = sqlite3.connect(f"file:{repo_root / '.aim' / 'run_metadata.sqlite'}?mode=ro", uri=True)
+    try:
+        return {name for (name,) in con.execute("SELECT name FROM experiment")}
+    finally:
+        con.close()
+
+
+def test_writer_adds_tags(template, tmp_path):
+    tags = ["method:monolithic", "dataset:ucdavis-icdm19", "aug:changertt", "dim:32", "split:0", "seed:42", "dim:32"]
+    run_dir, writer = _make_run(tmp_path, template, 42, tags=tags)
+    assert writer.tags == tuple(tags[:-1])  # the repeat is dropped
+    from aim import Repo
+
+    reindex(run_dir / "aim")  # get_run / iter_runs see a closed run only once it is indexed
+    repo = Repo(str(run_dir / "aim"))
+    try:
+        assert sorted(repo.get_run(writer.run_hash).tags) == sorted(tags[:-1])
+    finally:
+        release_repo(repo)
+        forget_repo(run_dir / "aim")
+    assert _tags_and_experiment(run_dir / "aim") == {writer.run_hash: (sorted(tags[:-1]), EXPERIMENT)}
+    # a later props write of the run is still committed (the tag transaction leaves aim's session in autocommit)
+    init_run_repo(tmp_path / "named", template)
+    with AimRunWriter(tmp_path / "named", EXPERIMENT, {}, "named", tags=["a:1"]) as named:
+        named.run.name = "renamed"
+    reindex(tmp_path / "named")
+    with open_repo(tmp_path / "named") as repo:
+        assert [(r.name, r.tags) for r in repo.iter_runs()] == [("renamed", ["a:1"])]
+
+
+def test_writer_refuses_bad_tags(tmp_path):
+    with pytest.raises(ValueError, match="single string"):
+        AimRunWriter(tmp_path, EXPERIMENT, {}, "k", tags="campaign:quickstart")
+    with pytest.raises(ValueError, match="non-empty string"):
+        AimRunWriter(tmp_path, EXPERIMENT, {}, "k", tags=["ok", " "])
+    assert not (tmp_path / ".aim").exists()  # refused before any run was opened
+
+
+@pytest.fixture(scope="module")
+def tagged_runs(template, tmp_path_factory):
+    """One run written with grid tags, one written before tags existed (none)."""
+    root = tmp_path_factory.mktemp("tagged")
+    return root, [_make_run(root, template, 31, tags=("method:monolithic", "seed:31")), _make_run(root, template, 32)]
+
+
+@pytest.mark.parametrize("engine", ["files", "aim"])
+def test_merge_adds_campaign_tags_and_experiment(template, tagged_runs, engine):
+    root, made = tagged_runs
+    sources = [
+        MergeSource(run_dir, {"campaign_id": "q", "campaign_exp_idx": i + 1},
+                    tags=("campaign:quickstart", *GRID_TAGS, f"seed:{31 + i}", "campaign:quickstart"),
+                    experiment="quickstart")
+        for i, (run_dir, _) in enumerate(made)
+    ]
+    dst = root / f"q-{engine}" / "aim"
+    expected = {
+        writer.run_hash: (sorted({"campaign:quickstart", *GRID_TAGS, f"seed:{31 + i}"}), "quickstart")
+        for i, (_, writer) in enumerate(made)
+    }
+    for _ in range(2):  # merging again rebuilds the same repo: no tag twice
+        report = merge_run_repos(sources, dst, template=template, engine=engine)
+        assert _tags_and_experiment(dst) == expected
+        for run in report.runs:
+            assert len(run.tags) == len(set(run.tags)) and sorted(run.tags) == expected[run.run_hash][0]
+            assert run.experiment == "quickstart"
+    tagged = report.runs[0].tags
+    assert tagged[:2] == ("method:monolithic", "seed:31")  # the run's own tags first, then the campaign's
+    assert EXPERIMENT not in _experiment_names(dst)  # the written experiment is not left behind, empty
+    with open_repo(dst) as repo:  # the query language of the AIM UI's search bar sees them too
+        hits = repo.query_runs('"aug:noaug" in run.tags and run.experiment == "quickstart"', report_mode=0)
+        assert {h.run.hash for h in hits.iter_runs()} == set(expected)
+    # the per-run repos are left as written
+    for run_dir, writer in made:
+        reindex(run_dir / "aim")
+        assert _tags_and_experiment(run_dir / "aim")[writer.run_hash][1] == EXPERIMENT
+
+
+def test_merge_without_tags_keeps_written_tags_and_experiment(template, tagged_runs):
+    root, made = tagged_runs
+    for engine in ("files", "aim"):
+        dst = root / f"plain-{engine}" / "aim"
+        merge_run_repos([MergeSource(made[0][0], {"campaign_id": "p"})], dst, template=template, engine=engine)
+        assert _tags_and_experiment(dst) == {made[0][1].run_hash: (["method:monolithic", "seed:31"], EXPERIMENT)}
+        # one run moved to another experiment, one kept in the written one: that experiment (and run) stays
+        dst = root / f"mixed-{engine}" / "aim"
+        sources = [MergeSource(made[0][0], experiment="moved"), MergeSource(made[1][0])]
+        merge_run_repos(sources, dst, template=template, engine=engine)
+        assert _tags_and_experiment(dst) == {made[0][1].run_hash: (["method:monolithic", "seed:31"], "moved"),
+                                             made[1][1].run_hash: ([], EXPERIMENT)}
+        assert {"moved", EXPERIMENT} <= _experiment_names(dst)
+
+
+def test_merge_refuses_bad_tags_and_experiment(template, tagged_runs, tmp_path):
+    root, made = tagged_runs
+    with pytest.raises(MergeError, match="single string"):
+        merge_run_repos([MergeSource(made[0][0], tags="campaign:x")], tmp_path / "dst" / "aim", template=template)
+    with pytest.raises(MergeError, match="experiment"):
+        merge_run_repos([MergeSource(made[0][0], experiment="")], tmp_path / "dst" / "aim", template=template)
     assert not (tmp_path / "dst" / "aim").exists()

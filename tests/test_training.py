@@ -1,6 +1,10 @@
-"""Batch provider, early stopping, supervised loop and evaluation, on small learnable flowpic-like data."""
+"""Batch provider, the shared patience monitor and fit loop, supervised loop and evaluation, on small learnable
+flowpic-like data."""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -9,6 +13,8 @@ import torch
 
 from tcbench.models.cnn import build_flowpic_cnn
 from tcbench.training.batches import FlowpicBatches
+from tcbench.training.contrastive import AccuracyPatience
+from tcbench.training.fit import DivergedError, EpochValues, Patience, fit
 from tcbench.training.loop import (
     EarlyStopping,
     EpochRecord,
@@ -136,6 +142,110 @@ def test_early_stopping_requires_strictly_more_than_min_delta() -> None:
 def test_early_stopping_never_expiring_runs_all_epochs() -> None:
     monitor, trained = run_monitor([1.0 - 0.01 * e for e in range(50)])
     assert trained[-1] == 49 and monitor.best_epoch == 49 and not monitor.expired
+
+
+def test_shared_patience_monitor_in_both_modes() -> None:
+    """One monitor for the loss (min) and the accuracy (max) trainers: strict gain over min_delta, NaN never
+    improves, expiry after `patience_steps` non-improving epochs (seen before the next epoch)."""
+    loss = Patience(3, min_delta=0.1, mode="min")
+    assert loss.best == math.inf and loss.best_epoch == -1
+    assert loss.update(0, 1.0)
+    assert not loss.update(1, 0.9)  # gain 0.1 is not strictly above min_delta (1.0 - 0.9 < 0.1 in floats too)
+    assert not loss.update(2, float("nan"))
+    assert loss.steps_left == 1 and not loss.expired
+    assert loss.update(3, 0.8) and loss.steps_left == 3 and (loss.best, loss.best_epoch) == (0.8, 3)
+    assert [loss.update(e, 5.0) for e in (4, 5, 6)] == [False] * 3 and loss.expired
+
+    acc = Patience(2, mode="max")
+    assert acc.best == -math.inf and acc.min_delta == 0.0
+    assert acc.update(0, 50.0) and not acc.update(1, 50.0)  # equal is not a gain
+    assert acc.update(2, math.nextafter(50.0, math.inf))  # the smallest gain is one
+    assert not acc.update(3, float("nan")) and not acc.update(4, 10.0) and acc.expired and acc.best_epoch == 2
+
+    margin = Patience(1, min_delta=5.0, mode="max")
+    assert margin.update(0, 10.0) and not margin.update(1, 15.0) and margin.expired  # needs more than +5
+    assert not Patience(1, min_delta=math.inf).update(0, 1.0)  # an infinite margin: nothing ever improves
+
+    # The trainers' monitors are this class with their original signatures and attribute names.
+    stopping, accuracy = EarlyStopping(4, 0.01), AccuracyPatience(4)
+    assert isinstance(stopping, Patience) and isinstance(accuracy, Patience)
+    assert (stopping.mode, stopping.min_delta, accuracy.mode, accuracy.min_delta) == ("min", 0.01, "max", 0.0)
+    assert stopping.update(7, 0.5) and stopping.best_loss == stopping.best == 0.5 and stopping.best_epoch == 7
+    with pytest.raises(ValueError, match="patience_steps"):
+        Patience(0)
+    with pytest.raises(ValueError, match="mode"):
+        Patience(1, mode="up")  # type: ignore[arg-type]
+
+
+def test_patience_expiry_is_seen_before_the_next_epoch() -> None:
+    """Patience 2, last gain at epoch 1: epochs 2 and 3 do not improve, so epoch 4 never starts."""
+    monitor, trained = Patience(2, mode="max"), []
+    for epoch, value in enumerate([1.0, 2.0, 2.0, 1.0, 9.0]):
+        if monitor.expired:
+            break
+        trained.append(epoch)
+        monitor.update(epoch, value)
+    assert trained == [0, 1, 2, 3] and monitor.best_epoch == 1
+
+
+@dataclass
+class _ToyRecord:
+    epoch: int
+    value: float
+    improved: bool
+    seconds: float
+
+
+def _constant_epochs(net: torch.nn.Module, values: list[float]):
+    """An epoch function that sets every weight of `net` to the epoch number and reports `values[epoch]`."""
+
+    def run_epoch(epoch: int) -> EpochValues:
+        net.train()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(float(epoch))
+        return EpochValues(fields={"value": values[epoch]}, monitored=values[epoch], losses={"loss": values[epoch]})
+
+    return run_epoch
+
+
+def test_fit_restores_the_best_state_and_reports_early_stopping() -> None:
+    net = torch.nn.Linear(3, 2)
+    seen: list[_ToyRecord] = []
+    values = [3.0, 2.0, 2.5, 2.4, 1.0, 0.5]  # best at epoch 1; epochs 2 and 3 expire patience 2
+    result = fit(net, _constant_epochs(net, values), _ToyRecord, Patience(2, mode="min"), epochs=len(values),
+                 learning_rate=0.1, on_epoch=seen.append)
+    assert result.stopped_early and result.best_epoch == 1 and result.best_value == 2.0
+    assert [(r.epoch, r.value, r.improved) for r in result.history] == [
+        (0, 3.0, True), (1, 2.0, True), (2, 2.5, False), (3, 2.4, False)]
+    assert seen == result.history and all(r.seconds >= 0 for r in seen)
+    assert all(torch.equal(v, torch.full_like(v, 1.0)) for v in net.state_dict().values())  # epoch 1's weights
+    assert all(torch.equal(v, result.best_state[k]) for k, v in net.state_dict().items())
+    assert not net.training
+
+    # Patience never runs out: all epochs, not stopped early, best state is the last improving epoch.
+    net = torch.nn.Linear(3, 2)
+    result = fit(net, _constant_epochs(net, values), _ToyRecord, Patience(5), epochs=len(values), learning_rate=0.1)
+    assert not result.stopped_early and len(result.history) == 6 and result.best_epoch == 5
+    assert torch.equal(net.weight, torch.full_like(net.weight, 5.0))
+
+
+def test_fit_keeps_the_last_state_when_no_epoch_improves() -> None:
+    net = torch.nn.Linear(3, 2)
+    result = fit(net, _constant_epochs(net, [1.0, 1.0, 1.0]), _ToyRecord, Patience(5, min_delta=math.inf),
+                 epochs=3, learning_rate=0.1)
+    assert result.best_epoch == -1 and result.best_value == math.inf and not result.stopped_early
+    assert not any(r.improved for r in result.history)
+    assert torch.equal(net.weight, torch.full_like(net.weight, 2.0)) and not net.training
+
+
+def test_fit_stops_on_a_non_finite_loss_before_the_monitor_and_the_record() -> None:
+    net = torch.nn.Linear(3, 2)
+    monitor, seen = Patience(5), []
+    with pytest.raises(DivergedError, match=r"training diverged at epoch 2: loss inf \(learning rate 0\.1\)"):
+        fit(net, _constant_epochs(net, [2.0, 1.0, math.inf]), _ToyRecord, monitor, epochs=3, learning_rate=0.1,
+            on_epoch=seen.append)
+    assert [r.epoch for r in seen] == [0, 1] and monitor.best_epoch == 1 and monitor.steps_left == 5
 
 
 # ---------------------------------------------------------------- training loop

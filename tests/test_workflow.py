@@ -208,6 +208,40 @@ def test_plots_and_html_report(campaign):
     assert "accuracy.png" in html and "summary_flowpic_dim_32.html" in html
 
 
+def test_relabelled_campaigns_and_upgrades_never_retrain_finished_runs(campaign):
+    """Identity vs labels: a campaign with another id and AIM experiment sharing the 4 runs plans only its 2 new
+    ones, also when Snakemake's records of the finished jobs say they were made by another job command with other
+    params (an older tcbench); `tcbench campaign status` agrees with the plan."""
+    import json
+    from base64 import urlsafe_b64encode
+
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    other = {**TINY_CONFIG, "campaign_id": "relabelled", "experiment": "augmentations-at-loading",
+             "grid": {**TINY_CONFIG["grid"], "seed": [12345, 42, 7]}}
+    config = campaign / "relabelled.yaml"
+    config.write_text(yaml.safe_dump(other))
+    metadata = campaign / ".snakemake" / "metadata"
+    finished = sorted((campaign / "results" / "runs").glob("*/marker.json"))
+    assert len(finished) == 4
+    for marker in finished:
+        output = str(marker.relative_to(campaign))
+        record = {"rule": "train", "code": "tcbench run {params.args} --experiment {params.experiment} > {log} 2>&1",
+                  "params": ["'augmentation-at-loading'", "'augment-at-loading --seed 1'"], "record_format_version": 6,
+                  "input": [], "incomplete": False}
+        (metadata / urlsafe_b64encode(output.encode()).decode()).write_text(json.dumps(record))
+    plan = snakemake(campaign, "-n", configfile=config)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert planned_jobs(plan.stdout + plan.stderr)["train"] == 2
+    status = CliRunner().invoke(cli, ["campaign", "status", "--configfile", str(config), "--directory", str(campaign),
+                                      "--all", "--json"])
+    assert status.exit_code == 0, status.output
+    states = [json.loads(line)["state"] for line in status.output.splitlines()]
+    assert sorted(states) == ["done"] * 4 + ["pending"] * 2
+
+
 SIMCLR_CONFIG = {
     **{k: v for k, v in TINY_CONFIG.items() if k != "training"},
     "campaign_id": "tiny-simclr",

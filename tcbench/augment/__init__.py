@@ -1,20 +1,23 @@
-"""Augment-at-loading: the seven augmentations of the original, applied to all copies of a dataset at once.
+"""Augment-at-loading: every registered augmentation applied to all copies of a dataset at once.
 
-Reference tcbench-behaviour.md 2.1-2.3. ``augment_at_loading`` returns only the augmented copies of N flows (the
-caller keeps the originals in front): ``copies_per_sample`` copies, ordered copy-major as in the original (copy 1
-of every row, then copy 2, ...), as one ``(copies * N, dim*dim)`` uint8 CSR matrix.
+Reference tcbench-behaviour.md 2.1-2.3. An augmentation is one class implementing the contract of
+:mod:`tcbench.augment.base` and registered by name in :mod:`tcbench.augment.registry`; this module and
+:mod:`tcbench.augment.views` only ask the registry (what it operates on, its copies, its draws, its operation),
+never compare names. The seven of the original are in :mod:`tcbench.augment.original` (table there).
 
-| name | input | parameter per copy | copies |
-|---|---|---|---|
-| noaug | - | - | 0 |
-| horizontalflip | flowpic | - (time axis reversed) | 1 |
-| rotate | flowpic | a ~ U(-10, 10) degrees, clockwise | aug_samples - 1 |
-| colorjitter | flowpic | order ~ permutation(4), b, saturation, c ~ U(0.2, 1.8), hue ~ U(-0.2, 0.2) | aug_samples - 1 |
-| packetloss | packets | t* ~ U(0, t_last); packets with t* - 0.1 <= t <= t* + 0.1 deleted | aug_samples - 1 |
-| changertt | packets | alpha ~ U(0.5, 1.5); t' = alpha * t | aug_samples - 1 |
-| timeshift | packets | b ~ U(-1, 1) s; t' = t + b, t' < 0 dropped | aug_samples - 1 |
+Adding one: a new module in this package that defines the class with ``@register_augmentation`` (the package
+imports all its modules when imported, see ``_discover_augmentations``: no list to edit), or, out of tree, a
+module anywhere doing the same, named under ``plugins:`` of a config (the project's plugin loader imports it).
 
-Series augmentations rebuild the flowpics with ``flowpic_matrix`` at the run's dim and block duration.
+``augment_at_loading`` returns only the augmented copies of N flows (the caller keeps the originals in front):
+``copies_per_sample`` copies, ordered copy-major as in the original (copy 1 of every row, then copy 2, ...), as
+one ``(copies * N, dim*dim)`` uint8 CSR matrix. Series augmentations rebuild the flowpics with
+``flowpic_matrix`` at the run's dim and block duration.
+
+Name lists: ``AUGMENTATIONS``, ``IMAGE_AUGMENTATIONS`` and ``SERIES_AUGMENTATIONS`` are tuples read from the
+registry at each attribute access (module ``__getattr__``), so ``tcbench.augment.AUGMENTATIONS`` includes plugins
+registered later; ``from tcbench.augment import AUGMENTATIONS`` binds the tuple of that moment (the built-ins and
+in-tree modules, plus the plugins loaded so far). :func:`augmentation_names` is the function form.
 
 Randomness: one ``numpy.random.default_rng(seed)`` draws every parameter of every copy, in a few vectorised calls
 (shape ``(copies, N)``, copy-major). The result depends only on (seed, inputs), never on a worker count. The
@@ -22,38 +25,74 @@ original seeds one generator per chunk of ``N // workers`` rows and draws parame
 changes with ``--workers``, reference 10 item 23); our random stream therefore differs from the original's and
 augmented datasets are statistically, not bitwise, comparable with its runs. Given the same parameters, the
 operations themselves follow the original (torchvision 0.15 semantics for the image ones, see ``image``).
+
+Importing this package never imports torch: the image operations import it when they run (a run imports
+``tcbench.augment`` on a side thread while the main thread imports torch).
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
 
 import numpy as np
 import scipy.sparse as sp
 
 from tcbench.augment import series as _series
+from tcbench.augment.base import Augmentation, ImageAugmentation, Operand, SeriesAugmentation
+from tcbench.augment.original import COLORJITTER_FACTOR_RANGE, COLORJITTER_HUE_RANGE, ROTATE_DEGREES
+from tcbench.augment.registry import (
+    augmentation_names,
+    get_augmentation,
+    register_augmentation,
+    unregister_augmentation,
+)
 from tcbench.features.flowpic import PacketSeries, check_dim
 
-AUGMENTATIONS = ("noaug", "rotate", "horizontalflip", "colorjitter", "packetloss", "changertt", "timeshift")
-IMAGE_AUGMENTATIONS = ("rotate", "horizontalflip", "colorjitter")
-SERIES_AUGMENTATIONS = ("packetloss", "changertt", "timeshift")
 DEFAULT_AUG_SAMPLES = 10
-
-ROTATE_DEGREES = (-10.0, 10.0)
-COLORJITTER_FACTOR_RANGE = (0.2, 1.8)  # [1 - 0.8, 1 + 0.8] for brightness, saturation and contrast
-COLORJITTER_HUE_RANGE = (-0.2, 0.2)
-# Indices of the original's permutation: 0 brightness, 1 saturation, 2 contrast, 3 hue.
-_BRIGHTNESS, _CONTRAST = 0, 2
 
 __all__ = [
     "AUGMENTATIONS",
+    "COLORJITTER_FACTOR_RANGE",
+    "COLORJITTER_HUE_RANGE",
+    "DEFAULT_AUG_SAMPLES",
     "IMAGE_AUGMENTATIONS",
+    "ROTATE_DEGREES",
     "SERIES_AUGMENTATIONS",
+    "Augmentation",
+    "ImageAugmentation",
+    "SeriesAugmentation",
     "augment_at_loading",
+    "augmentation_names",
     "copies_per_sample",
     "draw_parameters",
+    "get_augmentation",
+    "register_augmentation",
+    "unregister_augmentation",
 ]
 
+# The registry-backed name tuples and the operand they select (None: all).
+_NAME_TUPLES: dict[str, Operand | None] = {
+    "AUGMENTATIONS": None,
+    "IMAGE_AUGMENTATIONS": "flowpic",
+    "SERIES_AUGMENTATIONS": "packets",
+}
 
-def _image():
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``AUGMENTATIONS``, ``IMAGE_AUGMENTATIONS``, ``SERIES_AUGMENTATIONS``: the registered names (in
+    registration order) at the time of the access, so plugins registered after import are included."""
+    if name in _NAME_TUPLES:
+        return augmentation_names(_NAME_TUPLES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NAME_TUPLES})
+
+
+def _image() -> ModuleType:
     """The image augmentations import torch (~2 s): only when one is used, so that series augmentations can
     run on a side thread while the run process imports torch."""
     from tcbench.augment import image
@@ -61,56 +100,35 @@ def _image():
     return image
 
 
-def _check_name(aug_name: str) -> str:
-    if aug_name not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {aug_name!r}; valid: {list(AUGMENTATIONS)}")
-    return aug_name
-
-
 def copies_per_sample(aug_name: str, aug_samples: int = DEFAULT_AUG_SAMPLES) -> int:
     """Augmented copies per sample: noaug 0, horizontalflip 1, the others ``aug_samples - 1`` (9 by default)."""
-    _check_name(aug_name)
+    aug = get_augmentation(aug_name)
     if aug_samples < 1:
         raise ValueError(f"aug_samples must be >= 1, got {aug_samples}")
-    if aug_name == "noaug":
-        return 0
-    if aug_name == "horizontalflip":
-        return 1
-    return aug_samples - 1
+    copies = aug.copies(aug_samples)
+    if not isinstance(copies, (int, np.integer)) or copies < 0:
+        raise ValueError(f"augmentation {aug_name!r} asks for {copies!r} copies; a count >= 0 is needed")
+    return int(copies)
 
 
 def draw_parameters(
     aug_name: str, rng: np.random.Generator, copies: int, n: int, last_time: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Every random parameter of ``copies`` copies of ``n`` samples, each array ``(copies, n)`` (copy-major).
+    """Every random parameter of ``copies`` copies of ``n`` samples, each array ``(copies, n, ...)`` (copy-major).
 
     colorjitter draws saturation and hue too (no-ops on one channel, kept so every draw of the original has a
-    counterpart); packetloss needs ``last_time`` (each flow's last packet time, length n).
+    counterpart); packetloss needs ``last_time`` (each flow's last packet time, length n). The shapes are
+    checked here, so that a plugin's mistake is reported where it is made, not as a broadcasting error later.
     """
-    shape = (copies, n)
-    if aug_name in ("noaug", "horizontalflip"):
-        return {}
-    if aug_name == "rotate":
-        return {"angle": rng.uniform(*ROTATE_DEGREES, size=shape)}
-    if aug_name == "colorjitter":
-        order = rng.permuted(np.broadcast_to(np.arange(4), (copies * n, 4)), axis=1)
-        brightness = rng.uniform(*COLORJITTER_FACTOR_RANGE, size=shape)
-        saturation = rng.uniform(*COLORJITTER_FACTOR_RANGE, size=shape)
-        contrast = rng.uniform(*COLORJITTER_FACTOR_RANGE, size=shape)
-        hue = rng.uniform(*COLORJITTER_HUE_RANGE, size=shape)
-        position = np.argsort(order, axis=1)  # position[j, op] = when op is applied
-        brightness_first = (position[:, _BRIGHTNESS] < position[:, _CONTRAST]).reshape(shape)
-        return {"order": order.reshape(copies, n, 4), "brightness": brightness, "saturation": saturation,
-                "contrast": contrast, "hue": hue, "brightness_first": brightness_first}
-    if aug_name == "packetloss":
-        if last_time is None or len(last_time) != n:
-            raise ValueError("packetloss needs the last packet time of each of the flows")
-        return {"centre": rng.uniform(0.0, np.broadcast_to(np.asarray(last_time, dtype=np.float64), shape))}
-    if aug_name == "changertt":
-        return {"alpha": rng.uniform(_series.CHANGERTT_MIN_ALPHA, _series.CHANGERTT_MAX_ALPHA, size=shape)}
-    if aug_name == "timeshift":
-        return {"shift": rng.uniform(-_series.TIMESHIFT_MAX, _series.TIMESHIFT_MAX, size=shape)}
-    raise ValueError(f"unknown augmentation {aug_name!r}; valid: {list(AUGMENTATIONS)}")
+    aug = get_augmentation(aug_name)
+    params = aug.draw(rng, copies, n, last_time)
+    for key, value in params.items():
+        if not isinstance(value, np.ndarray) or value.shape[:2] != (copies, n):
+            raise ValueError(f"augmentation {aug_name!r} drew {key!r} with shape {np.shape(value)}; "
+                             f"({copies}, {n}, ...) is needed")
+    if isinstance(aug, SeriesAugmentation) and aug.parameter not in params:
+        raise ValueError(f"series augmentation {aug_name!r} must draw its parameter {aug.parameter!r}")
+    return params
 
 
 def augment_at_loading(
@@ -128,41 +146,34 @@ def augment_at_loading(
     - ``flowpics``: the N flowpics ``(N, dim*dim)`` at ``dim``; required by the image augmentations, and only
       used to check N for the series ones (may be None there).
     - ``series``: packets of the same N flows, in the same order; required by the series augmentations. It may
-      be cut to the packets with ``t < 2 * block_duration + 1`` (everything that can reach the window after any
-      of them); the flowpics are rebuilt from it at ``dim`` and ``block_duration``.
+      be cut to the packets before the augmentation's ``input_cutoff(block_duration)`` (``t < 2 *
+      block_duration + 1`` covers every built-in); the flowpics are rebuilt from it at ``dim`` and
+      ``block_duration``.
     - ``last_time``: time of each flow's last packet over the *whole* flow (packetloss draws its loss window in
       ``U(0, t_last)``). When None it is read from ``series``, which must then hold every packet.
     - ``seed``: the same seed and inputs give identical output (one ``default_rng(seed)`` for all draws).
     """
-    _check_name(aug_name)
+    aug = get_augmentation(aug_name)
     check_dim(dim)
     copies = copies_per_sample(aug_name, aug_samples)
-    n = _n_flows(aug_name, flowpics, series, dim)
+    n = _n_flows(aug, flowpics, series, dim)
     if copies == 0 or n == 0:
         return sp.csr_matrix((copies * n, dim * dim), dtype=np.uint8)
     rng = np.random.default_rng(seed)
 
-    if aug_name in SERIES_AUGMENTATIONS:
+    if isinstance(aug, SeriesAugmentation):
         assert series is not None
-        if aug_name == "packetloss" and last_time is None:
+        if aug.needs_last_time and last_time is None:
             last_time = _series.last_packet_times(series)
         params = draw_parameters(aug_name, rng, copies, n, last_time)
-        (values,) = params.values()
-        return _series.augmented_flowpics(aug_name, series, values, dim, block_duration)
-
-    matrix = sp.csr_matrix(flowpics, dtype=np.uint8)
-    if aug_name == "horizontalflip":
-        return _image().horizontal_flip(matrix, dim)
-    params = draw_parameters(aug_name, rng, copies, n)
-    tiled = _image().tile_rows(matrix, copies)
-    if aug_name == "rotate":
-        return _image().rotate(tiled, params["angle"].ravel(), dim)
-    return _image().colorjitter(
-        tiled, params["brightness"].ravel(), params["contrast"].ravel(), params["brightness_first"].ravel(), dim
-    )
+        return _series.augmented_flowpics(aug_name, series, params[aug.parameter], dim, block_duration)
+    if isinstance(aug, ImageAugmentation):
+        matrix = sp.csr_matrix(flowpics, dtype=np.uint8)
+        return aug.augment_copies(matrix, draw_parameters(aug_name, rng, copies, n), copies, dim)
+    raise ValueError(f"augmentation {aug_name!r} operates on {aug.operates_on!r} and cannot make copies")
 
 
-def _n_flows(aug_name: str, flowpics: sp.csr_matrix | None, series: PacketSeries | None, dim: int) -> int:
+def _n_flows(aug: Augmentation, flowpics: sp.csr_matrix | None, series: PacketSeries | None, dim: int) -> int:
     n = None
     if flowpics is not None:
         if flowpics.ndim != 2 or flowpics.shape[1] != dim * dim:
@@ -170,12 +181,36 @@ def _n_flows(aug_name: str, flowpics: sp.csr_matrix | None, series: PacketSeries
         if flowpics.dtype != np.uint8:
             raise ValueError(f"flowpics must be uint8 counts, got {flowpics.dtype}")
         n = flowpics.shape[0]
-    if aug_name in SERIES_AUGMENTATIONS:
+    if aug.operates_on == "packets":
         if series is None:
-            raise ValueError(f"{aug_name} augments packet series: series is required")
+            raise ValueError(f"{aug.name} augments packet series: series is required")
         if n is not None and series.n_flows != n:
             raise ValueError(f"{n} flowpics but {series.n_flows} packet series")
         return series.n_flows
-    if aug_name in IMAGE_AUGMENTATIONS and flowpics is None:
-        raise ValueError(f"{aug_name} augments flowpics: flowpics is required")
+    if aug.operates_on == "flowpic" and flowpics is None:
+        raise ValueError(f"{aug.name} augments flowpics: flowpics is required")
     return 0 if n is None else n
+
+
+# Modules of this package that define no augmentation (the built-ins' ``original`` is imported above, first, so
+# that they keep the original's order). Private modules (``_name``) are skipped too: helpers go there.
+_INFRASTRUCTURE_MODULES = frozenset({"base", "registry", "original", "image", "series", "views"})
+
+
+def _discover_augmentations() -> tuple[str, ...]:
+    """Import every other module of this package, in name order: each registers the augmentations it defines.
+
+    Runs last in this module, so a discovered module may import anything from ``tcbench.augment``. Such modules
+    must not import torch at module level (this package is imported without it; see the module docstring).
+    """
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name in _INFRASTRUCTURE_MODULES:
+            continue
+        importlib.import_module(f"{__name__}.{info.name}")
+        found.append(info.name)
+    return tuple(found)
+
+
+#: In-tree augmentation modules found besides ``original`` (empty until one is added).
+AUGMENTATION_MODULES: tuple[str, ...] = _discover_augmentations()

@@ -1,11 +1,13 @@
-"""Packet-series augmentations (packetloss, changertt, timeshift) for many copies of many flows at once.
+"""Packet-series augmentations for many copies of many flows at once (the operations themselves are the
+:class:`~tcbench.augment.base.SeriesAugmentation` classes of the registry, e.g. ``original``).
 
 All copies of all flows are one big :class:`PacketSeries` (flow ``k * N + i`` = copy ``k`` of flow ``i``, so the
-order is copy-major) whose times are changed with one parameter per (copy, flow) broadcast to its packets; a
+order is copy-major) whose packets are changed with one parameter per (copy, flow) broadcast to its packets; a
 single ``flowpic_matrix`` call then bins them. Copies are processed in groups bounded by a packet budget, so
 memory stays flat at dim 1500 whatever the number of copies. Nothing here draws random numbers.
 
-Semantics (reference tcbench-behaviour.md 2.2), times in seconds relative to the flow's first packet:
+Semantics of the built-ins (reference tcbench-behaviour.md 2.2), times in seconds relative to the flow's first
+packet:
 - changertt: ``t' = alpha * t`` (every packet kept; the flowpic keeps those with ``0 <= t' < T``);
 - timeshift: ``t' = t + b``; packets with ``t' < 0`` are dropped (the original drops the first k packets, k the
   number of negative times: the same packets for sorted times), no re-zeroing;
@@ -17,17 +19,38 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from tcbench.augment.base import SeriesAugmentation, keep_packets, tile_series
+from tcbench.augment.original import CHANGERTT_MAX_ALPHA, CHANGERTT_MIN_ALPHA, PACKETLOSS_DELTA, TIMESHIFT_MAX
+from tcbench.augment.registry import augmentation_names, get_augmentation
 from tcbench.features.flowpic import PacketSeries, flowpic_matrix
 
-PACKETLOSS_DELTA = 0.1
-TIMESHIFT_MAX = 1.0
-CHANGERTT_MIN_ALPHA = 0.5
-CHANGERTT_MAX_ALPHA = 1.5
-
-SERIES_OPERATIONS = ("packetloss", "changertt", "timeshift")
+__all__ = [
+    "CHANGERTT_MAX_ALPHA",
+    "CHANGERTT_MIN_ALPHA",
+    "PACKETLOSS_DELTA",
+    "TIMESHIFT_MAX",
+    "augmented_flowpics",
+    "augmented_series",
+    "input_cutoff",
+    "last_packet_times",
+    "series_augmentation",
+    "tile_series",
+    "window",
+]
 
 # Packets of all copies handled per flowpic_matrix call (bounds the temporaries: ~40 bytes per packet).
 _PACKETS_PER_GROUP = 8_000_000
+
+
+def series_augmentation(operation: str) -> SeriesAugmentation:
+    """The registered series augmentation ``operation``; ValueError naming the valid ones otherwise."""
+    try:
+        aug = get_augmentation(operation)
+    except ValueError:
+        aug = None
+    if not isinstance(aug, SeriesAugmentation):
+        raise ValueError(f"unknown series augmentation {operation!r}; valid: {list(augmentation_names('packets'))}")
+    return aug
 
 
 def last_packet_times(series: PacketSeries) -> np.ndarray:
@@ -44,9 +67,7 @@ def window(series: PacketSeries, cutoff: float) -> PacketSeries:
     keep = series.times < cutoff
     if keep.all():
         return series
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    return PacketSeries(series.times[keep], series.sizes[keep], kept_before[series.offsets])
+    return keep_packets(series, keep)
 
 
 def input_cutoff(operation: str, block_duration: float) -> float:
@@ -55,48 +76,21 @@ def input_cutoff(operation: str, block_duration: float) -> float:
     changertt: alpha >= 0.5 so alpha * t >= T for t >= 2T; timeshift: b >= -1 so t + b >= T for t >= T + 1;
     packetloss moves no packet.
     """
-    if operation == "changertt":
-        return block_duration / CHANGERTT_MIN_ALPHA
-    if operation == "timeshift":
-        return block_duration + TIMESHIFT_MAX
-    if operation == "packetloss":
-        return block_duration
-    raise ValueError(f"unknown series augmentation {operation!r}; valid: {list(SERIES_OPERATIONS)}")
+    return series_augmentation(operation).input_cutoff(block_duration)
 
 
 def augmented_series(operation: str, series: PacketSeries, params: np.ndarray) -> PacketSeries:
     """The augmented copies as one PacketSeries of ``copies * N`` flows, copy-major.
 
-    ``params`` is ``(copies, N)``: alpha (changertt), shift b (timeshift) or the loss-window centre t*
-    (packetloss, window ``[t* - 0.1, t* + 0.1]``).
+    ``params`` is ``(copies, N)``, the augmentation's one parameter per copy: alpha (changertt), shift b
+    (timeshift) or the loss-window centre t* (packetloss, window ``[t* - 0.1, t* + 0.1]``).
     """
+    aug = series_augmentation(operation)
     params = np.asarray(params, dtype=np.float64)
     n = series.n_flows
     if params.ndim != 2 or params.shape[1] != n:
         raise ValueError(f"params must be (copies, {n}), got {params.shape}")
-    copies = params.shape[0]
-    counts = np.diff(series.offsets)
-    n_packets = len(series.times)
-    flow_of_packet = np.repeat(np.arange(n, dtype=np.int64), counts)
-    per_packet = params[:, flow_of_packet].ravel()  # (copies * P,), copy-major like np.tile
-    times = np.tile(series.times.astype(np.float64, copy=False), copies)
-    sizes = np.tile(series.sizes, copies)
-    offsets = np.empty(copies * n + 1, dtype=np.int64)
-    offsets[:-1] = (series.offsets[:-1][None, :] + n_packets * np.arange(copies, dtype=np.int64)[:, None]).ravel()
-    offsets[-1] = copies * n_packets
-    if operation == "changertt":
-        times *= per_packet
-        return PacketSeries(times, sizes, offsets)
-    if operation == "timeshift":
-        times += per_packet
-        keep = times >= 0
-    elif operation == "packetloss":
-        keep = ~((times >= per_packet - PACKETLOSS_DELTA) & (times <= per_packet + PACKETLOSS_DELTA))
-    else:
-        raise ValueError(f"unknown series augmentation {operation!r}; valid: {list(SERIES_OPERATIONS)}")
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    return PacketSeries(times[keep], sizes[keep], kept_before[offsets])
+    return aug.transform(tile_series(series, params.shape[0]), params.ravel())
 
 
 def augmented_flowpics(

@@ -18,30 +18,36 @@ each augmentation's parameters in config order, each of shape ``(views, N)`` (vi
 augment-at-loading). packetloss draws ``u ~ U(0, 1)`` and centres its loss window on ``u * t_last`` with
 ``t_last`` the flow's last time *after* the augmentations applied before it: numpy's ``uniform(0, t)`` is exactly
 ``t * u``, so this is the original's ``U(0, t_last)`` of the current series.
+
+Nothing here knows an augmentation by name: each comes from the registry, and a series one supplies what the
+composition needs (``identity``, ``input_cutoff``, ``last_time_after``, ``view_parameter``; see
+:class:`tcbench.augment.base.SeriesAugmentation`), so a plugin composes like a built-in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
 
-from tcbench.augment import AUGMENTATIONS, IMAGE_AUGMENTATIONS, SERIES_AUGMENTATIONS, _image, draw_parameters
+from tcbench.augment import _image, draw_parameters
 from tcbench.augment import series as _series
+from tcbench.augment.base import ImageAugmentation, SeriesAugmentation, tile_series
+from tcbench.augment.registry import augmentation_names, get_augmentation
 from tcbench.features.flowpic import PacketSeries, check_dim, flowpic_matrix
 
 N_VIEWS = 2
 DEFAULT_VIEW_AUGMENTATIONS = ("changertt", "timeshift")
-# Parameters under which each series operation leaves a flow unchanged (for flows where it is not this step's).
-_IDENTITY = {"changertt": 1.0, "timeshift": 0.0, "packetloss": -np.inf}
 
 
 def check_view_augmentations(augmentations: Sequence[str]) -> tuple[str, ...]:
-    """The configured augmentations, validated: at least one, no repeats, no ``noaug`` (as the original drops it)."""
+    """The configured augmentations, validated: at least one, no repeats, none that operates on nothing (as the
+    original drops ``noaug``)."""
     augs = tuple(augmentations)
-    valid = [a for a in AUGMENTATIONS if a != "noaug"]
+    valid = [a for a in augmentation_names() if get_augmentation(a).operates_on != "none"]
     bad = [a for a in augs if a not in valid]
     if bad:
         raise ValueError(f"view augmentation(s) {bad} not valid; valid values: {valid}")
@@ -55,16 +61,27 @@ def check_view_augmentations(augmentations: Sequence[str]) -> tuple[str, ...]:
 def view_input_cutoff(augmentations: Sequence[str], block_duration: float) -> float:
     """Packets at or after this time cannot reach the flowpic window whatever the composition and its order.
 
-    The worst case is change-RTT then time-shift: ``alpha t + b < T`` with alpha >= 0.5 and b >= -1 needs
-    ``t < (T + 1) / 0.5``. packetloss moves no packet.
+    Applying ``a`` then ``b`` can bring into ``[0, T)`` only packets before ``a.input_cutoff(b.input_cutoff(T))``
+    (the cutoffs are non-decreasing), so the bound is the largest such chain over the orders of the series
+    augmentations (image ones move no packet). For the built-ins the worst case is change-RTT then time-shift:
+    ``alpha t + b < T`` with alpha >= 0.5 and b >= -1 needs ``t < (T + 1) / 0.5``; packetloss moves no packet.
     """
-    shift = _series.TIMESHIFT_MAX if "timeshift" in augmentations else 0.0
-    scale = _series.CHANGERTT_MIN_ALPHA if "changertt" in augmentations else 1.0
-    return (block_duration + shift) / scale
+    steps = tuple(aug for aug in map(get_augmentation, augmentations) if isinstance(aug, SeriesAugmentation))
+
+    @cache
+    def worst(remaining: frozenset[int]) -> float:
+        """Largest cutoff over the orders of ``remaining`` (the first applied is the outermost cutoff)."""
+        if not remaining:
+            return block_duration
+        return max(steps[k].input_cutoff(worst(remaining - {k})) for k in sorted(remaining))
+
+    return worst(frozenset(range(len(steps))))
 
 
 def needs_series(augmentations: Sequence[str]) -> bool:
-    return any(a in SERIES_AUGMENTATIONS for a in augmentations)
+    """Whether one of the augmentations transforms packet series (the views then start from the packets)."""
+    series_augs = augmentation_names("packets")
+    return any(a in series_augs for a in augmentations)
 
 
 @dataclass
@@ -106,17 +123,18 @@ class ViewSource:
         order = self.rng.permuted(np.broadcast_to(np.arange(len(augs)), (m, len(augs))), axis=1)
         position = np.argsort(order, axis=1)  # position[j, a]: step at which augmentation a is applied to view j
         ones = np.ones(n)
-        params = {a: draw_parameters(a, self.rng, views, n, last_time=ones if a == "packetloss" else None) for a in augs}
+        params = {a: draw_parameters(a, self.rng, views, n, last_time=ones if get_augmentation(a).needs_last_time else None)
+                  for a in augs}
         return compose_views(augs, position, params, views, self.dim, self.block_duration, flowpics=self.flowpics,
                              series=self.series, last_time=self.last_time)
 
 
-def compose_views(augmentations: Sequence[str], position: np.ndarray, params: dict[str, dict[str, np.ndarray]],
+def compose_views(augmentations: Sequence[str], position: np.ndarray, params: Mapping[str, Mapping[str, np.ndarray]],
                   views: int, dim: int, block_duration: float, *, flowpics: sp.csr_matrix | None = None,
                   series: PacketSeries | None = None, last_time: np.ndarray | None = None) -> sp.csr_matrix:
     """The views for given draws (deterministic): ``position[j, a]`` is the step at which augmentation ``a`` is
     applied to view ``j`` (view-major, ``views * N`` rows); ``params[a]`` are :func:`draw_parameters` arrays of
-    shape ``(views, N)``, packetloss's ``centre`` being the fraction ``u`` of the current last time."""
+    shape ``(views, N, ...)``, packetloss's ``centre`` being the fraction ``u`` of the current last time."""
     augs = tuple(augmentations)
     if needs_series(augs):
         assert series is not None and last_time is not None
@@ -124,45 +142,41 @@ def compose_views(augmentations: Sequence[str], position: np.ndarray, params: di
     else:
         matrix = _image().tile_rows(sp.csr_matrix(flowpics, dtype=np.uint8), views)
     for step in range(len(augs)):
-        for k, aug in enumerate(augs):
+        for k, name in enumerate(augs):
+            aug = get_augmentation(name)
             rows = np.flatnonzero(position[:, k] == step)
-            if aug in IMAGE_AUGMENTATIONS and len(rows):
-                matrix = _replace_rows(matrix, rows, _apply_image(aug, matrix[rows], params[aug], rows, dim))
+            if isinstance(aug, ImageAugmentation) and len(rows):
+                chosen = {key: _by_row(value)[rows] for key, value in params[name].items()}
+                matrix = _replace_rows(matrix, rows, aug.transform(matrix[rows], chosen, dim))
     return matrix
 
 
-def _series_views(augs: tuple[str, ...], position: np.ndarray, params: dict[str, dict[str, np.ndarray]], views: int,
-                  series: PacketSeries, last_time: np.ndarray, dim: int, block_duration: float) -> sp.csr_matrix:
-    """Apply the series augmentations to every view in its drawn relative order, then bin the flowpics."""
-    n = series.n_flows
-    tiled = _series.augmented_series("changertt", series, np.ones((views, n)))  # copy-major tiling
+def _series_views(augs: tuple[str, ...], position: np.ndarray, params: Mapping[str, Mapping[str, np.ndarray]],
+                  views: int, series: PacketSeries, last_time: np.ndarray, dim: int, block_duration: float) -> sp.csr_matrix:
+    """Apply the series augmentations to every view in its drawn relative order, then bin the flowpics.
+
+    One step at a time for all views: the step's augmentation transforms every view, with its drawn parameter
+    where it is the view's step and its ``identity`` elsewhere (one vectorised pass instead of one per view).
+    """
+    tiled = tile_series(series, views)  # copy-major: view v of flow i is flow v * N + i
     last = np.tile(np.asarray(last_time, dtype=np.float64), views)
     for step in range(len(augs)):
-        for k, aug in enumerate(augs):
+        for k, name in enumerate(augs):
+            aug = get_augmentation(name)
             active = position[:, k] == step
-            if aug not in SERIES_AUGMENTATIONS or not active.any():
+            if not isinstance(aug, SeriesAugmentation) or not active.any():
                 continue
-            (drawn,) = params[aug].values()
-            value = drawn.ravel()
-            if aug == "packetloss":
-                value = value * np.maximum(last, 0.0)
-            value = np.where(active, value, _IDENTITY[aug])
-            tiled = _series.augmented_series(aug, tiled, value[None, :])
-            if aug == "changertt":
-                last = last * value
-            elif aug == "timeshift":
-                last = last + value
+            value = aug.view_parameter(_by_row(params[name][aug.parameter]), last)
+            value = np.where(active, value, aug.identity)
+            tiled = _series.augmented_series(name, tiled, value[None, :])
+            last = aug.last_time_after(last, value)
     return flowpic_matrix(tiled, dim, block_duration)
 
 
-def _apply_image(aug: str, images: sp.csr_matrix, params: dict[str, np.ndarray], rows: np.ndarray, dim: int) -> sp.csr_matrix:
-    image = _image()
-    if aug == "horizontalflip":
-        return image.horizontal_flip(images, dim)
-    if aug == "rotate":
-        return image.rotate(images, params["angle"].ravel()[rows], dim)
-    return image.colorjitter(images, params["brightness"].ravel()[rows], params["contrast"].ravel()[rows],
-                             params["brightness_first"].ravel()[rows], dim)
+def _by_row(value: np.ndarray) -> np.ndarray:
+    """A drawn ``(views, N, ...)`` array with one entry per view row (``views * N``, view-major)."""
+    value = np.asarray(value)
+    return value.reshape(-1, *value.shape[2:])
 
 
 def _replace_rows(matrix: sp.csr_matrix, rows: np.ndarray, new: sp.csr_matrix) -> sp.csr_matrix:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tcbench.campaign.config import prepare_config
-from tcbench.campaign.grid import campaign_runs, grid_axes, pretrain_params, run_key
+from tcbench.campaign.grid import campaign_method, campaign_runs, grid_axes, pre_steps
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -31,7 +31,7 @@ def resolve_profile(profile: str) -> Path:
     raise FileNotFoundError(f"--profile {profile}: no config.yaml in {given.resolve()} and not a profile of this "
                             f"project (valid: {names}, or a folder holding a Snakemake profile config.yaml)")
 
-# The original's dry-run labels for each axis.
+# The original's dry-run labels of its axes (any other axis is shown by its name).
 AXIS_LABELS = {"with_dropout": "with_dropout", "split_index": "split_indexes", "aug_name": "augmentations",
                "flowpic_dim": "flowpic_dims", "seed": "seeds", "max_n_pkts": "max_n_pkts",
                "contrastive_learning_seed": "contrastive learning seeds", "finetune_seed": "finetune seeds",
@@ -48,15 +48,14 @@ def complete_config(config: dict[str, Any]) -> dict[str, Any]:
 def composition(config: dict[str, Any]) -> str:
     """The original's dry-run banner and axes (`name (count): [values]`), plus the total number of runs."""
     runs = campaign_runs(config)
-    width = max(len(AXIS_LABELS[name]) for name, _ in grid_axes(config))
+    method = campaign_method(config)
+    labels = [(AXIS_LABELS.get(name, name), values) for name, values in grid_axes(config)]
+    width = max(len(label) for label, _ in labels)
     lines = ["#" * 10, f"# campaign_id: {config['campaign_id']} | run 1/{len(runs)} - time to completion 0:00:00", "#" * 10]
-    for name, values in grid_axes(config):
-        label = f"{AXIS_LABELS[name]:<{width}} ({len(values)})"
-        lines.append(f"{label}: {values}")
-    detail = {"xgboost": lambda: f" ({config['xgboost']['flow_representation']})",
-              "simclr": lambda: f" (views: {'+'.join(config['simclr']['augmentations'])})"}.get(config["method"], lambda: "")
-    lines.append(f"method: {config['method']}{detail()}")
-    if config["method"] == "simclr":
-        lines.append(f"pre-trainings: {len({run_key(pretrain_params(r.params)) for r in runs})} (each shared by its finetune seeds)")
+    for label, values in labels:
+        lines.append(f"{f'{label:<{width}} ({len(values)})'}: {values}")
+    lines.append(f"method: {method.name}{method.describe(config)}")
+    if method.pre_step is not None:
+        lines.append(f"pre-trainings: {len(pre_steps(runs))} (each shared by its finetune seeds)")
     lines.append(f"total runs: {len(runs)}")
     return "\n".join(lines)

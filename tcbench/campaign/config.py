@@ -12,6 +12,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from tcbench.data.registry import DATASETS, INDEX_SPLITS, get_dataset
 from tcbench.data.splits import LARGER_TRAINSET_SPLIT
 
 
@@ -122,15 +123,22 @@ def _one_per_key(errors: list[Any]) -> list[Any]:
     return [e for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed]
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The schema file completed from the registries (plugin methods' sections and axes, valid names)."""
+    import yaml
+
+    from tcbench.methods.schema import campaign_schema
+
+    return campaign_schema(yaml.safe_load(Path(schema_path).read_text()))
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the JSON schema and raise one ConfigError listing every violation readably.
 
     Snakemake's own ``validate`` prints the whole schema for each error; this names the key and the valid values.
     """
     import jsonschema
-    import yaml
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     lines = list(dict.fromkeys(line for error in _one_per_key(errors) for line in _explain(error)))
@@ -138,68 +146,85 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
         raise ConfigError(f"invalid configuration ({len(lines)} problem(s)); see {schema_path}:\n  " + "\n  ".join(lines))
 
 
+def fill_defaults(instance: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Set every default the schema declares for a key the config leaves out, in nested sections too (what
+    Snakemake's ``validate(set_default=True)`` does; the schema here is built in memory, which it cannot take)."""
+    import copy
+
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
+            fill_defaults(instance[key], sub)
+
+
+def load_config_plugins(config: dict[str, Any], project_dir: Path) -> None:
+    """Import the plugin modules a config names (their methods and augmentations must be known before the schema
+    is built) and export them to the processes the workflow starts. A relative file path is looked up in the
+    working directory, then in ``project_dir`` (the folder of the Snakefile)."""
+    from tcbench.methods.registry import PluginError, export_plugins, load_plugins
+
+    plugins = config.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ConfigError(f"invalid configuration: plugins: {plugins!r} is not a list of module paths; valid values: "
+                          "a list of dotted module names or .py file paths")
+    try:
+        loaded = load_plugins(plugins, [project_dir])
+    except PluginError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    export_plugins(loaded)
+
+
 def prepare_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Everything the Snakefile and the CLI do to a config before planning, in one place so both report the same
-    message: readable schema errors first, then Snakemake's validation (which fills in the defaults), then the
-    checks between keys. Raises ConfigError; returns ``config``, completed in place."""
-    from snakemake.utils import validate
-
-    validate_config(config, schema_path)
-    validate(config, str(schema_path), set_default=True)
+    message: plugins first (they extend the schema), readable schema errors, then Snakemake's validation (which
+    fills in the defaults), then the checks between keys. Raises ConfigError; returns ``config``, completed in place."""
+    load_config_plugins(config, Path(schema_path).resolve().parents[2])
+    schema = load_schema(schema_path)
+    validate_config(config, schema, schema_path)
+    fill_defaults(config, schema)
     try:
         check_config(config)
-    except ConfigError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from None
+    except (ConfigError, ValueError) as exc:
+        raise ConfigError(f"invalid configuration: {str(exc).removeprefix('invalid configuration: ')}") from None
     return config
 
 
 def check_imported(config: dict[str, Any]) -> None:
     """An imported dataset must exist before anything is planned: say how to import it."""
-    from tcbench.campaign.grid import dataset_paths
     from tcbench.data.dataset_info import DATASET_INFO
+    from tcbench.data.paths import dataset_paths
 
     paths = dataset_paths(config)
     needed = [paths.parquet, paths.root / DATASET_INFO] + ([paths.index_splits] if paths.variant else [])
     missing = [p for p in needed if not p.exists()]
     if missing:
         name = config["dataset"]["name"]
+        synthetic = get_dataset(name).synthetic
         raise ConfigError(
             f"dataset: {name} (source imported) is not in {paths.root} ({', '.join(str(p.relative_to(paths.root)) for p in missing)} missing); "
             f"import it first: tcbench datasets import {name} --raw <the authors' archives> --datasets-dir "
-            f"{config['datasets_dir']}" + ("  (or set dataset.source: synthetic)" if name == "ucdavis-icdm19" else "")
+            f"{config['datasets_dir']}" + ("  (or set dataset.source: synthetic)" if synthetic else "")
         )
 
 
-# Filtered variants of the datasets other than ucdavis-icdm19, and their number of index splits.
-MIN_PKTS_VARIANTS = {"mirage19": (10,), "mirage22": (10, 1000), "utmobilenet21": (10,)}
-INDEX_SPLITS = 5
-
-
-def check_other_dataset(config: dict[str, Any]) -> None:
-    """mirage19, mirage22, utmobilenet21: imported only, a variant they have, their 5 index splits, no SimCLR."""
+def check_dataset_variant(config: dict[str, Any]) -> None:
+    """A dataset with filtered variants (mirage19, mirage22, utmobilenet21): imported only, a variant it has, its
+    index splits, no cap on samples per class."""
     dataset = config["dataset"]
-    name = dataset["name"]
+    definition = get_dataset(dataset["name"])
+    name = definition.name
     if dataset["source"] != "imported":
-        raise ConfigError(f"dataset.source: {dataset['source']!r} exists only for ucdavis-icdm19; {name} must be imported "
-                          f"(tcbench datasets import {name} --raw ...); valid values: ['imported']")
-    if dataset["min_pkts"] not in MIN_PKTS_VARIANTS[name]:
-        raise ConfigError(f"dataset.min_pkts: {dataset['min_pkts']} is not a variant of {name}; valid values: {list(MIN_PKTS_VARIANTS[name])}")
-    if config["method"] == "simclr":
-        raise ConfigError(f"method: simclr finetunes on ucdavis-icdm19's human and script partitions; {name} has none; "
-                          "valid methods: ['monolithic', 'xgboost']")
+        synthetic = [d for d in DATASETS.values() if d.synthetic]
+        raise ConfigError(f"dataset.source: {dataset['source']!r} exists only for {', '.join(d.name for d in synthetic)}; "
+                          f"{name} must be imported (tcbench datasets import {name} --raw ...); valid values: ['imported']")
+    if dataset["min_pkts"] not in definition.variants:
+        raise ConfigError(f"dataset.min_pkts: {dataset['min_pkts']} is not a variant of {name}; valid values: {list(definition.variants)}")
     bad = [s for s in config["grid"]["split_index"] if s not in range(INDEX_SPLITS)]
     if bad:
         raise ConfigError(f"grid.split_index: {bad} not available for {name}; valid values: {list(range(INDEX_SPLITS))}")
     if config["training"]["max_samples_per_class"] != -1:
         raise ConfigError(f"training.max_samples_per_class: only -1 for {name} (its train/val/test splits are fixed)")
-
-
-def _representation(config: dict[str, Any]) -> str:
-    """xgboost's last axis depends on its input: say which, since the default (pktseries) is easy to overlook."""
-    if config["method"] != "xgboost":
-        return ""
-    return (f" (xgboost.flow_representation is {config['xgboost']['flow_representation']!r}: "
-            "'pktseries' takes max_n_pkts, 'flowpic' takes flowpic_dim)")
 
 
 def check_split_sizes(config: dict[str, Any]) -> None:
@@ -213,7 +238,7 @@ def check_split_sizes(config: dict[str, Any]) -> None:
         scale = config["dataset"]["synthetic"]["scale"]
         counts, origin = synthetic_class_counts(scale)[ucdavis.PARTITION_PRETRAINING], f"dataset.synthetic.scale={scale}"
     else:
-        counts, origin = ucdavis.CLASS_COUNTS[ucdavis.PARTITION_PRETRAINING], "the imported ucdavis-icdm19"
+        counts, origin = ucdavis.CLASS_COUNTS[ucdavis.PARTITION_PRETRAINING], f"the imported {config['dataset']['name']}"
     smallest = min(counts, key=counts.get)
     if counts[smallest] < n_splits * per_class:
         raise ConfigError(
@@ -224,42 +249,41 @@ def check_split_sizes(config: dict[str, Any]) -> None:
         )
 
 
-def check_config(config: dict[str, Any]) -> None:
-    """Relations between keys of a config the schema accepted and completed with its defaults."""
-    from tcbench.campaign.grid import UCDAVIS, grid_axes
+def check_grid(config: dict[str, Any]) -> None:
+    """The grid names exactly the axes the method varies (its fixed axes may be given with their one value)."""
+    from tcbench.campaign.grid import campaign_method, grid_axes
 
-    if config["dataset"]["name"] != UCDAVIS:
-        check_other_dataset(config)
-    if config["dataset"]["source"] == "imported":
-        check_imported(config)
-
+    method = campaign_method(config)
+    hint = method.axes_hint(config)
     try:
         axes = dict(grid_axes(config))
     except ValueError as exc:
-        raise ConfigError(f"{exc}{_representation(config)}") from None
+        raise ConfigError(f"{exc}{hint}") from None
     grid = config["grid"]
-    if config["method"] == "xgboost" and any(aug != "noaug" for aug in grid.get("aug_name", ["noaug"])):
-        raise ConfigError(f"grid.aug_name: {grid['aug_name']} but method xgboost takes no augmentation; valid values: ['noaug']")
-    # xgboost accepts the original's forced `aug_name: [noaug]` axis; any other unused axis would be silently ignored.
-    unused = [axis for axis in grid if axis not in axes and not (config["method"] == "xgboost" and axis == "aug_name")]
+    for axis, allowed in method.fixed_axes.items():
+        if axis in grid and any(value not in allowed for value in grid[axis]):
+            raise ConfigError(f"grid.{axis}: {grid[axis]} but method {method.name} does not vary {axis}; "
+                              f"valid values: {list(allowed)}")
+    unused = [axis for axis in grid if axis not in axes and axis not in method.fixed_axes]
     if unused:
-        raise ConfigError(f"grid: axis {unused} is not used by method {config['method']!r}; its axes: {list(axes)}"
-                          f"{_representation(config)}")
-    n_splits = config["splits"]["n_splits"]
-    valid_splits = list(range(n_splits)) + [LARGER_TRAINSET_SPLIT]
-    bad = [s for s in config["grid"]["split_index"] if s not in valid_splits]
-    if bad and config["dataset"]["name"] == UCDAVIS:
-        raise ConfigError(f"grid.split_index: {bad} not available with splits.n_splits={n_splits}; valid values: {valid_splits}")
-    if config["dataset"]["name"] == UCDAVIS:
-        check_split_sizes(config)
-    if config["method"] == "simclr":
-        from tcbench.data import ucdavis
+        raise ConfigError(f"grid: axis {unused} is not used by method {method.name!r}; its axes: {list(axes)}{hint}")
 
-        train_samples = config["simclr"]["ft_train_samples"]
-        finetune = {p: ucdavis.CLASS_COUNTS[p] for p in (ucdavis.PARTITION_HUMAN, ucdavis.PARTITION_SCRIPT)}
-        smallest = min(min(counts.values()) for counts in finetune.values())
-        if train_samples >= smallest:
-            raise ConfigError(
-                f"simclr.ft_train_samples: {train_samples} training flows per class leave no test flow in the smallest "
-                f"finetune class ({smallest} flows); valid values: 1..{smallest - 1}"
-            )
+
+def check_config(config: dict[str, Any]) -> None:
+    """Relations between keys of a config the schema accepted and completed with its defaults."""
+    from tcbench.campaign.grid import campaign_method
+
+    dataset = get_dataset(config["dataset"]["name"])
+    if dataset.variants:
+        check_dataset_variant(config)
+    if config["dataset"]["source"] == "imported":
+        check_imported(config)
+    check_grid(config)
+    if dataset.draws_train_splits:
+        n_splits = config["splits"]["n_splits"]
+        valid_splits = list(range(n_splits)) + [LARGER_TRAINSET_SPLIT]
+        bad = [s for s in config["grid"]["split_index"] if s not in valid_splits]
+        if bad:
+            raise ConfigError(f"grid.split_index: {bad} not available with splits.n_splits={n_splits}; valid values: {valid_splits}")
+        check_split_sizes(config)
+    campaign_method(config).check_config(config, dataset)

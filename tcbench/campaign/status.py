@@ -57,10 +57,11 @@ class CampaignStatus:
         return sum(seconds) / len(seconds) * left / max(1, self.counts["running"])
 
 
-def _record_path(workdir: Path, output: str) -> Path:
-    """Where Snakemake records that ``output`` is being produced (snakemake.persistence: urlsafe-base64 of the
-    path, in .snakemake/incomplete)."""
-    return workdir / ".snakemake" / "incomplete" / urlsafe_b64encode(output.encode()).decode()
+def _record_path(workdir: Path, output: str, kind: str = "incomplete") -> Path:
+    """Where Snakemake records something about ``output`` (snakemake.persistence.file: urlsafe-base64 of the path,
+    in .snakemake/<kind>, kind ``incomplete`` (job started, not seen finished) or ``metadata`` (the job's command,
+    params, inputs when it finished))."""
+    return workdir / ".snakemake" / kind / urlsafe_b64encode(output.encode()).decode()
 
 
 def _incomplete_record(workdir: Path, output: str) -> dict[str, Any] | None:
@@ -74,28 +75,35 @@ def _incomplete_record(workdir: Path, output: str) -> dict[str, Any] | None:
         return {}
 
 
-def forget_finished_incomplete(outputs: list[str], workdir: Path = Path(".")) -> list[str]:
-    """Drop Snakemake's "incomplete" records of markers that are complete; returns the outputs released.
+def release_finished_records(outputs: list[str], workdir: Path = Path(".")) -> list[str]:
+    """Drop Snakemake's records of markers that are complete; returns the outputs whose records were released.
 
-    Snakemake records an output as incomplete when its job starts and clears the record once it has seen the job
-    finish. A kill between the job writing its marker and Snakemake noticing leaves a finished run flagged, and
-    `--rerun-incomplete` would train it again. A marker is written last and atomically, so a valid one proves the
-    run finished. Only done while no Snakemake process holds the directory (a live one owns its records).
+    A marker is written last and atomically, and its folder is named by the run's key (every parameter that
+    changes the result), so a valid marker proves the result is the one asked for, whatever Snakemake recorded:
+    - its "incomplete" record: written when the job starts and cleared once Snakemake sees it finish; a kill in
+      between leaves a finished run flagged, and `--rerun-incomplete` would train it again;
+    - its "metadata" record: the job's shell command, params and inputs, which Snakemake compares to decide on
+      reruns; a changed job command (a tcbench upgrade) or anything else that is not in the key would retrain a
+      finished run that the key says is still valid.
+    Only done while no Snakemake process holds the directory (a live one owns its records).
     """
-    folder = workdir / ".snakemake" / "incomplete"
-    if not folder.is_dir() or snakemake_running(workdir):
+    root = workdir / ".snakemake"
+    if not root.is_dir() or snakemake_running(workdir):
         return []
-    recorded = {entry.name for entry in folder.iterdir()}  # one listing, not a stat per run
+    recorded = {kind: {e.name for e in (root / kind).iterdir()} for kind in ("incomplete", "metadata")
+                if (root / kind).is_dir()}  # one listing each, not a stat per run
     released = []
     for output in outputs:
-        record = _record_path(workdir, output)
-        if record.name not in recorded:
+        records = [_record_path(workdir, output, kind) for kind in recorded]
+        present = [r for r in records if r.name in recorded[r.parent.name]]
+        if not present:
             continue
         try:
             read_marker(workdir / output)
         except MarkerError:
             continue
-        record.unlink(missing_ok=True)
+        for record in present:
+            record.unlink(missing_ok=True)
         released.append(output)
     return released
 

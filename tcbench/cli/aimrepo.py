@@ -3,6 +3,9 @@
 ``report`` uses the same code as the Snakemake summary rule (``tcbench campaign summary``): the runs are turned
 into marker-like dicts, then ``runs_long_table`` -> ``write_campaign_summary`` -> ``print_summary_files``; only the
 source of the dicts differs (the AIM repo instead of the run markers), so both give identical numbers.
+
+``ls``, ``properties`` and ``report`` take ``--tag TAG`` (repeatable) to work on the runs having every given AIM tag
+only, the same selection as tag filters in the AIM UI; without ``--tag`` every run is used.
 """
 
 from __future__ import annotations
@@ -24,19 +27,52 @@ AIM_REPO_OPTION = click.option(
 )
 
 
+TAG_OPTION = click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Keep only runs having this AIM tag, e.g. --tag campaign:quickstart --tag aug:noaug; repeat it to require "
+         "several tags (a run must have all of them). A tag no run has is an error that lists the repo's tags. "
+         "[default: every run]",
+)
+
+
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def _load_runs(aim_repo: Path) -> list[dict[str, Any]]:
-    from tcbench.reporting.aim_table import AimRepoError, aim_runs_table
+def _load_runs(aim_repo: Path, tags: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The repo's runs, only those having every one of ``tags`` when some are given (exit 2 on an unknown tag)."""
+    from tcbench.reporting.aim_table import AimRepoError, UnknownTagError, aim_runs_table, select_by_tags
 
     try:
-        return aim_runs_table(aim_repo)
+        runs = aim_runs_table(aim_repo)
     except AimRepoError as exc:
         _fail(str(exc), 2)
+        return []  # pragma: no cover
+    try:
+        return select_by_tags(runs, tags)
+    except UnknownTagError as exc:
+        _fail(f"{aim_repo}: {exc}", 2)
     return []  # pragma: no cover
+
+
+def _tags_folder(tags: Sequence[str]) -> str:
+    """Folder name of a tag-filtered report: the tags sorted, `:` as `=`, joined by `+` (`aug=noaug+dim=32`).
+
+    Sorted so that the same selection always lands in the same folder whatever the order of the --tag options;
+    characters unsafe in file names become `_`.
+    """
+    import re
+
+    return "+".join(re.sub(r"[^A-Za-z0-9._=@-]", "_", t.replace(":", "=")) for t in sorted(set(tags)))
+
+
+def _no_runs(aim_repo: Path, tags: Sequence[str]) -> str:
+    where = f"no runs in {aim_repo}"
+    return f"{where} with tag(s) {', '.join(tags)}" if tags else where
 
 
 def _csv_list(value: str | None) -> list[str] | None:
@@ -64,18 +100,23 @@ def aimrepo() -> None:
 
 @aimrepo.command("ls")
 @AIM_REPO_OPTION
-def ls(aim_repo: Path) -> None:
-    """List the runs: hash, creation_time, end_time, campaign_id, run_key."""
+@TAG_OPTION
+def ls(aim_repo: Path, tags: tuple[str, ...]) -> None:
+    """List the runs: hash, creation_time, end_time, campaign_id, run_key, tags.
+
+    With --tag, only the runs having every given tag, e.g. `tcbench aimrepo ls --tag campaign:quickstart --tag dim:32`.
+    """
     from rich import box
     from rich.table import Table
 
-    runs = _load_runs(aim_repo)
+    runs = _load_runs(aim_repo, tags)
     if not runs:
-        click.echo(f"no runs in {aim_repo}")
+        click.echo(_no_runs(aim_repo, tags))
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
     for name in ("hash", "creation_time", "end_time", "campaign_id", "run_key"):
         table.add_column(name, no_wrap=True)
+    table.add_column("tags", overflow="fold")  # the one column that may be long: folded, never cut
     for run in runs:
         table.add_row(
             run["hash"],
@@ -83,6 +124,7 @@ def ls(aim_repo: Path) -> None:
             _fmt(run["end_time"]),
             _fmt(run["hparams"].get("campaign_id")),
             _fmt(run.get("run_key")),
+            ", ".join(run.get("tags") or ()) or "-",
         )
     from tcbench.reporting.console import make_console
 
@@ -98,7 +140,7 @@ def _fmt(value: Any) -> str:
 
 
 def repo_properties(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """§8.2 properties: run count, durations, metric and context names, unique values per hparam (+ experiment)."""
+    """§8.2 properties: run count, durations, metric and context names, tags, unique values per hparam (+ experiment)."""
     import math
 
     import pandas as pd
@@ -112,6 +154,8 @@ def repo_properties(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for ctx, values in (run.get("metrics") or {}).items():
             contexts.add(ctx)
             metrics.update(values)
+    from tcbench.reporting.aim_table import repo_tags
+
     hparams: dict[str, list[Any]] = {}
     names = sorted({k for r in runs for k in r["hparams"]} | {"experiment"})
     for name in names:
@@ -123,22 +167,27 @@ def repo_properties(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "duration_std": durations.std() if len(durations) > 1 else math.nan,
         "metrics": sorted(metrics),
         "contexts": sorted(contexts),
+        "tags": repo_tags(runs),
         "hparams": hparams,
     }
 
 
 @aimrepo.command("properties")
 @AIM_REPO_OPTION
-def properties(aim_repo: Path) -> None:
-    """Summarise the repo: runs, run duration, metrics, contexts, unique values of each hparam."""
+@TAG_OPTION
+def properties(aim_repo: Path, tags: tuple[str, ...]) -> None:
+    """Summarise the repo: runs, run duration, metrics, contexts, tags, unique values of each hparam.
+
+    With --tag, summarise only the runs having every given tag, e.g. `--tag campaign:quickstart`.
+    """
     from rich import box
     from rich.table import Table
 
     from tcbench.reporting.console import format_duration
 
-    runs = _load_runs(aim_repo)
+    runs = _load_runs(aim_repo, tags)
     if not runs:
-        click.echo(f"no runs in {aim_repo}")
+        click.echo(_no_runs(aim_repo, tags))
         return
     props = repo_properties(runs)
     table = Table(box=box.ROUNDED, show_header=True, header_style="bold")
@@ -150,7 +199,8 @@ def properties(aim_repo: Path) -> None:
         f"{format_duration(props['duration_mean'])} ± {format_duration(props['duration_std'])}",
     )
     table.add_row("metrics", f"{len(props['metrics'])} {props['metrics']}")
-    table.add_row("contexts", f"{len(props['contexts'])} {props['contexts']}", end_section=True)
+    table.add_row("contexts", f"{len(props['contexts'])} {props['contexts']}")
+    table.add_row("tags", f"{len(props['tags'])} {props['tags']}", end_section=True)
     for name, values in props["hparams"].items():
         table.add_row(name, f"{len(values)} {values}")
     from tcbench.reporting.console import make_console
@@ -203,17 +253,24 @@ def _missing_metric_notes(runs: Sequence[dict[str, Any]], metrics: Sequence[str]
 @click.option("--contexts", default=None, help="Comma list of test contexts [default: every context starting with 'test'].")
 @click.option("--metrics", default="acc,f1", show_default=True, help="Comma list of metrics to aggregate.")
 @click.option("--output-folder", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write <folder>/campaign_summary/<campaign_id>/ [default: the AIM repo folder].")
+              help="Write <folder>/campaign_summary/<campaign_id>/ (with --tag: .../<campaign_id>/tags/<tags>/) "
+                   "[default: the AIM repo folder].")
 @click.option("--precision", type=click.IntRange(min=0), default=2, show_default=True, help="Digits shown on the console.")
+@TAG_OPTION
 def report(aim_repo: Path, campaign_id: str | None, groupby: str | None, contexts: str | None, metrics: str,
-           output_folder: Path | None, precision: int) -> None:
-    """Per campaign: group the runs, print mean/std/ci95 per metric and run duration, write summary files."""
+           output_folder: Path | None, precision: int, tags: tuple[str, ...]) -> None:
+    """Per campaign: group the runs, print mean/std/ci95 per metric and run duration, write summary files.
+
+    With --tag, only the runs having every given tag are reported, e.g. `--tag aug:noaug` for the runs without
+    augmentation; their files go to campaign_summary/<campaign_id>/tags/<tags>/ (e.g. tags/aug=noaug/), so a
+    filtered report never overwrites the full one.
+    """
     from tcbench.reporting.aim_table import campaign_ids
     from tcbench.reporting.console import print_summary_files
 
-    runs = _load_runs(aim_repo)
+    runs = _load_runs(aim_repo, tags)
     if not runs:
-        _fail(f"no runs in {aim_repo}: nothing to report")
+        _fail(f"{_no_runs(aim_repo, tags)}: nothing to report")
     ids = campaign_ids(runs)
     unlabelled = [r for r in runs if r["hparams"].get("campaign_id") is None]
     if campaign_id is not None:
@@ -237,6 +294,8 @@ def report(aim_repo: Path, campaign_id: str | None, groupby: str | None, context
         for note in _missing_metric_notes(selected, metric_list, context_list):
             click.echo(f"warning: {note}", err=True)
         out_dir = base / "campaign_summary" / cid
+        if tags:
+            out_dir = out_dir / "tags" / _tags_folder(tags)
         try:
             written = _echo_warnings(lambda: report_campaign(
                 runs, cid, out_dir, groupby=groupby_list, metrics=metric_list, contexts=context_list))
@@ -258,7 +317,7 @@ def report(aim_repo: Path, campaign_id: str | None, groupby: str | None, context
               help="Destination AIM repository folder; created if missing, its runs are kept.")
 def merge(srcs: tuple[Path, ...], dst: Path) -> None:
     """Copy every run (and <src>/artifacts/<hash>/) of the --src repos into --dst; runs already there are skipped."""
-    from tcbench.tracking.repo_merge import RepoMergeError, check_paths, merge_repos
+    from tcbench.tracking.repo_union import RepoMergeError, check_paths, merge_repos
 
     try:
         check_paths(srcs, dst)

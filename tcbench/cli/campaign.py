@@ -31,11 +31,35 @@ def _csv(cast):
     return lambda ctx, param, value: None if value is None else [cast(v.strip()) for v in value.split(",") if v.strip()]
 
 
+class MethodChoice(click.Choice):
+    """The methods answering to one of the original's command names, read from the registry when first needed (so
+    ``tcbench --help`` imports no method, and a plugin that declares the command name is offered too)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        return _command_methods(self.command)
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
+
+
+def _command_methods(command: str) -> list[str]:
+    from tcbench.methods import methods
+
+    return [m.name for m in methods() if command in m.commands]
+
+
 @campaign.command("augment-at-loading")
 @click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Start from this campaign config (e.g. config/campaigns/*.yaml); the options below override it.")
 @click.option("--campaign-id", default=None, help="Campaign name [default: from --configfile, else augment-at-loading].")
-@click.option("--method", type=click.Choice(["monolithic", "xgboost"]), default=None, help="monolithic (CNN) or xgboost.")
+@click.option("--method", type=MethodChoice("augment-at-loading"), default=None,
+              help="The method [default: from --configfile, else the first listed: the CNN].")
 @click.option("--input-repr", type=click.Choice(["pktseries", "flowpic"]), default=None, help="XGBoost input.")
 @click.option("--augmentations", callback=_csv(str), default=None,
               help="Comma list [default: noaug,rotate,horizontalflip,colorjitter,packetloss,changertt,timeshift].")
@@ -63,9 +87,29 @@ def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: s
         "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
         "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
     }
-    _apply_options(config, opts)
+    _apply_options(config, opts, "augment-at-loading")
     _plan_or_run(config, dry_run, cores, profile)
 
+
+def _with_campaign_defaults(config: dict[str, Any], command: str, axes: dict[str, list[Any] | None]) -> None:
+    """Set the method (when the config names none, the command's first) and fill in the original's default grid of
+    the method's campaign command; ``axes`` (command-line values, None when not given) override the grid, for the
+    axes the method varies."""
+    from tcbench.methods import get_method
+
+    if not config.get("method"):
+        config["method"] = _command_methods(command)[0]
+    try:
+        method = get_method(config["method"])
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    settings = {p.name: (config.get(p.section or method.section) or {}).get(p.name, p.default) for p in method.settings}
+    grid = config.setdefault("grid", {})
+    for axis, values in method.campaign_defaults(settings).items():
+        grid.setdefault(axis, values)
+    varied = {a.name for a in method.grid_axes(settings)}
+    grid.update({axis: values for axis, values in axes.items() if values is not None and axis in varied})
 
 def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str | None) -> None:
     """Validate and print the composition; unless ``dry_run``, save the config and run Snakemake on it."""
@@ -96,28 +140,19 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
     sys.exit(run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console()))
 
 
-def _apply_options(config: dict[str, Any], opts: dict[str, Any]) -> None:
+def _apply_options(config: dict[str, Any], opts: dict[str, Any], command: str) -> None:
     """Overlay the command-line options on the config, with the original's defaults where the config is silent."""
-    grid = config.setdefault("grid", {})
     training = config.setdefault("training", {})
     if opts["campaign_id"]:
         config["campaign_id"] = opts["campaign_id"]
     if opts["method"]:
         config["method"] = opts["method"]
-    method = config.get("method", "monolithic")
     if opts["input_repr"]:
         config.setdefault("xgboost", {})["flow_representation"] = opts["input_repr"]
-    axes = {"split_index": opts["split_indexes"], "seed": opts["seeds"], "flowpic_dim": opts["flowpic_dims"]}
-    if method == "xgboost":
-        representation = config.setdefault("xgboost", {}).get("flow_representation", "pktseries")
-        axes["max_n_pkts"] = opts["pktseries_len"]
-        grid.setdefault("max_n_pkts" if representation == "pktseries" else "flowpic_dim",
-                        [10, 30] if representation == "pktseries" else [32, 64, 1500])
-    else:
-        axes["aug_name"] = opts["augmentations"]
-        grid.setdefault("aug_name", ["noaug", "rotate", "horizontalflip", "colorjitter", "packetloss", "changertt", "timeshift"])
-        grid.setdefault("flowpic_dim", [32, 64, 1500])
-    grid.update({axis: values for axis, values in axes.items() if values is not None})
+    _with_campaign_defaults(config, command, {
+        "split_index": opts["split_indexes"], "seed": opts["seeds"], "flowpic_dim": opts["flowpic_dims"],
+        "max_n_pkts": opts["pktseries_len"], "aug_name": opts["augmentations"]})
+    grid = config["grid"]
     if opts["max_train_splits"] is not None and opts["max_train_splits"] > 0:
         grid["split_index"] = grid["split_index"][: opts["max_train_splits"]]
     for key in ("epochs", "batch_size", "learning_rate", "patience_steps", "max_samples_per_class"):
@@ -170,19 +205,16 @@ def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, co
     import yaml
 
     config = yaml.safe_load(configfile.read_text()) if configfile else {
-        "campaign_id": "contralearn-and-finetune", "method": "simclr", "experiment": "contrastive-learning-and-finetune",
-        "dataset": {"name": "ucdavis-icdm19"}, "grid": {"split_index": [0, 1, 2, 3, 4]},
+        "campaign_id": "contralearn-and-finetune", "dataset": {"name": "ucdavis-icdm19"},
+        "grid": {"split_index": [0, 1, 2, 3, 4]},
     }
-    config["method"] = "simclr"
-    grid, simclr = config.setdefault("grid", {}), config.setdefault("simclr", {})
-    defaults = {"contrastive_learning_seed": [12345, 1, 2, 3, 4], "finetune_seed": [12345, 1, 2, 3, 4],
-                "flowpic_dim": [32], "with_dropout": [False], "projection_layer_dim": [30]}
-    for axis, values in defaults.items():
-        grid.setdefault(axis, values)
-    axes = {"split_index": opts["split_indexes"], "contrastive_learning_seed": opts["cl_seeds"],
-            "finetune_seed": opts["ft_seeds"], "flowpic_dim": opts["flowpic_dims"], "with_dropout": opts["dropout"],
-            "projection_layer_dim": opts["cl_projection_layer_dims"]}
-    grid.update({axis: values for axis, values in axes.items() if values is not None})
+    config["method"] = _command_methods("contralearn-and-finetune")[0]
+    simclr = config.setdefault(config["method"], {})
+    _with_campaign_defaults(config, "contralearn-and-finetune", {
+        "split_index": opts["split_indexes"], "contrastive_learning_seed": opts["cl_seeds"],
+        "finetune_seed": opts["ft_seeds"], "flowpic_dim": opts["flowpic_dims"], "with_dropout": opts["dropout"],
+        "projection_layer_dim": opts["cl_projection_layer_dims"]})
+    grid = config["grid"]
     if opts["max_train_splits"] is not None and opts["max_train_splits"] > 0:
         grid["split_index"] = grid["split_index"][: opts["max_train_splits"]]
     if opts["campaign_id"]:
@@ -278,19 +310,37 @@ def aim_template(path: Path) -> None:
     click.echo(f"AIM template repo ready at {ensure_template_repo(path)}")
 
 
+def _run_tags(marker: dict[str, Any]) -> list[str]:
+    """The AIM tags of a finished run (method, dataset, grid values), from its marker's parameters."""
+    from tcbench.methods import get_method
+
+    return get_method(marker["method"]).tags(marker["params"])
+
+
 @campaign.command("merge")
-@click.option("--campaign-id", required=True, help="Label written into every merged run (hparams.campaign_id).")
+@click.option("--campaign-id", required=True, help="Label written into every merged run (hparams.campaign_id, tag campaign:<id>).")
 @click.option("--dst", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Campaign AIM repo to (re)build; replaced atomically only once complete.")
+@click.option("--experiment", default=None,
+              help="AIM experiment of the merged runs [default: the one each run was written with, its method's].")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a JSON merge report here (the Snakemake rule's output).")
 @click.argument("markers", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def merge(campaign_id: str, dst: Path, report: Path | None, markers: tuple[Path, ...]) -> None:
-    """Merge the runs of MARKERS (results/runs/<key>/marker.json, in grid order) into one AIM repo."""
-    from tcbench.tracking.merge import MergeSource, merge_run_repos
+def merge(campaign_id: str, dst: Path, experiment: str | None, report: Path | None, markers: tuple[Path, ...]) -> None:
+    """Merge the runs of MARKERS (results/runs/<key>/marker.json, in grid order) into one AIM repo, labelled and
+    tagged with the campaign (a run is shared by every campaign that selects it; labels are applied here)."""
+    from tcbench.tracking.campaign_repo import MergeSource, merge_run_repos
+    from tcbench.tracking.marker import MarkerError, read_marker
 
+    try:
+        loaded = [read_marker(m) for m in markers]
+        tags = [[*_run_tags(marker), f"campaign:{campaign_id}"] for marker in loaded]
+    except (MarkerError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     labels = _campaign_labels(campaign_id, len(markers))
-    sources = [MergeSource(run_dir=m.parent, labels=lab) for m, lab in zip(markers, labels)]
+    sources = [MergeSource(run_dir=m.parent, labels=lab, tags=tag, experiment=experiment or None)
+               for m, lab, tag in zip(markers, labels, tags)]
     result = merge_run_repos(sources, dst)
     if report is not None:
         from tcbench.atomic import atomic_write
@@ -302,13 +352,15 @@ def merge(campaign_id: str, dst: Path, report: Path | None, markers: tuple[Path,
 
 @campaign.command("summary")
 @click.option("--campaign-id", required=True, help="Campaign label used for grouping and titles.")
+@click.option("--experiment", default=None, help="AIM experiment of the campaign's runs [default: each run's own].")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder of the runsinfo_*.parquet and summary_*.csv files.")
 @click.option("--metrics", default="acc,f1", help="Comma-separated metrics to aggregate (acc, f1, precision, recall, loss).")
 @click.option("--precision", type=click.IntRange(min=0), default=2, help="Digits shown on the console.")
 @click.option("--quiet", is_flag=True, help="Write the files without printing the tables.")
 @click.argument("markers", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def summary(campaign_id: str, output_dir: Path, metrics: str, precision: int, quiet: bool, markers: tuple[Path, ...]) -> None:
+def summary(campaign_id: str, experiment: str | None, output_dir: Path, metrics: str, precision: int, quiet: bool,
+            markers: tuple[Path, ...]) -> None:
     """Aggregate MARKERS (in grid order) into the original's per-flowpic_dim summary files; print them."""
     from tcbench.reporting.console import print_summary_files
     from tcbench.reporting.runs_table import runs_long_table
@@ -320,7 +372,9 @@ def summary(campaign_id: str, output_dir: Path, metrics: str, precision: int, qu
     except MarkerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    long = runs_long_table(loaded, _campaign_labels(campaign_id, len(loaded)))
+    labels = [{**label, **({"experiment": experiment} if experiment else {})}
+              for label in _campaign_labels(campaign_id, len(loaded))]
+    long = runs_long_table(loaded, labels)
     written = write_campaign_summary(long, output_dir, metrics=[m.strip() for m in metrics.split(",") if m.strip()])
     click.echo(f"campaign_id: {campaign_id}  runs: {len(loaded)}")
     if not quiet:

@@ -17,12 +17,23 @@ from tcbench.cli.run import run
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="tcbench")
-def cli() -> None:
-    """Reproducible traffic-classification modeling campaigns (flowpic CNN) with AIM tracking.
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Load a module that registers methods or augmentations (dotted path or .py file; repeatable; "
+                   "also read from $TCBENCH_PLUGINS).")
+def cli(plugins: tuple[str, ...]) -> None:
+    """Reproducible traffic-classification modeling campaigns (flowpic CNN, XGBoost, SimCLR, plugins) with AIM
+    tracking.
 
     A campaign is normally run through Snakemake (`snakemake --cores N`); these commands are the steps each
     Snakemake job runs, usable on their own too.
     """
+    if plugins:
+        from tcbench.methods.registry import PluginError, export_plugins, load_plugins
+
+        try:
+            export_plugins(load_plugins(plugins))
+        except PluginError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 cli.add_command(datasets)

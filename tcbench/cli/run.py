@@ -1,210 +1,223 @@
-"""``tcbench run``: one training run, the unit of work of every campaign job."""
+"""``tcbench run``: one training run, the unit of work of every campaign job.
+
+The commands are built from the method declarations (``tcbench.methods``): ``tcbench run <method>`` for every
+registered method (plugins included), with one option per declared parameter, plus the original's command names
+(``augment-at-loading`` for the CNN and XGBoost with ``--method``, ``contralearn-and-finetune``,
+``contralearn-pretrain``). ``tcbench run job PARAMS_JSON`` is what a Snakemake job runs: the run's parameters handed
+over once, as the canonical JSON the campaign grid built, rather than rendered into options and parsed back.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from tcbench.cli import fast_exit
+from tcbench.methods.params import LABELS, Param
 
 
-@click.group()
-def run() -> None:
-    """Run a single experiment (one Snakemake job of a campaign)."""
+class DeclaredValue(click.ParamType):
+    """A click type checking a value against its declaration (``Param.check``), so the command line, a config and
+    a job's JSON are validated by the same code and say the same thing."""
+
+    def __init__(self, param: Param) -> None:
+        self.param = param
+        self.name = param.kind.__name__
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        valid = self.param.valid_values()
+        if valid is not None:
+            shown = "|".join(map(str, valid))
+            return f"NAME[,NAME...] of [{shown}]" if self.param.kind is list else f"[{shown}]"
+        bounds = self.param.bounds()
+        return f"{self.param.kind.__name__.upper()}{' ' + bounds if bounds else ''}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.param.check(value)
+        except ValueError as exc:
+            self.fail(str(exc).removeprefix(f"{self.param.name}: "), param, ctx)
 
 
-def _options(*decorators: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Apply a list of click options in the order they are listed (so --help lists them in that order)."""
-    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
-        for decorator in reversed(decorators):
-            func = decorator(func)
-        return func
-    return apply
+def option(param: Param, *, required: bool = False) -> click.Option:
+    """The command-line option of a declared parameter."""
+    if param.kind is bool:
+        return click.Option([f"{param.option_name}/{param.off_option_name}", param.name], default=param.default,
+                            help=param.help, show_default=True)
+    default = ",".join(param.default) if param.kind is list else param.default
+    return click.Option([param.option_name, param.name], type=DeclaredValue(param), default=default, help=param.help,
+                        show_default=True, required=required)
 
 
-# Where the data is and which flows a run uses: every run command.
-DATA_OPTIONS = (
-    click.option("--dataset-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-                 help="Prepared dataset folder: <dataset>.parquet, dataset.json, splits/, flowpics/ (filtered/ when imported)."),
-    click.option("--dataset", "dataset_name", type=click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"]),
-                 default="ucdavis-icdm19", help="Dataset of --dataset-dir."),
-    click.option("--dataset-minpkts", type=int, default=-1,
-                 help="Filtered variant of mirage19 / mirage22 / utmobilenet21 (10; mirage22 also 1000); -1 for ucdavis-icdm19."),
-    click.option("--split-index", type=int, default=0, help="Train split (0..n_splits-1), or -1 for the whole pretraining partition."),
-    click.option("--flowpic-dim", type=click.Choice(["32", "64", "1500"]), default="32", help="Flowpic resolution."),
-    click.option("--flowpic-block-duration", type=click.FloatRange(min=0, min_open=True), default=15.0,
-                 help="Seconds of each flow covered by the flowpic."),
-    click.option("--n-splits", type=click.IntRange(min=1), default=5, help="Number of train splits of the dataset (selects the splits file)."),
-    click.option("--samples-per-class", type=click.IntRange(min=1), default=100, help="Flows per class of each train split (selects the splits file)."),
-    click.option("--train-val-split-ratio", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.8,
-                 help="Fraction of each class of the split used for training; the rest validates."),
-)
-# Where and how a run executes (never part of its identity).
-EXEC_OPTIONS = (
-    click.option("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (cuda must be available)."),
-    click.option("--threads", type=click.IntRange(min=1), default=1, help="torch CPU threads."),
-    click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                 help="Run folder; default <results-dir>/runs/<run_key> (pretrain/<key> for a pre-training). Its name must equal the key."),
-    click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-                 help="Results root used when --run-dir is not given."),
-)
-AIM_TEMPLATE_OPTION = click.option(
-    "--aim-template", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-    help="Empty AIM repo to copy instead of creating one (saves ~2 s of AIM migrations per run).")
+def _dataset_names() -> tuple[str, ...]:
+    from tcbench.data.registry import DATASET_NAMES
+
+    return DATASET_NAMES
 
 
-@run.command("augment-at-loading")
-@_options(*DATA_OPTIONS)
-@click.option("--seed", type=int, default=12345, help="Run seed: weight init, shuffling and the 80/20 train/val draw.")
-@click.option("--method", type=click.Choice(["monolithic", "xgboost"]), default="monolithic",
-              help="monolithic: flowpic CNN trained with the augmentation; xgboost: the XGBoost baseline (no augmentation).")
-@click.option("--input-repr", type=click.Choice(["pktseries", "flowpic"]), default="pktseries",
-              help="XGBoost input: first packets' sizes, IATs and directions, or the flattened flowpic.")
-@click.option("--pktseries-len", type=click.Choice(["10", "30"]), default="10", help="XGBoost pktseries: packets per flow.")
-@click.option("--aug-name", type=click.Choice(["noaug", "rotate", "horizontalflip", "colorjitter", "packetloss", "changertt", "timeshift"]),
-              default="noaug", help="Augmentation applied at loading (monolithic): the flows plus augmented copies.")
-@click.option("--epochs", type=click.IntRange(min=1), default=50, help="Maximum training epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, help="Mini-batch size.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.001, help="Adam learning rate.")
-@click.option("--patience-steps", type=click.IntRange(min=1), default=5,
-              help="Early stopping: epochs without a validation-loss improvement before stopping.")
-@click.option("--patience-min-delta", type=click.FloatRange(min=0), default=0.001,
-              help="Early stopping: minimum validation-loss decrease that counts as an improvement.")
-@click.option("--with-dropout/--no-dropout", default=True, help="Dropout2d(0.25) after conv2 and feature Dropout(0.5) after the last FC layer.")
-@click.option("--max-samples-per-class", type=int, default=-1, help="Cap on flows per class before the train/val split (-1: no cap).")
-@click.option("--test-leftover/--no-test-leftover", default=True,
-              help="Also test on every flow not used for train/val (the original's test-train-val-leftover).")
-@click.option("--suppress-val-augmentation/--no-suppress-val-augmentation", default=False,
-              help="Validate on the original flows only (the original augments validation like training).")
-@click.option("--aug-samples", type=click.IntRange(min=2), default=10,
-              help="Each training flow plus aug-samples - 1 augmented copies (horizontalflip: 1 copy).")
-@click.option("--experiment", default=None,
-              help="AIM experiment name [default: augmentation-at-loading; xgboost: xgb_<input-repr>].")
-@_options(*EXEC_OPTIONS, AIM_TEMPLATE_OPTION)
-def augment_at_loading(**kwargs: object) -> None:
-    """Train and test one model; write an AIM run, artifacts and marker.json under the run folder."""
-    run_dir, results_dir, aim_template = kwargs.pop("run_dir"), kwargs.pop("results_dir"), kwargs.pop("aim_template")
-    method, input_repr, pktseries_len = kwargs.pop("method"), kwargs.pop("input_repr"), int(kwargs.pop("pktseries_len"))  # type: ignore[call-overload]
-    kwargs["flowpic_dim"] = int(kwargs["flowpic_dim"])  # type: ignore[call-overload]
-    if method == "xgboost":
-        from tcbench.runs.xgboost_run import XGBoostRunOptions, execute
-
-        options: object = XGBoostRunOptions(
-            dataset_dir=kwargs["dataset_dir"], dataset_name=kwargs["dataset_name"], dataset_minpkts=kwargs["dataset_minpkts"],
-            n_splits=kwargs["n_splits"], samples_per_class=kwargs["samples_per_class"],
-            split_index=kwargs["split_index"], seed=kwargs["seed"], flow_representation=input_repr,
-            max_n_pkts=pktseries_len, flowpic_dim=kwargs["flowpic_dim"],
-            flowpic_block_duration=kwargs["flowpic_block_duration"],
-            train_val_split_ratio=kwargs["train_val_split_ratio"], max_samples_per_class=kwargs["max_samples_per_class"],
-            test_leftover=kwargs["test_leftover"], threads=kwargs["threads"],
-            experiment=kwargs["experiment"] or f"xgb_{input_repr}",
-        )  # type: ignore[arg-type]
-    else:
-        from tcbench.runs.augment_at_loading import SupervisedRunOptions, execute  # type: ignore[assignment]
-
-        kwargs["experiment"] = kwargs["experiment"] or "augmentation-at-loading"
-        options = SupervisedRunOptions(**kwargs)  # type: ignore[arg-type]
-    _finish(execute, options, run_dir=run_dir, results_dir=results_dir, aim_template=aim_template)
+# Where the data is and which splits file a run reads: every method. Part of the identity through the dataset's
+# own identity (dataset.json) and the splits settings.
+DATASET_NAME = Param("dataset", str, "ucdavis-icdm19", "Dataset of --dataset-dir.", choices_from=_dataset_names)
+DATASET_MINPKTS = Param("dataset_minpkts", int, -1,
+                        "Filtered variant of mirage19 / mirage22 / utmobilenet21 (10; mirage22 also 1000); -1 for ucdavis-icdm19.")
+N_SPLITS = Param("n_splits", int, 5, "Number of train splits of the dataset (selects the splits file).", minimum=1)
+SAMPLES_PER_CLASS = Param("samples_per_class", int, 100, "Flows per class of each train split (selects the splits file).",
+                          minimum=1)
+DATA_PARAMS = (DATASET_NAME, DATASET_MINPKTS, N_SPLITS, SAMPLES_PER_CLASS)
+PRETRAIN_DIR = Param("pretrain_dir", str, "",
+                     "Folder of this run's pre-step (results/pretrain/<key>); runs it there first when it holds none.",
+                     result=False)
 
 
-def _finish(execute: Callable[..., dict[str, Any]], options: object, **where: Any) -> None:
-    """Run, turn bad input into a one-line error (exit 2), print the test scores, exit fast."""
+def _where_options() -> list[click.Option]:
+    path = click.Path(file_okay=False, path_type=Path)
+    return [
+        click.Option(["--run-dir"], type=path, default=None,
+                     help="Run folder; default <results-dir>/runs/<run_key> (pretrain/<key> for a pre-step). Its name "
+                          "must equal the key."),
+        click.Option(["--results-dir"], type=path, default=Path("results"), show_default=True,
+                     help="Results root used when --run-dir is not given."),
+        click.Option(["--aim-template"], type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                     help="Empty AIM repo to copy instead of creating one (saves ~2 s of AIM migrations per run)."),
+    ]
+
+
+def _dataset_dir_option() -> click.Option:
+    return click.Option(["--dataset-dir"], type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+                        help="Prepared dataset folder: <dataset>.parquet, dataset.json, splits/, flowpics/ "
+                             "(filtered/ when imported).")
+
+
+def _fail(exc: BaseException) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _execute(method: Any, params: dict[str, Any], place: Any) -> None:
+    """Run, turn bad input into a one-line error (exit 2), print the done line, exit fast."""
+    from tcbench.runs.template import execute_run
+
     try:
-        marker = execute(options, **where)
+        marker = execute_run(method, params, place)
     except (ValueError, FileNotFoundError, FloatingPointError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    scores = "  ".join(f"{ctx} acc {m['acc']:.2f}" for ctx, m in marker["metrics"].items() if ctx.startswith("test"))
-    click.echo(f"run {marker['run_key']} done in {marker['durations']['total']:.1f} s: {scores}")
+        _fail(exc)
+    click.echo(method.done_line(marker))
     fast_exit.request()  # every output is closed (the marker fsynced): nothing is left for teardown to flush
 
 
-def _names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    from tcbench.augment.views import check_view_augmentations
+def method_command(name: str, methods: Sequence[Any]) -> click.Command:
+    """A ``tcbench run`` command for one method, or for several sharing the original's command name (then with
+    ``--method``); one option per declared parameter, each declared once even when methods share it."""
+    declared: dict[str, Param] = {}
+    for method in methods:
+        for param in (*method.params(), *DATA_PARAMS, *LABELS, *((PRETRAIN_DIR,) if method.pre_step else ())):
+            known = declared.setdefault(param.name, param)
+            if known is not param and known != param:
+                raise click.UsageError(f"methods {[m.name for m in methods]} declare {param.name} differently")
+    options: list[click.Parameter] = [_dataset_dir_option()]
+    if len(methods) > 1:
+        options.append(click.Option(["--method"], type=click.Choice([m.name for m in methods]), default=methods[0].name,
+                                    show_default=True, help="; ".join(f"{m.name}: {m.summary}" for m in methods)))
+    options += [option(p) for p in declared.values()] + _where_options()
+    by_name = {m.name: m for m in methods}
+
+    def callback(**kwargs: Any) -> None:
+        from tcbench.data.dataset_info import read_dataset_spec, with_min_pkts
+        from tcbench.runs.identity import run_params
+        from tcbench.runs.template import Placement
+
+        method = by_name[kwargs.pop("method", methods[0].name)]
+        dataset_dir = kwargs["dataset_dir"]
+        try:
+            found = read_dataset_spec(dataset_dir)
+        except FileNotFoundError as exc:
+            _fail(exc)
+        if found.get("name") != kwargs["dataset"]:
+            _fail(ValueError(f"--dataset {kwargs['dataset']}: {dataset_dir} holds {found.get('name')!r} "
+                             f"(its dataset.json); valid values: [{found.get('name')!r}]"))
+        values = {p.name: kwargs[p.name] for p in method.params()}
+        params = run_params(method, with_min_pkts(found, kwargs["dataset_minpkts"]),
+                            {"n_splits": kwargs["n_splits"], "samples_per_class": kwargs["samples_per_class"]}, values)
+        place = Placement(dataset_dir, kwargs["results_dir"], kwargs["run_dir"], kwargs["aim_template"], kwargs["device"],
+                          kwargs["threads"], kwargs["experiment"],
+                          Path(kwargs["pretrain_dir"]) if kwargs.get("pretrain_dir") else None)
+        _execute(method, params, place)
+
+    summary = methods[0].summary if len(methods) == 1 else " / ".join(m.summary for m in methods)
+    return click.Command(name, params=options, callback=callback,
+                         help=f"{summary} Writes an AIM run, artifacts and marker.json under the run folder.",
+                         context_settings={"show_default": True})
+
+
+@click.command("job")
+@click.argument("params_json")
+@click.option("--dataset-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Prepared dataset folder holding the data the parameters name.")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="results/<kind>/<key>: the folder named by the run key of PARAMS_JSON.")
+@click.option("--aim-template", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Empty AIM repo to copy instead of creating one.")
+@click.option("--device", default=LABELS[0].default, show_default=True, help=LABELS[0].help)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help=LABELS[1].help)
+def job(params_json: str, dataset_dir: Path, run_dir: Path, aim_template: Path | None, device: str, threads: int) -> None:
+    """One run of a campaign, as its Snakemake job starts it: PARAMS_JSON is the run's canonical parameters (a JSON
+    object with "method"); results_dir is the parent of the run folder's parent."""
+    from tcbench.methods import get_method
+    from tcbench.runs.template import Placement
 
     try:
-        return check_view_augmentations([v.strip() for v in value.split(",") if v.strip()])
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        params = json.loads(params_json)
+        if not isinstance(params, dict) or "method" not in params:
+            raise ValueError("PARAMS_JSON must be a JSON object with a 'method'")
+        method = get_method(params["method"])
+    except (ValueError, json.JSONDecodeError) as exc:
+        _fail(exc)
+    _execute(method, params, Placement(dataset_dir, run_dir.parent.parent, run_dir, aim_template, device, threads))
 
 
-# The contrastive pre-training's options (`tcbench run contralearn-pretrain` and `contralearn-and-finetune`).
-CL_OPTIONS = (
-    click.option("--cl-seed", type=click.IntRange(min=0), default=12345,
-                 help="Pre-training seed: weight init, 80/20 train/val draw and view augmentations."),
-    click.option("--cl-aug-names", callback=_names, default="changertt,timeshift", show_default=True,
-                 help="Comma list of augmentations composed (random order per view) into each of the two views."),
-    click.option("--cl-projection-layer-dim", type=click.IntRange(min=1), default=30, show_default=True,
-                 help="Width of the projection head the contrastive loss is computed on."),
-    click.option("--cl-learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.001, show_default=True,
-                 help="Pre-training Adam learning rate."),
-    click.option("--cl-temperature", type=click.FloatRange(min=0, min_open=True), default=0.07, show_default=True,
-                 help="NT-Xent temperature."),
-    click.option("--cl-epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Maximum pre-training epochs."),
-    click.option("--cl-patience-steps", type=click.IntRange(min=1), default=3, show_default=True,
-                 help="Pre-training early stopping: epochs without a validation top-5 accuracy gain."),
-    click.option("--cl-batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-                 help="Flows per pre-training batch (two views each)."),
-    click.option("--with-dropout/--no-dropout", default=True, show_default=True, help="Dropout2d(0.25) after conv2."),
-)
-FT_OPTIONS = (
-    click.option("--ft-seed", type=click.IntRange(min=0), default=12345, show_default=True,
-                 help="Finetune seed: head init, choice of the training flows, shuffling."),
-    click.option("--ft-learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
-                 help="Finetune Adam learning rate (linear head only; the backbone is frozen)."),
-    click.option("--ft-epochs", type=click.IntRange(min=1), default=50, show_default=True, help="Maximum finetune epochs."),
-    click.option("--ft-patience-steps", type=click.IntRange(min=1), default=5, show_default=True,
-                 help="Finetune early stopping: epochs without a train-loss improvement."),
-    click.option("--ft-patience-min-delta", type=click.FloatRange(min=0), default=0.001, show_default=True,
-                 help="Finetune early stopping: minimum train-loss decrease that counts as an improvement."),
-    click.option("--ft-train-samples", type=click.IntRange(min=1), default=10, show_default=True,
-                 help="Flows per class of the human and of the script partition that train the head; the rest test it."),
-    click.option("--ft-batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Finetune mini-batch size."),
-)
-_SIMCLR_RENAMED = {"cl_seed": "contrastive_learning_seed", "ft_seed": "finetune_seed", "cl_aug_names": "augmentations",
-                   "cl_projection_layer_dim": "projection_layer_dim", "cl_temperature": "temperature"}
+class RunCommands(click.Group):
+    """``tcbench run``'s commands come from the method registry when asked for, so a plugin is a command too."""
+
+    def _aliases(self) -> dict[str, list[Any]]:
+        from tcbench.methods.registry import get_method, method_names
+
+        out: dict[str, list[Any]] = {}
+        for name in method_names(include_steps=True):
+            method = get_method(name)
+            for command in method.commands:
+                out.setdefault(command, []).append(method)
+        return out
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from tcbench.methods.registry import method_names
+
+        return [*super().list_commands(ctx), *self._aliases(), *method_names(include_steps=True)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        from tcbench.methods.registry import PluginError, get_method
+
+        try:
+            aliases = self._aliases()
+            if cmd_name in aliases:
+                return method_command(cmd_name, aliases[cmd_name])
+            return method_command(cmd_name, [get_method(cmd_name)])
+        except PluginError as exc:
+            raise click.UsageError(str(exc)) from None
+        except ValueError:
+            return None
 
 
-def _simclr_options(kwargs: dict[str, Any]) -> Any:
-    from tcbench.runs.simclr_run import ContrastiveRunOptions
-
-    kwargs["flowpic_dim"] = int(kwargs["flowpic_dim"])
-    return ContrastiveRunOptions(**{_SIMCLR_RENAMED.get(name, name): value for name, value in kwargs.items()})
+@click.group(cls=RunCommands)
+def run() -> None:
+    """Run a single experiment (one Snakemake job of a campaign): `tcbench run <method> --help` lists its options."""
 
 
-@run.command("contralearn-and-finetune")
-@_options(*DATA_OPTIONS, *CL_OPTIONS, *FT_OPTIONS)
-@click.option("--pretrain-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of this run's pre-training (results/pretrain/<key>); pre-trains there first when it holds none.")
-@click.option("--experiment", default="contrastive-learning-and-finetune", show_default=True, help="AIM experiment name.")
-@_options(*EXEC_OPTIONS, AIM_TEMPLATE_OPTION)
-def contralearn_and_finetune(**kwargs: Any) -> None:
-    """SimCLR: contrastive pre-training on two augmented views per flow (reused when already done), then a linear
-    head finetuned on --ft-train-samples flows per class of the human and of the script partition, tested on the
-    rest of each (contexts test-human, test-script). Writes an AIM run, artifacts and marker.json."""
-    from tcbench.runs.simclr_run import execute
-
-    where = {name: kwargs.pop(name) for name in ("run_dir", "results_dir", "aim_template")}
-    _finish(execute, _simclr_options(kwargs), **where)
-
-
-@run.command("contralearn-pretrain")
-@_options(*DATA_OPTIONS, *CL_OPTIONS, *EXEC_OPTIONS)
-def contralearn_pretrain(**kwargs: Any) -> None:
-    """SimCLR pre-training only: writes results/pretrain/<key>/ (weights, per-epoch history, marker.json), which
-    every `contralearn-and-finetune` run with the same pre-training settings reuses."""
-    from tcbench.runs.simclr_run import pretrain
-
-    where = {name: kwargs.pop(name) for name in ("run_dir", "results_dir")}
-    try:
-        marker = pretrain(_simclr_options(kwargs), **where)
-    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    click.echo(f"pre-training {marker['pretrain_key']} done in {marker['durations']['total']:.1f} s: "
-               f"{marker['epochs_run']} epochs, best val acc_top_5 {marker['best_acc_top_5']:.2f} at epoch {marker['best_epoch']}")
-    fast_exit.request()
+run.add_command(job)

@@ -2,7 +2,9 @@
 
 Works on a campaign repo built by ``tcbench campaign merge`` and on a repo written by the original tcbench: both
 store the run configuration under ``run["hparams"]`` (campaign labels ``campaign_id`` / ``campaign_exp_idx``
-included after a merge) and track metrics with ``context={"subset": <split>}``.
+included after a merge) and track metrics with ``context={"subset": <split>}``. Each run also gets its AIM
+``experiment`` and ``tags`` (AIM's own run tags, e.g. ``campaign:quickstart``, ``aug:noaug``), which live in the
+repo's SQLite run table, so ``tcbench aimrepo --tag`` can select runs the way the AIM UI does.
 
 Runs are listed by hash from the chunk folders (closed runs copied into a repo are invisible to
 ``Repo.iter_runs()`` until re-indexed) and opened read-only one by one from their own chunk, so the repo index is
@@ -16,10 +18,12 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tcbench.reporting.runs_table import CAMPAIGN_LABELS
 from tcbench.tracking.aim_repo import is_repo, list_run_hashes, open_repo
+
+RunT = TypeVar("RunT", bound=Mapping[str, Any])
 
 #: Metric names starting with this prefix are AIM system metrics, never reported (§8).
 SYSTEM_PREFIX = "__system"
@@ -94,11 +98,14 @@ def _read_run(repo: Any, run_hash: str) -> dict[str, Any]:
             ctx_metrics.update(items)
         run_key = run.get("run_key")
         end_time = run.end_time
+        experiment = run.experiment  # aim gives a falsy SafeNone, not None, for a run without experiment
         return {
             "hash": run_hash,
             "aim": {"run_hash": run_hash},
             "run_key": run_key,
-            "experiment": run.experiment,
+            "experiment": experiment if isinstance(experiment, str) else None,
+            # sorted: aim lists a run's tags in tag-table order, i.e. in whichever order the repo first saw them
+            "tags": sorted(str(t) for t in run.tags),
             "creation_time": run.creation_time,
             "end_time": math.nan if end_time is None else end_time,
             "hparams": hparams,
@@ -131,7 +138,7 @@ def _use_union_meta(repo: Any) -> Any:
 
 
 def aim_runs_table(repo_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Marker-like dicts (hash, run_key, experiment, hparams, metrics, creation_time, end_time), one per run.
+    """Marker-like dicts (hash, run_key, experiment, tags, hparams, metrics, creation_time, end_time), one per run.
 
     ``metrics`` maps each context (``subset``) to ``{metric: last value}``, the layout of a run marker, so the
     result feeds :func:`tcbench.reporting.runs_table.runs_long_table` directly. Runs are in creation order
@@ -168,3 +175,35 @@ def campaign_ids(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Distinct ``campaign_id`` of the runs that have one, sorted."""
     ids = {str(r["hparams"]["campaign_id"]) for r in runs if (r.get("hparams") or {}).get("campaign_id") is not None}
     return sorted(ids)
+
+
+class UnknownTagError(ValueError):
+    """``--tag`` names a tag that no run of the repo has; the message lists the tags that are there."""
+
+    def __init__(self, unknown: Sequence[str], present: Sequence[str]) -> None:
+        self.unknown = list(unknown)
+        self.present = list(present)
+        shown = ", ".join(self.present) if self.present else "none"
+        super().__init__(f"unknown tag(s) {', '.join(map(repr, self.unknown))}; tags in this repo: {shown}")
+
+
+def repo_tags(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every tag any of the runs has, sorted."""
+    return sorted({str(t) for r in runs for t in (r.get("tags") or ())})
+
+
+def select_by_tags(runs: Sequence[RunT], tags: Sequence[str]) -> list[RunT]:
+    """The runs having every one of ``tags`` (AND, as successive tag filters in the AIM UI); all runs if none given.
+
+    A tag no run has raises :class:`UnknownTagError`: it is almost always a typo (``aug:noaugs``), and an empty
+    selection would hide that.
+    """
+    wanted = list(dict.fromkeys(tags))
+    if not wanted:
+        return list(runs)
+    present = repo_tags(runs)
+    unknown = [t for t in wanted if t not in present]
+    if unknown:
+        raise UnknownTagError(unknown, present)
+    return [r for r in runs if set(wanted) <= set(r.get("tags") or ())]
+

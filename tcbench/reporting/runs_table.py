@@ -47,7 +47,8 @@ def hparam_columns(markers: Sequence[Mapping[str, Any]], labels: Sequence[Mappin
             names.setdefault(key, None)
     for label in labels or ():
         for key in label:
-            names.setdefault(key, None)
+            if key not in RUN_COLUMNS:  # a label of a run column (experiment) replaces it, it is no hparam
+                names.setdefault(key, None)
     return list(names)
 
 
@@ -72,8 +73,9 @@ def runs_long_table(
 ) -> pd.DataFrame:
     """One row per (run, test context) with run metadata, hparams, the context's metrics and the run duration.
 
-    ``labels[i]`` (optional) holds the campaign labels of ``markers[i]`` (``campaign_id``, ``campaign_exp_idx``);
-    they override hparams of the same name because a run's marker is written before the campaign labels it.
+    ``labels[i]`` (optional) holds the campaign labels of ``markers[i]`` (``campaign_id``, ``campaign_exp_idx``,
+    and ``experiment``, which replaces the run's own AIM experiment); they override hparams of the same name because
+    a run's marker is written before the campaign labels it.
     A run only contributes rows for the contexts it actually evaluated: a run of another dataset has no
     ``test-human`` and should not appear as an all-NaN row there. A metric missing in a context is NaN.
     Rows are ordered by campaign (id, experiment index) when labelled, else by input order, then by context.
@@ -86,14 +88,17 @@ def runs_long_table(
     metric_names: dict[str, None] = {}
     for i, marker in enumerate(markers):
         hparams = dict(marker.get("hparams") or {})
+        run_labels: dict[str, Any] = {}
         if labels is not None:
-            hparams.update(labels[i])
+            run_labels = {k: v for k, v in labels[i].items() if k in RUN_COLUMNS}
+            hparams.update({k: v for k, v in labels[i].items() if k not in RUN_COLUMNS})
         base: dict[str, Any] = {
             "hash": (marker.get("aim") or {}).get("run_hash"),
             "run_key": marker.get("run_key"),
             "experiment": marker.get("experiment"),
             "creation_time": _as_float(marker.get("creation_time")),
             "end_time": _as_float(marker.get("end_time")),
+            **run_labels,
         }
         base.update({name: _scalar(hparams.get(name, math.nan)) for name in hp_names})
         for ctx in test_contexts(marker, contexts):

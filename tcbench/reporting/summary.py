@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -104,12 +105,30 @@ def summarize(
     return table.reset_index()
 
 
-def split_hparam(long: pd.DataFrame) -> str:
-    """The hparam whose values get one file each (§8.3 step 6): packets for pktseries runs, else flowpic dim."""
-    rep = long.get("flow_representation")
-    if rep is not None and len(rep) and (rep == "pktseries").all():
+def _split_of(representations: set[Any], has_dim: bool) -> str | None:
+    if representations == {"pktseries"}:
         return "max_n_pkts"
-    return "flowpic_dim"
+    return "flowpic_dim" if has_dim else None
+
+
+def split_hparam(long: pd.DataFrame) -> str | None:
+    """The hparam whose values get one file each (§8.3 step 6): packets for pktseries runs, else flowpic dim;
+    None for runs without a flowpic dim (a plugin method on other features): one file for all."""
+    rep = long.get("flow_representation")
+    return _split_of(set(rep) if rep is not None and len(rep) else set(), "flowpic_dim" in long.columns)
+
+
+def summary_file_names(hp: str | None, values: Sequence[Any]) -> list[str]:
+    """``runsinfo_<hp>_<v>.parquet`` and ``summary_<hp>_<v>.csv`` per value (``runsinfo.parquet`` and
+    ``summary.csv`` when nothing splits the report)."""
+    suffixes = [f"_{hp}_{_format_value(v)}" for v in values] if hp else [""]
+    return [f"{kind}{suffix}.{ext}" for suffix in suffixes for kind, ext in (("runsinfo", "parquet"), ("summary", "csv"))]
+
+
+def planned_summary_files(hparams: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The summary files a campaign of runs with these hparams gets (what ``write_campaign_summary`` writes)."""
+    hp = _split_of({h.get("flow_representation") for h in hparams}, all("flowpic_dim" in h for h in hparams))
+    return summary_file_names(hp, sorted({h[hp] for h in hparams}) if hp else [])
 
 
 def _format_value(value: object) -> str:
@@ -131,22 +150,20 @@ def write_campaign_summary(
     original's. Returns the written paths (parquet, csv per value, in value order).
     """
     hp = split_hparam(long)
-    if hp not in long.columns:
-        raise ValueError(f"cannot split the summary: column {hp!r} missing from the runs table")
     keys = _resolve_groupby(long, groupby if groupby is not None else default_groupby(long))
     summary = summarize(long, keys, metrics).drop(columns=[RUNS_COLUMN], errors="ignore")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for value in sorted(long[hp].dropna().unique()):
-        runsinfo = long[long[hp] == value].reset_index(drop=True)
+    values = sorted(long[hp].dropna().unique()) if hp else [None]
+    for value in values:
+        runsinfo = long if hp is None else long[long[hp] == value].reset_index(drop=True)
         table = summary
-        if hp in keys:
+        if hp is not None and hp in keys:
             table = summary[summary[(hp, "")] == value].drop(columns=[(hp, "")]).reset_index(drop=True)
-        suffix = f"{hp}_{_format_value(value)}"
-        parquet_path = out / f"runsinfo_{suffix}.parquet"
-        csv_path = out / f"summary_{suffix}.csv"
+        parquet_name, csv_name = summary_file_names(hp, [value] if hp else [])
+        parquet_path, csv_path = out / parquet_name, out / csv_name
         atomic_write(parquet_path, lambda p, df=runsinfo: df.to_parquet(p, index=False))
         atomic_write(csv_path, lambda p, df=table: df.to_csv(p, index=False))
         written += [parquet_path, csv_path]

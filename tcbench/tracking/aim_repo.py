@@ -25,7 +25,7 @@ import shutil
 import socket
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -333,6 +333,24 @@ def set_run_creation_time(repo_path: str | os.PathLike[str], run_hash: str, time
         raise RuntimeError(f"{repo_path}: run {run_hash} not found in run_metadata.sqlite")
     forget_repo(repo_path)  # aim's in-process caches hold the old value
     return created.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def check_tags(tags: Sequence[str], where: str = "tags") -> tuple[str, ...]:
+    """Validate AIM run tags and drop repeats, keeping the first-seen order.
+
+    A bare string is refused rather than iterated (``tags="campaign:x"`` would otherwise tag a run with each of its
+    characters), as are non-strings and blank names, which the AIM UI cannot show or filter on. Repeats are dropped
+    here because ``aim`` logs a warning for each tag a run already has.
+    """
+    if isinstance(tags, (str, bytes)):
+        raise ValueError(f"{where}: expected a list of tag names, got the single string {tags!r}")
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise ValueError(f"{where}: a tag must be a non-empty string, got {tag!r}")
+        if tag not in out:
+            out.append(tag)
+    return tuple(out)
 
 
 def plain(value: Any) -> Any:

@@ -1,16 +1,18 @@
 """SimCLR training (reference tcbench-behaviour.md 4.6, 5.2): contrastive pre-training with the NT-Xent loss and
 early stopping on validation top-5 accuracy, then a linear probe on the frozen representation.
 
-Deliberate differences from the original (docs/deviations.md):
+Both trainers run the epoch loop shared with the supervised trainer, ``tcbench.training.fit.fit`` (patience,
+divergence check, best-state copy and restore); its deviations are listed there, among them that the finetune
+keeps the weights of its best epoch (lowest train loss) where the original kept the last epoch.
+
+Deliberate differences of these trainers from the original (docs/deviations.md):
 - epoch metrics are per-anchor (per-sample) means, not means of per-batch means (as the supervised loop);
-- the finetune keeps the weights of its best epoch (lowest train loss), where the original kept the last epoch;
 - the batch order comes from a ``torch.Generator`` seeded with the stage's seed (as the supervised loop).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +25,8 @@ from torch import Tensor, nn
 from tcbench.models.simclr import trainable_parameters
 from tcbench.training.adam import Adam
 from tcbench.training.batches import FlowpicBatches
-from tcbench.training.loop import EarlyStopping, check_losses, resolve_device, state_copy, train_epoch
+from tcbench.training.fit import EpochValues, Patience, fit
+from tcbench.training.loop import EarlyStopping, resolve_device, train_epoch
 
 DEFAULT_TEMPERATURE = 0.07
 TOP_K = (1, 5)
@@ -73,28 +76,13 @@ class ContrastiveResult:
     stopped_early: bool = False
 
 
-class AccuracyPatience:
-    """The original's ``PatienceMonitorAccuracy``: improvement = strictly greater, no min-delta; expires after
-    ``patience_steps`` epochs without one (checked before the next epoch)."""
+class AccuracyPatience(Patience):
+    """The original's ``PatienceMonitorAccuracy``, the shared :class:`Patience` in max mode with no min-delta:
+    improvement = strictly greater; expires after ``patience_steps`` epochs without one (checked before the next
+    epoch)."""
 
     def __init__(self, patience_steps: int) -> None:
-        if patience_steps < 1:
-            raise ValueError(f"patience_steps must be >= 1, got {patience_steps}")
-        self.patience_steps = patience_steps
-        self.best = -math.inf
-        self.best_epoch = -1
-        self.steps_left = patience_steps
-
-    def update(self, epoch: int, value: float) -> bool:
-        if value > self.best:
-            self.best, self.best_epoch, self.steps_left = value, epoch, self.patience_steps
-            return True
-        self.steps_left -= 1
-        return False
-
-    @property
-    def expired(self) -> bool:
-        return self.steps_left <= 0
+        super().__init__(patience_steps, 0.0, mode="max")
 
 
 class _Sums:
@@ -158,20 +146,15 @@ def train_contrastive(
     optimizer = Adam(model.parameters(), lr=learning_rate)
     order_rng = torch.Generator(device="cpu").manual_seed(seed)
     monitor = AccuracyPatience(patience_steps)
-    history: list[ContrastiveEpoch] = []
-    best_state: dict[str, Tensor] | None = None
-    stopped_early = False
 
     def draw() -> tuple[FlowpicBatches, FlowpicBatches]:
         return _view_batches(draw_train(), dim), _view_batches(draw_val(), dim)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="views") as pool:
         pending = pool.submit(draw)
-        for epoch in range(epochs):
-            if monitor.expired:
-                stopped_early = True
-                break
-            t0 = time.perf_counter()
+
+        def run_epoch(epoch: int) -> EpochValues:
+            nonlocal pending
             train, val = pending.result()
             if epoch + 1 < epochs:
                 pending = pool.submit(draw)
@@ -197,23 +180,21 @@ def train_contrastive(
                     idx = torch.arange(start, min(start + batch_size, n_val))
                     sums.add(*nt_xent(_embed(model, val, idx, n_val, dev), temperature))
             val_loss, val_top1, val_top5 = sums.values() if n_val else (math.nan, math.nan, math.nan)
-            check_losses(epoch, learning_rate, train_loss=train_loss, **({"val_loss": val_loss} if n_val else {}))
+            return EpochValues(
+                fields={"train_loss": train_loss, "train_acc_top_1": train_top1, "train_acc_top_5": train_top5,
+                        "val_loss": val_loss, "val_acc_top_1": val_top1, "val_acc_top_5": val_top5},
+                monitored=val_top5,
+                losses={"train_loss": train_loss, **({"val_loss": val_loss} if n_val else {})},
+            )
 
-            improved = monitor.update(epoch, val_top5)
-            if improved:
-                best_state = state_copy(model)
-            record = ContrastiveEpoch(epoch, train_loss, train_top1, train_top5, val_loss, val_top1, val_top5,
-                                      improved, time.perf_counter() - t0)
-            history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
-        pending.cancel()
+        try:
+            fitted = fit(model, run_epoch, ContrastiveEpoch, monitor, epochs=epochs, learning_rate=learning_rate,
+                         on_epoch=on_epoch)
+        finally:
+            pending.cancel()  # the draw for an epoch that will not run (stopped early, or an error)
 
-    if best_state is None:
-        best_state = state_copy(model)
-    model.load_state_dict(best_state)
-    model.eval()
-    return ContrastiveResult(best_state, monitor.best_epoch, monitor.best, history, stopped_early)
+    return ContrastiveResult(fitted.best_state, fitted.best_epoch, fitted.best_value, fitted.history,
+                             fitted.stopped_early)
 
 
 @dataclass
@@ -263,28 +244,16 @@ def train_linear_probe(
     criterion = nn.CrossEntropyLoss()
     order_rng = torch.Generator(device="cpu").manual_seed(seed)
     stopper = EarlyStopping(patience_steps, patience_min_delta)
-    history: list[FinetuneEpoch] = []
-    best_state: dict[str, Tensor] | None = None
-    stopped_early = False
     n = len(train)
-    for epoch in range(epochs):
-        if stopper.expired:
-            stopped_early = True
-            break
-        t0 = time.perf_counter()
+
+    def run_epoch(epoch: int) -> EpochValues:
         model.train()
         perm = torch.randperm(n, generator=order_rng).to(dev)
         epoch_loss, epoch_acc = train_epoch(model, train, perm, batch_size, optimizer, criterion, dev)
-        check_losses(epoch, learning_rate, train_loss=epoch_loss)
-        improved = stopper.update(epoch, epoch_loss)
-        if improved:
-            best_state = state_copy(model)
-        record = FinetuneEpoch(epoch, epoch_loss, epoch_acc, improved, time.perf_counter() - t0)
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-    if best_state is None:
-        best_state = state_copy(model)
-    model.load_state_dict(best_state)
-    model.eval()
-    return FinetuneResult(best_state, stopper.best_epoch, stopper.best_loss, history, stopped_early)
+        return EpochValues(fields={"loss": epoch_loss, "acc": epoch_acc}, monitored=epoch_loss,
+                           losses={"train_loss": epoch_loss})
+
+    fitted = fit(model, run_epoch, FinetuneEpoch, stopper, epochs=epochs, learning_rate=learning_rate,
+                 on_epoch=on_epoch)
+    return FinetuneResult(fitted.best_state, fitted.best_epoch, fitted.best_value, fitted.history,
+                          fitted.stopped_early)

@@ -1,8 +1,9 @@
 """Supervised training with early stopping on validation loss, and single-pass evaluation.
 
 Follows the original's `SimpleTrainer` (behaviour doc section 5.1): CrossEntropyLoss, Adam, shuffled train batches,
-validation in eval mode, early stopping with patience on val loss, best weights restored at the end. Deviations,
-each deliberate:
+validation in eval mode, early stopping with patience on val loss, best weights restored at the end. The epoch loop
+(patience, divergence check, best-state copy and restore) is `tcbench.training.fit.fit`, shared with the SimCLR
+trainers; its own deviations are listed there. Deviations of this trainer, each deliberate:
 - float32 instead of float64 (section 10, item 20);
 - epoch loss is the per-*sample* mean (batch losses weighted by batch size) instead of the mean of per-batch means,
   so a short last batch no longer counts as much as a full one (item 27);
@@ -20,7 +21,6 @@ repeatable as is.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +30,8 @@ from torch import Tensor, nn
 
 from tcbench.training.adam import Adam
 from tcbench.training.batches import FlowpicBatches
+from tcbench.training.fit import EpochValues, Patience, fit
+from tcbench.training.fit import DivergedError, check_losses, state_copy  # noqa: F401  (re-exported: lived here)
 
 # Evaluation batches are capped to this many bytes of float32 input: at dim 1500 one sample is 9 MB, so the
 # default of 1024 samples per batch would need 9 GB.
@@ -68,8 +70,8 @@ class EvalResult:
         return 100.0 * float(np.mean(self.y_true == self.y_pred)) if len(self.y_true) else math.nan
 
 
-class EarlyStopping:
-    """Patience monitor on a loss, as the original's `PatienceMonitorLoss`.
+class EarlyStopping(Patience):
+    """Patience monitor on a loss, as the original's `PatienceMonitorLoss`: the shared :class:`Patience` in min mode.
 
     An epoch improves iff `best_loss - loss > min_delta` (strict); `patience_steps` consecutive non-improving
     epochs expire the monitor. The trainer checks `expired` at the start of the next epoch, so with patience 5 and
@@ -77,40 +79,15 @@ class EarlyStopping:
     """
 
     def __init__(self, patience_steps: int = 5, min_delta: float = 1e-3) -> None:
-        if patience_steps < 1:
-            raise ValueError(f"patience_steps must be >= 1, got {patience_steps}")
-        self.patience_steps = patience_steps
-        self.min_delta = min_delta
-        self.best_loss = math.inf
-        self.best_epoch = -1
-        self.steps_left = patience_steps
-
-    def update(self, epoch: int, loss: float) -> bool:
-        """Record one epoch's loss; True when it is the new best (NaN never improves)."""
-        if self.best_loss - loss > self.min_delta:
-            self.best_loss, self.best_epoch = loss, epoch
-            self.steps_left = self.patience_steps
-            return True
-        self.steps_left -= 1
-        return False
+        super().__init__(patience_steps, min_delta, mode="min")
 
     @property
-    def expired(self) -> bool:
-        return self.steps_left <= 0
+    def best_loss(self) -> float:
+        return self.best
 
-
-class DivergedError(FloatingPointError):
-    """A loss became NaN or infinite: the run cannot produce a meaningful result, so it stops at that epoch (and
-    no marker is written) rather than training on, reporting garbage metrics, or keeping a last-resort state."""
-
-
-def check_losses(epoch: int, learning_rate: float, **losses: float) -> None:
-    """Raise :class:`DivergedError` naming the non-finite loss(es) and the epoch."""
-    bad = {name: value for name, value in losses.items() if not math.isfinite(value)}
-    if bad:
-        what = ", ".join(f"{name} {value}" for name, value in bad.items())
-        raise DivergedError(f"training diverged at epoch {epoch}: {what} (learning rate {learning_rate:g}); "
-                            "stopping, no result is written (a lower learning rate may help)")
+    @best_loss.setter
+    def best_loss(self, value: float) -> None:
+        self.best = value
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -162,10 +139,6 @@ def evaluate(
     finally:
         model.train(was_training)
     return EvalResult(loss=loss, y_true=data.labels.numpy().copy(), y_pred=preds.cpu().numpy())
-
-
-def state_copy(model: nn.Module) -> dict[str, Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def train_epoch(model: nn.Module, data: FlowpicBatches, perm: Tensor, batch_size: int, optimizer: torch.optim.Optimizer,
@@ -220,15 +193,7 @@ def train_supervised(
     n_train = len(train)
     val_labels = val.labels.to(dev)
 
-    history: list[EpochRecord] = []
-    best_state: dict[str, Tensor] | None = None
-    stopped_early = False
-    for epoch in range(epochs):
-        if stopper.expired:
-            stopped_early = True
-            break
-        t0 = time.perf_counter()
-
+    def run_epoch(epoch: int) -> EpochValues:
         model.train()
         perm = torch.randperm(n_train, generator=order_rng).to(dev)
         train_loss, train_acc = train_epoch(model, train, perm, batch_size, optimizer, criterion, dev)
@@ -236,24 +201,17 @@ def train_supervised(
         model.eval()
         val_loss, val_pred = _infer(model, val, eval_batch_size, dev)
         val_acc = 100.0 * (val_pred == val_labels).double().mean().item() if len(val) else math.nan
-        check_losses(epoch, learning_rate, train_loss=train_loss, **({"val_loss": val_loss} if len(val) else {}))
+        return EpochValues(
+            fields={"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc},
+            monitored=val_loss,
+            losses={"train_loss": train_loss, **({"val_loss": val_loss} if len(val) else {})},
+        )
 
-        improved = stopper.update(epoch, val_loss)
-        if improved:
-            best_state = state_copy(model)
-        record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, improved, time.perf_counter() - t0)
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-
-    if best_state is None:
-        best_state = state_copy(model)
-    model.load_state_dict(best_state)
-    model.eval()
+    fitted = fit(model, run_epoch, EpochRecord, stopper, epochs=epochs, learning_rate=learning_rate, on_epoch=on_epoch)
     return TrainResult(
-        best_state=best_state,
-        best_epoch=stopper.best_epoch,
-        best_loss=stopper.best_loss,
-        history=history,
-        stopped_early=stopped_early,
+        best_state=fitted.best_state,
+        best_epoch=fitted.best_epoch,
+        best_loss=fitted.best_value,
+        history=fitted.history,
+        stopped_early=fitted.stopped_early,
     )

@@ -1,27 +1,36 @@
 # Helpers shared by the rules: the run table derived from the config (the same grid the CLI builds), paths, and
-# accessors that turn a run_key wildcard into that run's parameters.
+# accessors that turn a run_key wildcard into what that run needs. Everything method-specific comes from the
+# method's declarations (tcbench.methods): inputs, pre-step, GPU use, test contexts.
 
 import os
 import shlex
 from pathlib import Path
 
-from tcbench.campaign.commands import run_arguments
-from tcbench.campaign.grid import campaign_runs, dataset_paths, experiment_name, pretrain_params, run_key
-from tcbench.campaign.status import forget_finished_incomplete
+from tcbench.campaign.grid import campaign_method, campaign_runs, method_settings, pre_steps
+from tcbench.campaign.status import release_finished_records
+from tcbench.data.paths import dataset_paths
+from tcbench.data.registry import get_dataset
+from tcbench.reporting.summary import planned_summary_files
+from tcbench.runs.identity import canonical_json, run_key
 from tcbench.tracking.aim_repo import default_template_path
 
 # The config was validated, completed and checked by the Snakefile (prepare_config) before this file is included.
+METHOD = campaign_method(config)
 RUNS = {spec.run_key: spec for spec in campaign_runs(config)}
-# SimCLR pre-trainings, each shared by every finetune run (seed, settings) that starts from it.
-PRETRAINS = {run_key(p): p for p in (pretrain_params(s.params) for s in RUNS.values() if s.params["method"] == "simclr")}
-EXPERIMENT = experiment_name(config)
+# Shared pre-steps (SimCLR pre-trainings), each needed by every run (finetune seed, settings) that starts from it.
+PRE_STEP = METHOD.pre_step() if METHOD.pre_step else None
+PRE_STEPS = pre_steps(list(RUNS.values()))
 DATA = dataset_paths(config)
+DATASET = get_dataset(config["dataset"]["name"])
 RESULTS = Path(config["results_dir"])
 CAMPAIGN_DIR = RESULTS / "campaigns" / config["campaign_id"]
 LOGS = RESULTS / "logs"
 MERGE_REPORT = CAMPAIGN_DIR / "aim_merge.json"
 AIM_TEMPLATE = default_template_path(RESULTS)
-BLOCK_DURATION = float(config["training"]["flowpic_block_duration"])
+SPLITS_FILE = str(DATA.splits_file(config["splits"]["n_splits"], config["splits"]["samples_per_class"]))
+PRE_STEP_KIND = PRE_STEP.results_kind if PRE_STEP else "pretrain"
+# The AIM experiment is a campaign label, applied when the campaign's repo is merged (default: each run's own).
+EXPERIMENT_OPTION = f"--experiment {shlex.quote(config['experiment'])}" if config.get("experiment") else ""
 
 
 wildcard_constraints:
@@ -30,37 +39,35 @@ wildcard_constraints:
     dim="32|64|1500",
 
 
-def split_file():
-    """The splits a run reads: ucdavis-icdm19's drawn train splits, or the index splits of an imported dataset."""
-    if DATA.variant:
-        return str(DATA.index_splits)
-    return str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"]))
+def _data_inputs(method, params):
+    """The flowpic cache a run (or pre-step) reads, when its method says it reads one."""
+    if "flowpics" in method.inputs(params):
+        return {"flowpics": str(DATA.flowpics(params["flowpic_dim"], params["flowpic_block_duration"]))}
+    return {}
 
 
-def pretrain_dir(params):
-    return RESULTS / "pretrain" / run_key(pretrain_params(params))
+def _run_inputs(params):
+    extra = _data_inputs(METHOD, params)
+    pre = METHOD.pre_step_params(params)
+    if pre is not None:
+        extra["pre_step"] = str(RESULTS / PRE_STEP_KIND / run_key(pre) / "marker.json")
+    return extra
 
 
-def train_arguments(params):
-    """Every hyper-parameter of the run as `tcbench run` options (see tcbench.campaign.commands)."""
-    args = run_arguments(params)
-    if params["method"] == "simclr":
-        args = f"{args} --pretrain-dir {shlex.quote(str(pretrain_dir(params)))}"
-    return args
+# Computed once for the whole campaign: planning 10 000 runs would otherwise call a function 10 000 times per rule.
+# Each job gets its run's parameters once, as the canonical JSON the grid built (`tcbench run job`).
+RUN_JSON = {key: canonical_json(spec.params) for key, spec in RUNS.items()}
+RUN_INPUTS = {key: _run_inputs(spec.params) for key, spec in RUNS.items()}
+PRE_STEP_JSON = {key: canonical_json(params) for key, params in PRE_STEPS.items()}
+PRE_STEP_INPUTS = {key: _data_inputs(PRE_STEP, params) for key, params in PRE_STEPS.items()}
 
 
-# Computed once for the whole campaign: planning 10 000 runs would otherwise call a params function 10 000 times.
-RUN_ARGUMENTS = {key: train_arguments(spec.params) for key, spec in RUNS.items()}
+def run_inputs(wildcards):
+    return RUN_INPUTS[wildcards.run_key]
 
 
-def pretrain_flowpics(wildcards):
-    """The flowpic cache a pre-training reads: only when no view augmentation rebuilds flowpics from packets."""
-    from tcbench.augment.views import needs_series
-
-    params = PRETRAINS[wildcards.pretrain_key]
-    if needs_series(params["augmentations"]):
-        return []
-    return [str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))]
+def pre_step_inputs(wildcards):
+    return PRE_STEP_INPUTS[wildcards.pretrain_key]
 
 
 # Memory a run gets from a scheduler (SLURM's --mem), by flowpic dim: measured peaks are 0.4-1 GB at 32/64 and
@@ -72,21 +79,10 @@ RUN_MEMORY_MB = {key: MEMORY_MB_BY_DIM.get(spec.params.get("flowpic_dim"), 2000)
 MINUTES_BY_DIM = {32: 30, 64: 30, 1500: 240}
 RUN_MINUTES = {key: MINUTES_BY_DIM.get(spec.params.get("flowpic_dim"), 30) for key, spec in RUNS.items()}
 
-
-# GPUs a training job takes (Snakemake's `gpu` resource): one per CNN or SimCLR run on cuda, none for XGBoost.
-GPUS_PER_RUN = int(config["resources"]["device"].startswith("cuda") and config["method"] != "xgboost")
-
-
-def run_inputs(wildcards):
-    """The flowpic cache a run reads (none for XGBoost on packet series) and the pre-training a SimCLR run
-    finetunes from."""
-    params = RUNS[wildcards.run_key].params
-    extra = {}
-    if params.get("flow_representation") != "pktseries":
-        extra["flowpics"] = str(DATA.flowpics(params["flowpic_dim"], BLOCK_DURATION))
-    if params["method"] == "simclr":
-        extra["pretraining"] = str(pretrain_dir(params) / "marker.json")
-    return extra
+# GPUs a job takes (Snakemake's `gpu` resource): one when the campaign runs on cuda and the method trains on a GPU.
+ON_CUDA = config["resources"]["device"].startswith("cuda")
+GPUS_PER_RUN = int(ON_CUDA and METHOD.uses_gpu)
+GPUS_PER_PRE_STEP = int(ON_CUDA and PRE_STEP is not None and PRE_STEP.uses_gpu)
 
 
 def marker_paths():
@@ -94,26 +90,22 @@ def marker_paths():
     return [str(RESULTS / "runs" / key / "marker.json") for key in RUNS]
 
 
-# A run whose marker was written just before Snakemake was killed is finished, whatever Snakemake's records say:
-# release those records so --rerun-incomplete does not train it again (tcbench.campaign.status).
-forget_finished_incomplete(marker_paths())
+# A finished run is identified by its folder (its key), whatever Snakemake recorded about the job that made it:
+# release Snakemake's records of finished markers, so neither --rerun-incomplete (a kill right after the marker was
+# written) nor a changed job command or label (a code upgrade, another campaign's experiment name) retrains it.
+release_finished_records(marker_paths() + [str(RESULTS / PRE_STEP_KIND / key / "marker.json") for key in PRE_STEPS])
 
 
 def summary_files():
-    """One runsinfo/summary pair per value of the split hparam (max_n_pkts for packet-series runs, as the original)."""
-    pktseries = config["method"] == "xgboost" and config["xgboost"]["flow_representation"] == "pktseries"
-    hparam = "max_n_pkts" if pktseries else "flowpic_dim"
-    out = CAMPAIGN_DIR / "campaign_summary"
-    return [str(out / f"{kind}_{hparam}_{v}.{ext}") for v in sorted(set(config["grid"][hparam]))
-            for kind, ext in (("runsinfo", "parquet"), ("summary", "csv"))]
+    """One runsinfo/summary pair per value of the hparam the original splits its report by (flowpic_dim, or
+    max_n_pkts for packet-series runs)."""
+    hparams = [METHOD.hparams(spec.params) for spec in RUNS.values()]
+    return [str(CAMPAIGN_DIR / "campaign_summary" / name) for name in planned_summary_files(hparams)]
 
 
 def confusion_plot_files():
     """One averaged confusion matrix per test context of the campaign's runs."""
-    if DATA.variant:
-        return [str(CAMPAIGN_DIR / "plots" / "confusion_test.png")]
-    leftover = config["training"]["test_leftover"] and config["method"] != "simclr"
-    contexts = ["test-human", "test-script"] + (["test-train-val-leftover"] if leftover else [])
+    contexts = METHOD.test_contexts(DATASET, method_settings(config))
     return [str(CAMPAIGN_DIR / "plots" / f"confusion_{c}.png") for c in contexts]
 
 

@@ -26,14 +26,14 @@ if config["dataset"]["source"] == "synthetic":
 
 
 # ucdavis-icdm19 draws its train splits; the other datasets come with index splits from their import.
-if config["dataset"]["name"] == "ucdavis-icdm19":
+if DATASET.draws_train_splits:
 
     rule train_splits:
         input:
             parquet=str(DATA.parquet),
             info=str(DATA.root / "dataset.json"),
         output:
-            str(DATA.train_splits(config["splits"]["n_splits"], config["splits"]["samples_per_class"])),
+            SPLITS_FILE,
         params:
             dataset_dir=lambda wildcards, input: os.path.dirname(input.parquet),
             n_splits=config["splits"]["n_splits"],

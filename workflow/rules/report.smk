@@ -8,6 +8,7 @@ rule merge_campaign:
         report=str(MERGE_REPORT),
     params:
         campaign_id=config["campaign_id"],
+        experiment=EXPERIMENT_OPTION,
         dst=lambda wildcards, output: os.path.join(os.path.dirname(output.report), "aim"),
     conda:
         "../envs/tcbench.yaml"
@@ -16,8 +17,8 @@ rule merge_campaign:
     benchmark:
         str(LOGS / "campaigns" / config["campaign_id"] / "merge.benchmark.tsv")
     shell:
-        "tcbench campaign merge --campaign-id {params.campaign_id} --dst {params.dst} --report {output.report} "
-        "{input.markers} > {log} 2>&1"
+        "tcbench campaign merge --campaign-id {params.campaign_id} {params.experiment} --dst {params.dst} "
+        "--report {output.report} {input.markers} > {log} 2>&1"
 
 
 rule campaign_summary:
@@ -27,6 +28,7 @@ rule campaign_summary:
         summary_files(),
     params:
         campaign_id=config["campaign_id"],
+        experiment=EXPERIMENT_OPTION,
         out=lambda wildcards, output: os.path.dirname(output[0]),
         metrics=",".join(config["report"]["metrics"]),
     conda:
@@ -34,7 +36,7 @@ rule campaign_summary:
     log:
         str(LOGS / "campaigns" / config["campaign_id"] / "summary.log"),
     shell:
-        "tcbench campaign summary --campaign-id {params.campaign_id} --output-dir {params.out} "
+        "tcbench campaign summary --campaign-id {params.campaign_id} {params.experiment} --output-dir {params.out} "
         "--metrics {params.metrics} --quiet {input.markers} > {log} 2>&1"
 
 

@@ -1,6 +1,7 @@
 # One job per grid point. The run folder is named by the run's content key, so a run shared by two campaigns is
-# trained once, and every hyper-parameter is a params: value (changing one re-plans exactly the affected runs).
-# SimCLR runs finetune from a pre-training job of their own, shared by every finetune seed that uses it.
+# trained once, and a change of anything that changes a result gives a new key (a new job); labels (campaign id,
+# AIM experiment, device, threads) are no part of a job's parameters. A method's shared pre-step (SimCLR's
+# pre-training) is a job of its own, needed by every run that starts from it.
 
 
 rule aim_template:
@@ -16,46 +17,44 @@ rule aim_template:
 
 rule pretrain:
     input:
+        unpack(pre_step_inputs),
         parquet=str(DATA.parquet),
         info=str(DATA.root / "dataset.json"),
-        splits=split_file(),
-        flowpics=pretrain_flowpics,
+        splits=SPLITS_FILE,
     output:
-        marker=str(RESULTS / "pretrain" / "{pretrain_key}" / "marker.json"),
+        marker=str(RESULTS / PRE_STEP_KIND / "{pretrain_key}" / "marker.json"),
     params:
-        dataset_dir=lambda wildcards, input: os.path.dirname(input.info),
-        run_dir=lambda wildcards, output: os.path.dirname(output.marker),
-        args=lambda wildcards: run_arguments(PRETRAINS[wildcards.pretrain_key]),
+        # The pre-step's canonical parameters (JSON), handed over once.
+        run=lambda wildcards: PRE_STEP_JSON[wildcards.pretrain_key],
     threads: config["resources"]["threads_per_run"]
     resources:
         device=config["resources"]["device"],
-        gpu=int(config["resources"]["device"].startswith("cuda")),
+        gpu=GPUS_PER_PRE_STEP,
     conda:
         "../envs/tcbench.yaml"
     log:
-        str(LOGS / "pretrain" / "{pretrain_key}.log"),
+        str(LOGS / PRE_STEP_KIND / "{pretrain_key}.log"),
     benchmark:
-        str(LOGS / "pretrain" / "{pretrain_key}.benchmark.tsv")
+        str(LOGS / PRE_STEP_KIND / "{pretrain_key}.benchmark.tsv")
     shell:
-        "tcbench run {params.args} --dataset-dir {params.dataset_dir} --run-dir {params.run_dir} "
+        "tcbench run job {params.run:q} --dataset-dir $(dirname {input.info}) --run-dir $(dirname {output.marker}) "
         "--device {resources.device} --threads {threads} > {log} 2>&1"
 
 
 rule train:
     input:
-        # The run's flowpic cache and SimCLR pre-training, from one input function: planning 10 000 runs calls it
-        # 10 000 times.
+        # The run's flowpic cache and pre-step, as its method declares them (precomputed per run: planning 10 000
+        # runs calls an input function 10 000 times).
         unpack(run_inputs),
         parquet=str(DATA.parquet),
         info=str(DATA.root / "dataset.json"),
-        splits=split_file(),
+        splits=SPLITS_FILE,
         aim_template=str(AIM_TEMPLATE),
     output:
         marker=str(RESULTS / "runs" / "{run_key}" / "marker.json"),
     params:
-        # Every hyper-parameter of the run as `tcbench run` options (see tcbench.campaign.commands).
-        args=lambda wildcards: RUN_ARGUMENTS[wildcards.run_key],
-        experiment=EXPERIMENT,
+        # The run's canonical parameters (JSON), handed over once: exactly what its key is the hash of.
+        run=lambda wildcards: RUN_JSON[wildcards.run_key],
     threads: config["resources"]["threads_per_run"]
     resources:
         device=config["resources"]["device"],
@@ -71,6 +70,5 @@ rule train:
     benchmark:
         str(LOGS / "runs" / "{run_key}.benchmark.tsv")
     shell:
-        "tcbench run {params.args} --dataset-dir $(dirname {input.info}) --run-dir $(dirname {output.marker}) "
-        "--aim-template {input.aim_template} --experiment {params.experiment} "
-        "--device {resources.device} --threads {threads} > {log} 2>&1"
+        "tcbench run job {params.run:q} --dataset-dir $(dirname {input.info}) --run-dir $(dirname {output.marker}) "
+        "--aim-template {input.aim_template} --device {resources.device} --threads {threads} > {log} 2>&1"

@@ -12,6 +12,14 @@ Two copy engines:
 - "aim": `Repo.copy_runs`, which rewrites the trees value by value; ~0.4 s per run. Kept as a cross-check and a
   fallback should a future aim change its folder layout.
 Both then write the campaign labels into the copied run and re-index once at the end.
+
+Tags and experiment: AIM keeps a run's tags and experiment in the repo's SQLite run table (not in the run's
+RocksDB trees), so they are set on the copied run's row in the same SQLite transaction as the copy. A merged run
+carries the union of the tags it was written with and the source's `tags` (e.g. `campaign:<id>`, plus the grid
+tags again, so runs written before tags existed get them too), without repeats; a source's `experiment`, when
+given, replaces the one the run was written with: one per-run repo is shared by several campaigns, which may name
+their experiment differently, so the experiment is a campaign label. The per-run repos are never modified, and
+since the campaign repo is rebuilt from them each time, merging twice gives the same tags, never doubled ones.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from tcbench.tracking.aim_repo import (
     ensure_template_repo,
     forget_repo,
     init_run_repo,
+    check_tags,
     plain,
     reindex_open_repo,
     release_repo,
@@ -58,10 +67,16 @@ class MergeError(RuntimeError):
 
 @dataclass(frozen=True)
 class MergeSource:
-    """One finished run: `run_dir` is `results/runs/<run_key>` (marker.json, aim/, artifacts/)."""
+    """One finished run: `run_dir` is `results/runs/<run_key>` (marker.json, aim/, artifacts/).
+
+    `labels` go under `hparams`; `tags` are added to the run's own AIM tags; `experiment` (when not None) is the
+    AIM experiment the merged run is put in, instead of the one it was written with.
+    """
 
     run_dir: Path
     labels: Mapping[str, Any] = field(default_factory=dict)
+    tags: Sequence[str] = ()
+    experiment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class MergedRun:
     run_dir: Path
     labels: dict[str, Any]
     artifacts: bool
+    tags: tuple[str, ...] = ()  # every tag of the merged run: its own, then the source's new ones
+    experiment: str | None = None  # the merged run's AIM experiment
 
 
 @dataclass
@@ -93,6 +110,8 @@ class _Plan:
     run_hash: str
     repo_root: Path
     labels: dict[str, Any]
+    tags: tuple[str, ...]
+    experiment: str | None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -132,9 +151,16 @@ def _plan(sources: Sequence[MergeSource]) -> tuple[list[_Plan], list[str]]:
                 f"{run_dir}: AIM run {run_hash} is still locked (writer alive or killed); "
                 "see tcbench.tracking.aim_repo.clear_stale_locks"
             )
+        try:
+            tags = check_tags(src.tags, f"{run_dir}: tags")
+        except ValueError as exc:
+            raise MergeError(str(exc)) from exc
+        if src.experiment is not None and (not isinstance(src.experiment, str) or not src.experiment.strip()):
+            raise MergeError(f"{run_dir}: experiment must be a non-empty string or None, got {src.experiment!r}")
         seen_keys.add(run_key)
         seen_hashes[run_hash] = run_key
-        plans.append(_Plan(src, run_dir, run_key, run_hash, repo_root, _check_labels(src.labels, run_dir)))
+        plans.append(_Plan(src, run_dir, run_key, run_hash, repo_root, _check_labels(src.labels, run_dir), tags,
+                           src.experiment))
     return plans, duplicates
 
 
@@ -154,8 +180,11 @@ def _read_run_row(aim_dir: Path, run_hash: str) -> dict[str, Any]:
         if row is None:
             raise MergeError(f"{aim_dir}: run {run_hash} has no row in run_metadata.sqlite")
         run_id, name, description, archived, created_at, experiment = row
+        # archived tags are hidden by aim (`Run.tags`), hence not copied by `Repo.copy_runs` either
         tags = [t for (t,) in con.execute(
-            "SELECT t.name FROM run_tag rt JOIN tag t ON t.id = rt.tag_id WHERE rt.run_id = ?", (run_id,)
+            "SELECT t.name FROM run_tag rt JOIN tag t ON t.id = rt.tag_id "
+            "WHERE rt.run_id = ? AND (t.is_archived IS NULL OR NOT t.is_archived) ORDER BY t.id",
+            (run_id,),
         )]
     finally:
         con.close()
@@ -170,7 +199,18 @@ def _read_run_row(aim_dir: Path, run_hash: str) -> dict[str, Any]:
     }
 
 
-def _copy_run_files(plan: _Plan, dst_repo: Any) -> None:
+def _add_new_tags(props: Any, tags: Sequence[str]) -> tuple[str, ...]:
+    """Add the `tags` a run's props lack (aim warns for each repeat); returns all of the run's tags."""
+    have = list(props.tags)
+    for tag in tags:
+        if tag not in have:
+            props.add_tag(tag)
+            have.append(tag)
+    return tuple(have)
+
+
+def _copy_run_files(plan: _Plan, dst_repo: Any) -> tuple[tuple[str, ...], str | None]:
+    """Copy the run's folders and its SQLite row, with the source's tags and experiment; returns (tags, experiment)."""
     src_aim = plan.repo_root / AIM_DIR
     dst_aim = Path(dst_repo.path)
     for part in ("meta", "seqs"):
@@ -182,14 +222,17 @@ def _copy_run_files(plan: _Plan, dst_repo: Any) -> None:
     # same fields as Repo._copy_run's copy_structured_props
     dst_run = dst_repo.request_props(plan.run_hash, read_only=False, created_at=src_run["created_at"])
     dst_run.name = src_run["name"]
-    dst_run.experiment = src_run["experiment"]
+    # the override is set directly: the written experiment never enters the campaign repo
+    experiment = plan.experiment if plan.experiment is not None else src_run["experiment"]
+    dst_run.experiment = experiment
     dst_run.description = src_run["description"]
     dst_run.archived = src_run["archived"]
-    for tag in src_run["tags"]:
-        dst_run.add_tag(tag)
+    tags = _add_new_tags(dst_run, [*src_run["tags"], *plan.tags])
+    return tags, experiment
 
 
-def _copy_run_aim(plan: _Plan, dst_repo: Any) -> None:
+def _copy_run_aim(plan: _Plan, dst_repo: Any) -> tuple[tuple[str, ...], str | None]:
+    """`Repo.copy_runs` (copies the row with its tags and experiment), then the source's tags and experiment."""
     from aim.sdk.repo import Repo
 
     src_repo = Repo(str(plan.repo_root))
@@ -199,6 +242,26 @@ def _copy_run_aim(plan: _Plan, dst_repo: Any) -> None:
             raise MergeError(f"{plan.repo_root}: Repo.copy_runs failed for {failed} (see the aim warning above)")
     finally:
         release_repo(src_repo)
+    props = dst_repo.request_props(plan.run_hash, read_only=False)
+    tags = _add_new_tags(props, plan.tags)
+    if plan.experiment is not None and props.experiment != plan.experiment:
+        props.experiment = plan.experiment
+    experiment = props.experiment
+    return tags, experiment if isinstance(experiment, str) else None
+
+
+def _drop_experiments(dst_repo: Any, names: set[str]) -> None:
+    """Delete the experiments named in `names` from the campaign repo being built.
+
+    `Repo.copy_runs` creates the experiment a run was written with before the override moves the run elsewhere;
+    left behind, it would show in the AIM UI as an empty experiment (the "files" engine never creates it). The
+    caller passes only names no merged run has (the repo is built from scratch, so the merged runs are all of its
+    runs): aim's `delete_experiment` also deletes the runs of the experiment.
+    """
+    db = dst_repo.structured_db
+    for exp in list(db.experiments()):
+        if exp.name in names and not db.delete_experiment(exp.uuid):
+            raise MergeError(f"could not drop the emptied experiment {exp.name!r} from the campaign repo")
 
 
 def _write_labels(aim_dir: Path, run_hash: str, labels: Mapping[str, Any]) -> None:
@@ -270,9 +333,10 @@ def merge_run_repos(
 ) -> MergeReport:
     """(Re)build the AIM repo at `dst` (a repo root, e.g. results/campaigns/<id>/aim) from finished runs.
 
-    Each run is copied with its labels added to `hparams` and its artifacts copied to `dst/artifacts/<hash>/`;
-    the repo is re-indexed, so `Repo.iter_runs()` and `query_runs()` see every run. A run_key given twice is
-    merged once. `template` (see aim_repo.ensure_template_repo) saves ~2 s of repo creation.
+    Each run is copied with its labels added to `hparams`, its source's tags added to its own AIM tags, its
+    experiment replaced by the source's `experiment` when given, and its artifacts copied to
+    `dst/artifacts/<hash>/`; the repo is re-indexed, so `Repo.iter_runs()` and `query_runs()` see every run. A
+    run_key given twice is merged once. `template` (see aim_repo.ensure_template_repo) saves ~2 s of repo creation.
     """
     if engine not in ("files", "aim"):
         raise ValueError(f"unknown merge engine {engine!r}")
@@ -293,15 +357,23 @@ def merge_run_repos(
         merged: list[MergedRun] = []
         try:
             copy = _copy_run_files if engine == "files" else _copy_run_aim
-            with dst_repo.structured_db:  # one SQLite transaction for all run rows
+            props: dict[str, tuple[tuple[str, ...], str | None]] = {}
+            with dst_repo.structured_db:  # one SQLite transaction for all run rows, tags and experiments
                 for plan in plans:
-                    copy(plan, dst_repo)
+                    props[plan.run_hash] = copy(plan, dst_repo)
+                if engine == "aim":
+                    written = {_read_run_row(p.repo_root / AIM_DIR, p.run_hash)["experiment"] for p in plans
+                               if p.experiment is not None}
+                    in_use = {experiment for _, experiment in props.values()}
+                    _drop_experiments(dst_repo, {e for e in written - in_use if e is not None})
             aim_dir = Path(dst_repo.path)
             with ThreadPoolExecutor(max_workers=LABEL_THREADS) as pool:
                 list(pool.map(lambda p: _write_labels(aim_dir, p.run_hash, p.labels), plans))
             for plan in plans:
                 has_artifacts = _copy_artifacts(plan, tmp)
-                merged.append(MergedRun(plan.run_key, plan.run_hash, plan.run_dir, plan.labels, has_artifacts))
+                tags, experiment = props[plan.run_hash]
+                merged.append(MergedRun(plan.run_key, plan.run_hash, plan.run_dir, plan.labels, has_artifacts,
+                                        tags, experiment))
             reindex_open_repo(dst_repo, [p.run_hash for p in plans])
         finally:
             release_repo(dst_repo)

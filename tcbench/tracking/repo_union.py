@@ -5,6 +5,11 @@ twice (same AIM hash, or same ``run_key`` param for our runs), so merging is ide
 AIM's own ``Repo.copy_runs`` (any repo layout AIM can read: campaign repos, per-run repos, the original
 tcbench's), their ``<src>/artifacts/<hash>/`` folders alongside, and the destination is re-indexed at the end so
 ``Repo.iter_runs()`` sees the copied (closed) runs.
+
+Tags and experiment: AIM keeps them in the SQLite run table, not in the run's trees; ``Repo.copy_runs`` (aim
+3.29.1, ``Repo._copy_run.copy_structured_props``) copies the run's row with its experiment and its tags (the
+non-archived ones, those ``Run.tags`` lists), reusing a tag or experiment of the same name already in ``dst``,
+so nothing more is needed here; ``tests/test_aimrepo_merge.py`` checks it, should a later aim stop doing so.
 """
 
 from __future__ import annotations

@@ -1,0 +1,311 @@
+"""The one run template every method executes in: validate, place, log, track, report, mark.
+
+``execute_run`` does, for any method: check the run's parameters against their declarations, check the dataset
+folder is the data the parameters name, run the method's pre-step first when it is missing, claim a GPU, prepare
+the content-addressed run folder, attach the run's log file, give the method a :class:`RunContext` (metrics,
+AIM tracking on a side thread, per-context report files, phase timings), then write ``params.yml`` and the marker,
+last and atomically. A run is complete only once ``marker.json`` exists, so an interrupted run leaves no marker and
+is re-run from a clean folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import yaml
+
+from tcbench import RESULTS_VERSION, __version__
+from tcbench.data.paths import DatasetPaths
+from tcbench.data.registry import DatasetDef, get_dataset
+from tcbench.runs.identity import run_key
+from tcbench.runs.tracker import SideTracker
+
+if TYPE_CHECKING:
+    from tcbench.methods.contract import Method
+
+log = logging.getLogger("tcbench.run")
+
+MARKER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a run executes: labels, never part of its identity."""
+
+    dataset_dir: Path
+    results_dir: Path = Path("results")
+    run_dir: Path | None = None  # default <results_dir>/<kind>/<key>; its name must be the key
+    aim_template: Path | None = None
+    device: str = "cpu"
+    threads: int = 1
+    experiment: str = ""  # default: the method's
+    pre_step_dir: Path | None = None  # default <results_dir>/<pre-step kind>/<pre-step key>
+
+
+@dataclass
+class RunContext:
+    """What a method's ``execute`` works with: its parameters, data, folders, and the run's recorders."""
+
+    method: Method
+    params: dict[str, Any]
+    key: str
+    data: DatasetPaths
+    dataset: DatasetDef
+    run_dir: Path
+    artifacts: Path
+    place: Placement
+    experiment: str
+    started: float
+    stack: ExitStack
+    pre_step_dir: Path | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+    params_extra: dict[str, Any] = field(default_factory=dict)  # more entries for params.yml
+    tracker: SideTracker | None = None
+    _last_lap: float = 0.0
+
+    @property
+    def device(self) -> str:
+        return self.place.device
+
+    @property
+    def threads(self) -> int:
+        return self.place.threads
+
+    def lap(self, name: str) -> float:
+        """Record the time since the previous lap (or the run's start) as ``durations[name]``; returns now."""
+        now = time.time()
+        self.durations[name] = now - (self._last_lap or self.started)
+        self._last_lap = now
+        return now
+
+    # ------------------------------------------------------------------------------------------------ data
+    def read_labels(self) -> Any:
+        """Class code and partition of every flow (``FlowLabels``, indexed by row_id)."""
+        from tcbench.data.curated import read_labels
+
+        return read_labels(self.data.parquet)
+
+    def split(self, labels: Any, seed: int | None = None) -> Any:
+        """The run's train/val rows and test sets (``RunSplit``): the split of ``split_index``, with the 80/20
+        train/val draw of ``seed`` (default: the run's ``seed``)."""
+        from tcbench.runs.data import load_run_split
+
+        return load_run_split(self.params, self.data, self.dataset, labels, self.params["seed"] if seed is None else seed)
+
+    def flowpics(self) -> Any:
+        """Every flow's flowpic at the run's dim and block duration (``FlowpicStore``: ``rows_for(row_ids)`` gives
+        a uint8 CSR matrix, one flattened flowpic per row)."""
+        from tcbench.runs.data import load_flowpics
+
+        return load_flowpics(self.data, self.params["flowpic_dim"], self.params["flowpic_block_duration"])
+
+    def side_pool(self, name: str = "data") -> ThreadPoolExecutor:
+        """A one-thread pool that lives as long as the run (for work that overlaps with ``import torch``)."""
+        return self.stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix=name))
+
+    # ------------------------------------------------------------------------------------------- tracking
+    def start_tracking(self, *warm_imports: str) -> None:
+        """Open the AIM run in the background now (right before the heavy compute), then import ``warm_imports``
+        on the same thread (modules needed after training, e.g. pandas for the report files)."""
+        self._tracker().start(*warm_imports)
+
+    def track(self, value: float, name: str, context: str, epoch: int | None = None) -> None:
+        self._tracker().track(value, name, context, epoch)
+
+    def record(self, context: str, scores: Mapping[str, float], *, tracked_as: str | None = None) -> dict[str, float]:
+        """Keep ``scores`` as the run's final metrics of ``context`` and track each under ``tracked_as`` (default:
+        the same context)."""
+        self.metrics.setdefault(context, {}).update(scores)
+        for name, value in scores.items():
+            self.track(value, name, tracked_as or context)
+        return dict(scores)
+
+    def report(self, context: str, y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
+        """The original's ``<context>_class_rep.csv`` and ``<context>_conf_mtx.csv``; returns acc, precision,
+        recall, f1 (weighted)."""
+        from tcbench.training.metrics import class_report_frame, classification_metrics, confusion_frame
+
+        names = list(classes)
+        class_report_frame(y_true, y_pred, names).to_csv(self.artifacts / f"{context}_class_rep.csv", index=False)
+        confusion_frame(y_true, y_pred, names).to_csv(self.artifacts / f"{context}_conf_mtx.csv", index=False)
+        return classification_metrics(y_true, y_pred, names)
+
+    def _tracker(self) -> SideTracker:
+        if self.tracker is None:
+            self.tracker = SideTracker(self.stack, self.run_dir / "aim", self.place.aim_template, self.experiment,
+                                       self.method.hparams(self.params), self.key, self.started,
+                                       tags=self.method.tags(self.params))
+        return self.tracker
+
+
+# --------------------------------------------------------------------------------------------------------------
+def check_dataset(method: Method, params: Mapping[str, Any], place: Placement) -> tuple[DatasetPaths, DatasetDef]:
+    """The dataset folder must hold the data the parameters name (``dataset.json`` identity) in a readable file."""
+    from tcbench.data.checks import check_dataset_file
+    from tcbench.data.dataset_info import read_dataset_spec, with_min_pkts
+
+    named = params["dataset"]
+    dataset = get_dataset(named["name"])
+    min_pkts = int(named.get("min_pkts", -1))
+    if dataset.variants and min_pkts not in dataset.variants:
+        raise ValueError(f"dataset {dataset.name} needs its filtered variant (--dataset-minpkts): valid values: "
+                         f"{list(dataset.variants)}")
+    paths = DatasetPaths(Path(place.dataset_dir), dataset.name, min_pkts if dataset.variants else -1)
+    found = with_min_pkts(read_dataset_spec(paths.root), min_pkts)
+    if found != named:
+        raise ValueError(f"the dataset in {paths.root} ({found}) is not the data this run names ({named}): point "
+                         "--dataset-dir at that dataset, or re-plan the campaign")
+    method.check_params(params, dataset)
+    # Footer, schema and labels only (~10 ms): a truncated or foreign file fails here, before any work.
+    check_dataset_file(paths.parquet, dataset.name)
+    return paths, dataset
+
+
+def run_folder(key: str, run_dir: Path | None, results_dir: Path, kind: str = "runs") -> tuple[Path, Path]:
+    """(run folder, its empty artifacts folder); the folder must be named by the run's content key."""
+    run_dir = Path(run_dir) if run_dir is not None else Path(results_dir) / kind / key
+    if run_dir.name != key:
+        raise ValueError(
+            f"the run parameters hash to run_key {key} but the run folder is {run_dir}: the workflow and the code "
+            "disagree on the parameters (re-run `snakemake` so it re-plans the campaign)"
+        )
+    # A previous interrupted attempt may have left a partial folder: start clean, the marker is absent anyway.
+    for stale in ("aim", "artifacts"):
+        if (run_dir / stale).exists():
+            shutil.rmtree(run_dir / stale)
+    artifacts = run_dir / "artifacts"
+    artifacts.mkdir(parents=True)
+    return run_dir, artifacts
+
+
+def ensure_pre_step(method: Method, params: Mapping[str, Any], place: Placement) -> Path | None:
+    """The folder of the run's pre-step (SimCLR's pre-training), run first when it has no marker yet."""
+    pre_params = method.pre_step_params(params)
+    if pre_params is None:
+        return None
+    step = method.pre_step()  # type: ignore[misc]
+    folder = Path(place.pre_step_dir) if place.pre_step_dir else Path(place.results_dir) / step.results_kind / run_key(pre_params)
+    if not (folder / "marker.json").exists():
+        execute_run(step, pre_params, Placement(place.dataset_dir, place.results_dir, folder, None, place.device,
+                                                place.threads))
+    return folder
+
+
+def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dict[str, Any]:
+    """Run ``method`` on ``params`` (validated here against the declarations) at ``place``; write the run folder
+    and its marker; return the marker."""
+    from tcbench.tracking.marker import write_marker
+
+    started = time.time()
+    method.validate(params)
+    params = {**params, **{p.name: p.cast(params[p.name]) for p in method.identity_params(params)}}
+    paths, dataset = check_dataset(method, params, place)
+    pre_step_dir = ensure_pre_step(method, params, place)
+    if method.uses_gpu and place.device == "cuda":  # claim a GPU no other run of this machine uses
+        from dataclasses import replace
+
+        from tcbench.runs.gpu import resolve_cuda
+
+        place = replace(place, device=resolve_cuda(place.device))
+    key = run_key(params)
+    run_dir, artifacts = run_folder(key, place.run_dir, place.results_dir, method.results_kind)
+    experiment = place.experiment or method.experiment_name(params)
+
+    handler = logging.FileHandler(artifacts / "log.txt", mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("tcbench")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with ExitStack() as stack:
+            run = RunContext(method, params, key, paths, dataset, run_dir, artifacts, place, experiment, started, stack,
+                             pre_step_dir)
+            extras = method.execute(run)
+            last = time.time()
+            check_finite(run.metrics)
+            if method.tracked:
+                run._tracker().flush()
+        # Leaving the block closed the AIM run (also on errors), which sets its end_time.
+        key_name = "run_key" if method.results_kind == "runs" else f"{method.results_kind}_key"
+        labels = {"device": place.device, "threads": place.threads}
+        if method.tracked:
+            labels["experiment"] = experiment
+        write_params(artifacts, params, **{key_name: key}, **labels, **run.params_extra, dataset_dir=str(place.dataset_dir))
+        ended = time.time()
+        run.durations.update(tracking_close=ended - last, total=ended - started)
+        if method.tracked:
+            marker = marker_base(run) | extras
+        else:
+            marker = {"marker_version": MARKER_VERSION, key_name: key, "params": params, **extras,
+                      "creation_time": started, "end_time": ended, "durations": run.durations, "versions": versions()}
+        marker["artifacts"] = sorted(p.name for p in artifacts.iterdir())
+        marker_path = write_marker(run_dir / "marker.json", marker)
+        log.info("run %s done in %.1f s: marker %s", key, marker["durations"]["total"], marker_path)
+        return marker
+    except BaseException as exc:  # the run's own log says why it has no marker (also when interrupted)
+        log.error("run %s failed, no marker written: %s: %s", key, type(exc).__name__, exc)
+        raise
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def check_finite(metrics: Mapping[str, Mapping[str, float]]) -> None:
+    bad = [f"{ctx}/{name}" for ctx, values in metrics.items() for name, v in values.items() if not np.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"non-finite metric(s) {bad}: the run diverged; no result is written")
+
+
+def write_params(artifacts: Path, params: Mapping[str, Any], **extra: Any) -> None:
+    """``params.yml``: every parameter of the run, as the original dumps its namespace."""
+    with open(artifacts / "params.yml", "w") as fh:
+        yaml.safe_dump({**params, **extra}, fh, sort_keys=False)
+
+
+def marker_base(run: RunContext) -> dict[str, Any]:
+    writer = run._tracker().writer
+    return {
+        "marker_version": MARKER_VERSION,
+        "run_key": run.key,
+        "method": run.method.name,
+        "experiment": run.experiment,
+        "hparams": run.method.hparams(run.params),
+        "params": run.params,
+        "aim": {"repo": "aim", "run_hash": writer.run_hash},
+        "metrics": run.metrics,
+        "creation_time": writer.creation_time,
+        "end_time": writer.end_time,
+        "durations": run.durations,
+        "versions": versions(),
+        "environment": execution_environment(),
+    }
+
+
+def execution_environment() -> dict[str, str]:
+    """Where the run executed: the host and what a scheduler handed it (GPU ids, SLURM job), for provenance."""
+    names = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_JOB_PARTITION", "SLURM_ARRAY_TASK_ID")
+    return {"host": platform.node(), **{n: os.environ[n] for n in names if n in os.environ}}
+
+
+def versions() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"tcbench": __version__, "results_version": RESULTS_VERSION, "python": platform.python_version()}
+    for name in ("torch", "aim", "numpy", "xgboost", "xgboost-cpu"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found

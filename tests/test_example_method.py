@@ -1,0 +1,70 @@
+"""examples/: a method and an augmentation, each added in one module, run end to end through the real workflow
+with their configs unedited (the configs name the modules under `plugins:`; nothing in tcbench/ or workflow/
+knows them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from test_workflow import ROOT, planned_jobs, snakemake
+
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One working directory for both examples: they share the synthetic dataset and its flowpic cache."""
+    return tmp_path_factory.mktemp("examples")
+
+
+def _markers(workdir: Path, method: str) -> list[dict]:
+    markers = [json.loads(p.read_text()) for p in (workdir / "results" / "runs").glob("*/marker.json")]
+    return [m for m in markers if m["method"] == method]
+
+
+def test_the_example_method_campaign_runs_end_to_end(workdir):
+    """`snakemake --cores 2 --configfile examples/custom-method/config.yaml`: markers, merged AIM repo (labelled and
+    tagged), summaries and plots."""
+    proc = snakemake(workdir, "--cores", "2", configfile=EXAMPLES / "custom-method" / "config.yaml")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    markers = _markers(workdir, "knn")
+    assert len(markers) == 12
+    assert {m["params"]["n_neighbors"] for m in markers} == {1, 5, 15}
+    assert {m["params"]["weights"] for m in markers} == {"distance"}
+    assert all(60 < m["metrics"]["test-script"]["acc"] <= 100 for m in markers)
+
+    from aim import Repo
+
+    campaign = workdir / "results" / "campaigns" / "knn-example"
+    runs = list(Repo(str(campaign / "aim")).iter_runs())
+    assert len(runs) == 12
+    for run in runs:
+        assert {"method:knn", "campaign:knn-example", f"k:{run['hparams']['n_neighbors']}"} <= set(run.tags)
+        assert run.experiment == "knn-flowpic"
+    summary = pd.read_csv(campaign / "campaign_summary" / "summary_flowpic_dim_32.csv", header=[0, 1])
+    assert sorted(set(summary[("n_neighbors", "Unnamed: 1_level_1")])) == [1, 5, 15]
+    for plot in ("accuracy.png", "confusion_test-human.png", "confusion_test-script.png",
+                 "confusion_test-train-val-leftover.png"):
+        assert (campaign / "plots" / plot).stat().st_size > 0
+
+
+def test_the_example_augmentation_campaign_runs_end_to_end(workdir):
+    """`examples/custom-augmentation/config.yaml`: the CNN with `sizejitter` next to `noaug`, 4 runs."""
+    config = EXAMPLES / "custom-augmentation" / "config.yaml"
+    plan = snakemake(workdir, "-n", configfile=config)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert planned_jobs(plan.stdout + plan.stderr)["train"] == 4
+    proc = snakemake(workdir, "--cores", "2", configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    by_aug = {}
+    for marker in _markers(workdir, "monolithic"):
+        by_aug.setdefault(marker["params"]["aug_name"], []).append(marker)
+    assert sorted(by_aug) == ["noaug", "sizejitter"] and all(len(v) == 2 for v in by_aug.values())
+    jittered = by_aug["sizejitter"][0]
+    assert jittered["hparams"]["aug_name"] == "sizejitter" and jittered["epochs_run"] >= 1
+    summary = workdir / "results" / "campaigns" / "sizejitter-example" / "campaign_summary" / "summary_flowpic_dim_32.csv"
+    assert set(pd.read_csv(summary, header=[0, 1])[("aug_name", "Unnamed: 1_level_1")]) == {"noaug", "sizejitter"}
