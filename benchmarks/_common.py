@@ -31,9 +31,11 @@ _WRAPPER = (
 )
 
 
-def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of one command run in its own process (with ``env``, if given)."""
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True, env=env)
+def timed_child(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one command run in its own process (with ``env`` and in ``cwd``,
+    if given: `python -m` puts the working directory first on the module path)."""
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True, env=env,
+                          cwd=cwd)
     res = json.loads(proc.stdout)
     if res["rc"] != 0:
         raise RuntimeError(f"{cmd} failed ({res['rc']}):\n{res['out']}\n{res['err']}")

@@ -77,8 +77,9 @@ def main() -> None:
                 options = ["--flowpic-dim", str(dim), "--split-index", "0", "--seed", "12345", *variant]
                 for code in (["against"] if args.against else []) + ["ours"]:
                     results = Path(tmp) / f"results-{dim}-{rep}-{code}"
-                    env = None
+                    env, cwd = None, None
                     if code == "against":
+                        cwd = args.against.resolve()  # `python -m` imports tcbench from the working directory first
                         env = {**os.environ, "PYTHONPATH": str(args.against.resolve())}
                         cmd = [*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset), *options,
                                "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
@@ -87,7 +88,7 @@ def main() -> None:
                                "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
                     else:
                         cmd = job_command(dataset, results, template, options, args.threads)
-                    wall, rss, out = timed_child(cmd, env=env)
+                    wall, rss, out = timed_child(cmd, env=env, cwd=cwd)
                     marker = json.loads(next(results.glob("runs/*/marker.json")).read_text())
                     d = marker["durations"]
                     overhead = wall - d["train"] - d["test"]

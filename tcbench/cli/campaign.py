@@ -91,19 +91,42 @@ def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: s
     _plan_or_run(config, dry_run, cores, profile)
 
 
-def _with_campaign_defaults(config: dict[str, Any], command: str, axes: dict[str, list[Any] | None]) -> None:
-    """Set the method (when the config names none, the command's first) and fill in the original's default grid of
-    the method's campaign command; ``axes`` (command-line values, None when not given) override the grid, for the
-    axes the method varies."""
+def _campaign_method(config: dict[str, Any], command: str) -> Any:
+    """The config's method (set to the command's first when the config names none); a one-line error if unknown."""
     from tcbench.methods import get_method
 
     if not config.get("method"):
         config["method"] = _command_methods(command)[0]
     try:
-        method = get_method(config["method"])
+        return get_method(config["method"])
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+def _set_setting(config: dict[str, Any], command: str, name: str, value: Any, option: str) -> None:
+    """Put a command-line value into the config section the method declares the setting in."""
+    method = _campaign_method(config, command)
+    try:
+        param = method.param(name)
+    except KeyError:
+        click.echo(f"error: {option}: method {method.name} has no setting {name}; methods that have it: "
+                   f"{[m for m in _command_methods(command) if _declares(m, name)]} (--method)", err=True)
+        sys.exit(2)
+    config.setdefault(param.section or method.section, {})[name] = value
+
+
+def _declares(method_name: str, param: str) -> bool:
+    from tcbench.methods import get_method
+
+    return any(p.name == param for p in get_method(method_name).params())
+
+
+def _with_campaign_defaults(config: dict[str, Any], command: str, axes: dict[str, list[Any] | None]) -> None:
+    """Set the method (when the config names none, the command's first) and fill in the original's default grid of
+    the method's campaign command; ``axes`` (command-line values, None when not given) override the grid, for the
+    axes the method varies."""
+    method = _campaign_method(config, command)
     settings = {p.name: (config.get(p.section or method.section) or {}).get(p.name, p.default) for p in method.settings}
     grid = config.setdefault("grid", {})
     for axis, values in method.campaign_defaults(settings).items():
@@ -148,7 +171,7 @@ def _apply_options(config: dict[str, Any], opts: dict[str, Any], command: str) -
     if opts["method"]:
         config["method"] = opts["method"]
     if opts["input_repr"]:
-        config.setdefault("xgboost", {})["flow_representation"] = opts["input_repr"]
+        _set_setting(config, command, "flow_representation", opts["input_repr"], "--input-repr")
     _with_campaign_defaults(config, command, {
         "split_index": opts["split_indexes"], "seed": opts["seeds"], "flowpic_dim": opts["flowpic_dims"],
         "max_n_pkts": opts["pktseries_len"], "aug_name": opts["augmentations"]})

@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from tcbench.data import ucdavis
+from tcbench.data.registry import DATASET_NAMES as _NAMES
+
+DATASET_NAMES = click.Choice(_NAMES)
 
 
 @click.group()
@@ -41,7 +44,7 @@ def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, 
 
 
 @datasets.command("import")
-@click.argument("name", type=click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"]))
+@click.argument("name", type=DATASET_NAMES)
 @click.option("--raw", "raw", multiple=True, type=click.Path(path_type=Path),
               help="The authors' files: a zip archive or a folder (repeatable). ucdavis-icdm19: the three zips "
                    "pretraining.zip, Retraining(human-triggered).zip, Retraining(script-triggered).zip, their "
@@ -136,7 +139,7 @@ def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) 
 @datasets.command("flowpics")
 @click.option("--dataset-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="Prepared dataset folder (holds <dataset>.parquet).")
-@click.option("--dataset", "dataset_name", type=click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"]),
+@click.option("--dataset", "dataset_name", type=DATASET_NAMES,
               default="ucdavis-icdm19", help="Dataset of --dataset-dir.")
 @click.option("--min-pkts", type=int, default=-1, help="Filtered variant of an imported mirage19 / mirage22 / utmobilenet21 (10 or 1000).")
 @click.option("--dim", type=click.Choice(["32", "64", "1500"]), required=True, help="Flowpic resolution.")
@@ -188,9 +191,6 @@ def list_(datasets_dir: Path) -> None:
         if name not in found:
             table.add_row("-", name, "not imported", "", f"tcbench datasets import {name} --raw <files>")
     make_console().print(table)
-
-
-DATASET_NAMES = click.Choice(["ucdavis-icdm19", "mirage19", "mirage22", "utmobilenet21"])
 
 
 @datasets.command("info")

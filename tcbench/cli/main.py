@@ -12,6 +12,7 @@ from tcbench.cli.aimrepo import aimrepo
 from tcbench.cli.campaign import campaign
 from tcbench.cli.datasets import datasets
 from tcbench.cli.fast_exit import exit_now_if_requested
+from tcbench.cli.methods import methods
 from tcbench.cli.run import run
 
 
@@ -40,6 +41,7 @@ cli.add_command(datasets)
 cli.add_command(run)
 cli.add_command(campaign)
 cli.add_command(aimrepo)
+cli.add_command(methods)
 
 
 def main() -> None:

@@ -13,8 +13,9 @@ exposes it through the ``tcbench.methods`` entry-point group (docs/extending.md)
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tcbench.data.registry import DatasetDef
@@ -66,19 +67,14 @@ class Method(ABC):
     @classmethod
     def params(cls) -> tuple[Param, ...]:
         """Every parameter of the method (axes first, then settings), each once."""
-        seen: dict[str, Param] = {}
-        for param in (*cls.axes, *cls.settings):
-            other = seen.setdefault(param.name, param)
-            if other is not param and other != param:
-                raise TypeError(f"method {cls.name}: parameter {param.name} is declared twice, differently")
-        return tuple(seen.values())
+        return tuple(_param_index(cls).values())
 
     @classmethod
     def param(cls, name: str) -> Param:
-        for param in cls.params():
-            if param.name == name:
-                return param
-        raise KeyError(f"method {cls.name} has no parameter {name!r}")
+        try:
+            return _param_index(cls)[name]
+        except KeyError:
+            raise KeyError(f"method {cls.name} has no parameter {name!r}") from None
 
     def grid_axes(self, settings: Mapping[str, Any]) -> tuple[Param, ...]:
         """The axes of a campaign with these settings, in product order (all declared axes by default)."""
@@ -184,5 +180,12 @@ class Method(ABC):
         return f"run {marker['run_key']} done in {marker['durations']['total']:.1f} s: {scores}"
 
 
-def unique_names(params: Sequence[Param]) -> list[str]:
-    return list(dict.fromkeys(p.name for p in params))
+@functools.cache
+def _param_index(cls: type[Method]) -> dict[str, Param]:
+    """A method's parameters by name, built once per class (planning asks for them per run)."""
+    seen: dict[str, Param] = {}
+    for param in (*cls.axes, *cls.settings):
+        other = seen.setdefault(param.name, param)
+        if other is not param and other != param:
+            raise TypeError(f"method {cls.name}: parameter {param.name} is declared twice, differently")
+    return seen

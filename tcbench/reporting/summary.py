@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from tcbench.atomic import atomic_write
 from tcbench.reporting.runs_table import CONTEXT_COLUMN, hparams_of, metrics_of
 from tcbench.reporting.stats import ci95
+from tcbench.reporting.summary_files import split_of, summary_file_names
 
 #: Hparams that only replicate an experiment (repetitions, split of the data, position in the grid): grouping by
 #: them would split every group into single runs.
@@ -105,37 +105,11 @@ def summarize(
     return table.reset_index()
 
 
-def _split_of(representations: set[Any], has_dim: bool) -> str | None:
-    if representations == {"pktseries"}:
-        return "max_n_pkts"
-    return "flowpic_dim" if has_dim else None
-
-
 def split_hparam(long: pd.DataFrame) -> str | None:
     """The hparam whose values get one file each (§8.3 step 6): packets for pktseries runs, else flowpic dim;
     None for runs without a flowpic dim (a plugin method on other features): one file for all."""
     rep = long.get("flow_representation")
-    return _split_of(set(rep) if rep is not None and len(rep) else set(), "flowpic_dim" in long.columns)
-
-
-def summary_file_names(hp: str | None, values: Sequence[Any]) -> list[str]:
-    """``runsinfo_<hp>_<v>.parquet`` and ``summary_<hp>_<v>.csv`` per value (``runsinfo.parquet`` and
-    ``summary.csv`` when nothing splits the report)."""
-    suffixes = [f"_{hp}_{_format_value(v)}" for v in values] if hp else [""]
-    return [f"{kind}{suffix}.{ext}" for suffix in suffixes for kind, ext in (("runsinfo", "parquet"), ("summary", "csv"))]
-
-
-def planned_summary_files(hparams: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The summary files a campaign of runs with these hparams gets (what ``write_campaign_summary`` writes)."""
-    hp = _split_of({h.get("flow_representation") for h in hparams}, all("flowpic_dim" in h for h in hparams))
-    return summary_file_names(hp, sorted({h[hp] for h in hparams}) if hp else [])
-
-
-def _format_value(value: object) -> str:
-    # Hparams missing in some runs turn an int column into floats; file names must still say `_32`, not `_32.0`.
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return split_of(set(rep) if rep is not None and len(rep) else set(), "flowpic_dim" in long.columns)
 
 
 def write_campaign_summary(

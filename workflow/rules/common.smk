@@ -10,7 +10,7 @@ from tcbench.campaign.grid import campaign_method, campaign_runs, method_setting
 from tcbench.campaign.status import release_finished_records
 from tcbench.data.paths import dataset_paths
 from tcbench.data.registry import get_dataset
-from tcbench.reporting.summary import planned_summary_files
+from tcbench.reporting.summary_files import planned_summary_files
 from tcbench.runs.identity import canonical_json, run_key
 from tcbench.tracking.aim_repo import default_template_path
 
@@ -85,9 +85,12 @@ GPUS_PER_RUN = int(ON_CUDA and METHOD.uses_gpu)
 GPUS_PER_PRE_STEP = int(ON_CUDA and PRE_STEP is not None and PRE_STEP.uses_gpu)
 
 
+# Markers of every run of the campaign, in grid order (position + 1 = campaign_exp_idx).
+MARKERS = [str(RESULTS / "runs" / key / "marker.json") for key in RUNS]
+
+
 def marker_paths():
-    """Markers of every run of the campaign, in grid order (position + 1 = campaign_exp_idx)."""
-    return [str(RESULTS / "runs" / key / "marker.json") for key in RUNS]
+    return MARKERS
 
 
 # A finished run is identified by its folder (its key), whatever Snakemake recorded about the job that made it:
@@ -96,11 +99,14 @@ def marker_paths():
 release_finished_records(marker_paths() + [str(RESULTS / PRE_STEP_KIND / key / "marker.json") for key in PRE_STEPS])
 
 
+# One runsinfo/summary pair per value of the hparam the original splits its report by (flowpic_dim, or max_n_pkts
+# for packet-series runs), from the runs' hparams as the summary rule will see them.
+SUMMARY_FILES = [str(CAMPAIGN_DIR / "campaign_summary" / name)
+                 for name in planned_summary_files([METHOD.hparams(spec.params) for spec in RUNS.values()])]
+
+
 def summary_files():
-    """One runsinfo/summary pair per value of the hparam the original splits its report by (flowpic_dim, or
-    max_n_pkts for packet-series runs)."""
-    hparams = [METHOD.hparams(spec.params) for spec in RUNS.values()]
-    return [str(CAMPAIGN_DIR / "campaign_summary" / name) for name in planned_summary_files(hparams)]
+    return SUMMARY_FILES
 
 
 def confusion_plot_files():

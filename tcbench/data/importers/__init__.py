@@ -17,14 +17,15 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from tcbench.data.dataset_info import DATASET_INFO, read_dataset_spec, write_dataset_spec
+from tcbench.data.registry import DATASETS
 from tcbench.data.importers.staging import PartStats, Staging, file_sha256, fingerprint
 from tcbench.data.importers.errors import RawDataError
 
-# The importer module of each dataset: discover(raw[, scratch]), partition_parts(files, part_mb), convert_part(part),
-# SCHEMA, IMPORTER_VERSION, and optionally derive(out_dir, parquet) for the filtered variants and splits.
-# ("module", None) is a module with that interface; ("module", "VARIANT") the module's ``bound(VARIANT)``.
-IMPORTERS = {"ucdavis-icdm19": ("tcbench.data.importers.ucdavis", None), "mirage19": ("tcbench.data.importers.mirage", "MIRAGE19"),
-             "mirage22": ("tcbench.data.importers.mirage", "MIRAGE22"), "utmobilenet21": ("tcbench.data.importers.utmobilenet", None)}
+# The importer module of each dataset (tcbench.data.registry): discover(raw[, scratch]), partition_parts(files,
+# part_mb), convert_part(part), SCHEMA, IMPORTER_VERSION, and optionally derive(out_dir, parquet) for the filtered
+# variants and splits. ("module", None) is a module with that interface; ("module", "VARIANT") the module's
+# ``bound(VARIANT)``.
+IMPORTERS = {d.name: d.importer for d in DATASETS.values()}
 IMPORTABLE = tuple(IMPORTERS)
 DERIVED = ("splits", "flowpics", "filtered")  # folders computed from the parquet: stale once the data changes
 
