@@ -9,7 +9,10 @@ marker = process wall time minus the training loop minus the tests (inference an
 `--against DIR` times the same runs with the code of another checkout DIR (e.g. `git worktree add /tmp/old <rev>`)
 through its `tcbench run augment-at-loading`, interleaved with ours in this one invocation, and prints the ratio of
 the fixed overheads (these machines are noisy: compare side by side, never across invocations).
+With several dims it prints each augmentation's wall-time ratio to the smallest dim (issue 10's targets: a dim-1500
+noaug run within 4x of the dim-32 one, a changertt run within 8x).
 Usage: python benchmarks/bench_run.py [--dims 32,64] [--repeat 2] [--augs noaug,changertt] [--threads 2]
+       python benchmarks/bench_run.py --dims 32,1500 --repeat 1 --augs noaug,changertt
        python benchmarks/bench_run.py --dims 32 --repeat 5 --against /tmp/old
        python benchmarks/bench_run.py --xgboost pktseries --dims 32 --repeat 2      (XGBoost pktseries-10 run)
 """
@@ -62,6 +65,7 @@ def main() -> None:
     tcbench = [sys.executable, "-m", "tcbench"]
     print(f"machine: {machine()}")
     overheads: dict[str, list[float]] = {}
+    walls: dict[tuple[str, int], list[float]] = {}  # (variant, dim) -> walls of our runs
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "aim-template"
         subprocess.run([*tcbench, "campaign", "aim-template", "--path", str(template)], check=True, capture_output=True)
@@ -93,6 +97,8 @@ def main() -> None:
                     d = marker["durations"]
                     overhead = wall - d["train"] - d["test"]
                     overheads.setdefault(f"{code} dim {dim}", []).append(overhead)
+                    if code == "ours":
+                        walls.setdefault((" ".join(variant[1::2]), dim), []).append(wall)
                     acc = {k: round(v["acc"], 2) for k, v in marker["metrics"].items() if k.startswith("test")}
                     print(f"{code:>7} {' '.join(variant[1::2]):>14} dim {dim:4d} rep {rep}: wall {wall:5.2f} s | peak RSS "
                           f"{rss:5.0f} MiB | train {d['train']:.2f} s ({marker.get('epochs_run', '-')} epochs) | tests "
@@ -102,6 +108,12 @@ def main() -> None:
                     shutil.rmtree(results)
     for name, values in overheads.items():
         print(f"fixed overhead {name}: median {statistics.median(values):.2f} s over {len(values)} runs")
+    dims = sorted({dim for _, dim in walls})
+    for variant in dict.fromkeys(v for v, _ in walls):
+        base = statistics.median(walls[(variant, dims[0])])
+        for dim in dims[1:]:
+            ratio = statistics.median(walls[(variant, dim)]) / base
+            print(f"{variant}: wall at dim {dim} / wall at dim {dims[0]} = {ratio:.2f}")
     if args.against:
         for dim in args.dims.split(","):
             ours, theirs = overheads[f"ours dim {dim}"], overheads[f"against dim {dim}"]

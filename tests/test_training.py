@@ -96,13 +96,16 @@ def test_batches_reject_bad_input() -> None:
         FlowpicBatches(np.zeros((2, DIM * DIM), dtype=np.uint8), np.zeros(3, dtype=np.int64), DIM)
 
 
-def test_eval_batch_capped_by_memory() -> None:
+def test_eval_batch_capped_by_memory(monkeypatch) -> None:
     empty = sp.csr_matrix((3, 1500 * 1500), dtype=np.uint8)
-    big = FlowpicBatches(empty, np.zeros(3, dtype=np.int64), 1500, dense_limit_bytes=0)
-    assert not big.is_dense
-    assert _eval_batch_size(big, 1024) == 29  # 256 MB / 9 MB per 1500x1500 float32 sample
+    big = FlowpicBatches(empty, np.zeros(3, dtype=np.int64), 1500)
+    assert not big.is_dense  # 1500x1500 flowpics always stay sparse
+    cpu = torch.device("cpu")
+    assert _eval_batch_size(big, 1024, cpu) == 64  # sparse path: batches of 64 are the fastest
+    monkeypatch.setenv("TCBENCH_FULL_NET", "dense")
+    assert _eval_batch_size(big, 1024, cpu) == 29  # dense path: 256 MB / 9 MB per 1500x1500 float32 sample
     small = FlowpicBatches(np.zeros((3, DIM * DIM), dtype=np.uint8), np.zeros(3, dtype=np.int64), DIM)
-    assert _eval_batch_size(small, 1024) == 1024
+    assert _eval_batch_size(small, 1024, cpu) == 1024
 
 
 # ---------------------------------------------------------------- early stopping

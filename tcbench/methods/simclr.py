@@ -153,9 +153,12 @@ class SimclrPretrain(Method):
         check_finite({"contrastivelearning": {k: v for k, v in history[-1].items() if isinstance(v, float)}})
         weights = run.artifacts / f"best_model_weights_pretrain_split_{p['split_index']}.pt"
         torch.save(result.best_state, weights)
+        from tcbench.models.sparse_full import full_net_record
+
         return {"kind": PRETRAIN_MARKER_KIND, "weights": weights.name, "history": history,
                 "best_epoch": result.best_epoch, "best_acc_top_5": result.best_acc_top_5, "epochs_run": len(history),
-                "stopped_early": result.stopped_early, "determinism": determinism}
+                "stopped_early": result.stopped_early, "determinism": determinism,
+                **full_net_record(p["flowpic_dim"], run.device)}
 
     def done_line(self, marker: Mapping[str, Any]) -> str:
         return (f"pre-training {marker['pretrain_key']} done in {marker['durations']['total']:.1f} s: "
@@ -247,6 +250,7 @@ class SimCLR(Method):
         import torch
 
         from tcbench.models.simclr import build_contrastive_net, build_finetune_net
+        from tcbench.models.sparse_full import full_net_record
         from tcbench.training.batches import FlowpicBatches
         from tcbench.training.contrastive import train_linear_probe
         from tcbench.training.determinism import collect_nondeterminism, seed_everything
@@ -289,7 +293,8 @@ class SimCLR(Method):
             run.metrics["finetune-train"] = {"duration": t1 - t0}
 
             test_context = ucdavis.TEST_CONTEXT_BY_PARTITION[dict(FINETUNE_PARTITIONS)[name]]
-            evaluation = evaluate(net, FlowpicBatches(store.rows_for(test_rows), codes[test_rows], p["flowpic_dim"]),
+            evaluation = evaluate(net, FlowpicBatches(store.rows_for(test_rows), codes[test_rows], p["flowpic_dim"],
+                                                      cache_layouts=False),
                                   device=run.device)
             scores = run.record(test_context, {"loss": evaluation.loss, **run.report(
                 test_context, evaluation.y_true, evaluation.y_pred, ucdavis.CLASSES)})
@@ -304,7 +309,7 @@ class SimCLR(Method):
         run.params_extra["pretrain_key"] = pretraining["pretrain_key"]
         return {"pretraining": {k: pretraining[k] for k in ("pretrain_key", "epochs_run", "best_epoch", "best_acc_top_5",
                                                             "stopped_early")},
-                "determinism": determinism}
+                "determinism": determinism, **full_net_record(p["flowpic_dim"], run.device)}
 
 
 def read_pretraining(pretrain_dir: Path, expected_key: str) -> dict[str, Any]:

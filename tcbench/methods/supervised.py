@@ -86,11 +86,12 @@ class SupervisedCNN(Method):
 
         determinism = seed_everything(p["seed"], run.threads, run.device)
 
-        def batches(row_ids: np.ndarray) -> FlowpicBatches:
-            return FlowpicBatches(store.rows_for(row_ids), codes[row_ids], p["flowpic_dim"])
+        def batches(row_ids: np.ndarray, reused: bool = False) -> FlowpicBatches:
+            # A set read every epoch keeps its per-flow sparse layouts (dim 1500); a test set is read once.
+            return FlowpicBatches(store.rows_for(row_ids), codes[row_ids], p["flowpic_dim"], cache_layouts=reused)
 
         train_data, *augmented_val = [FlowpicBatches(m, y, p["flowpic_dim"]) for m, y in pending_sets.result()]
-        val_data = augmented_val[0] if augmented_val else batches(split.val)
+        val_data = augmented_val[0] if augmented_val else batches(split.val, reused=True)
         log.info("run %s: split %d seed %d dim %d aug %s: train %d (%d with copies), val %d (%d), tests %s", run.key,
                  p["split_index"], p["seed"], p["flowpic_dim"], p["aug_name"], len(split.train), len(train_data),
                  len(split.val), len(val_data), {k: len(v) for k, v in split.tests.items()})
@@ -132,7 +133,10 @@ class SupervisedCNN(Method):
                                           **run.report(context, evaluation.y_true, evaluation.y_pred, labels.classes)})
             log.info("%s: acc %.2f  f1 %.4f  (%d flows)", context, scores["acc"], scores["f1"], len(row_ids))
         run.lap("test")
-        return {"epochs_run": len(result.history), "stopped_early": result.stopped_early, "determinism": determinism}
+        from tcbench.models.sparse_full import full_net_record
+
+        return {"epochs_run": len(result.history), "stopped_early": result.stopped_early, "determinism": determinism,
+                **full_net_record(p["flowpic_dim"], run.device)}
 
 
 def augment_sets(p: Mapping[str, Any], paths: Any, store: Any, codes: np.ndarray,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tcbench.models.sparse_full import SparseFlowpics, sparse_forward
+
 VALID_FLOWPIC_DIMS: tuple[int, ...] = (32, 64, 1500)
 FULL_NET_DIM = 1500
 
@@ -32,7 +34,9 @@ class FlowpicNet(nn.Module):
         """Width of the representation fed to the classifier (84 Mini, 64 Full): what a new head must accept."""
         return self.classifier.in_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | SparseFlowpics) -> torch.Tensor:
+        if isinstance(x, SparseFlowpics):  # a 1500x1500 batch as its non-zero pixels: the exact sparse path
+            return sparse_forward(self, x)
         return self.classifier(self.features(x))
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from tcbench.models.sparse_full import FULL_DIM, FlowLayouts, SparseFlowpics, full_net_path
+
 # Above this many bytes of float32 pixels the samples stay sparse and are densified batch by batch (1500x1500
 # flowpics: 9 MB each as float32, so a few thousand would not fit in memory).
 DENSE_LIMIT_BYTES = 512 * 2**20
@@ -36,6 +38,7 @@ class FlowpicBatches:
         dim: int,
         *,
         dense_limit_bytes: int = DENSE_LIMIT_BYTES,
+        cache_layouts: bool = True,
     ) -> None:
         labels_np = np.asarray(labels)
         if labels_np.ndim != 1 or not np.issubdtype(labels_np.dtype, np.integer):
@@ -51,9 +54,14 @@ class FlowpicBatches:
         self.labels = torch.from_numpy(labels_np.astype(np.int64, copy=False))
         n = matrix.shape[0]
         self._csr: sp.csr_matrix | None = None
+        # 1500x1500 on the sparse path: the per-flow layouts, computed once for a set that is read every epoch
+        # (training and validation); a set read once (a test set) computes them batch by batch instead.
+        self.cache_layouts = cache_layouts
+        self._layouts: FlowLayouts | None = None
         self._dense: torch.Tensor | None = None
         self._dense_on: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
-        if n * dim * dim * 4 <= dense_limit_bytes:
+        # 1500x1500 flowpics always stay sparse: the Full net is computed from their pixels (tcbench.models.sparse_full).
+        if dim != FULL_DIM and n * dim * dim * 4 <= dense_limit_bytes:
             counts = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
             self._dense = _to_pixels(counts).reshape(n, 1, dim, dim)
         else:
@@ -67,8 +75,13 @@ class FlowpicBatches:
         """True when all pixels were densified at construction (batches are then plain gathers)."""
         return self._dense is not None
 
-    def batch(self, indices: Indices, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(x, y)`: x float32 `(B, 1, dim, dim)` in [0, 1], y int64 `(B,)`, on `device` (default CPU).
+    def sparse_on(self, device: torch.device | str | None = None) -> bool:
+        """Whether batches for ``device`` are ``SparseFlowpics`` (1500x1500, the sparse Full-net path)."""
+        return self._csr is not None and self.dim == FULL_DIM and full_net_path(device or "cpu") == "sparse"
+
+    def batch(self, indices: Indices, device: torch.device | str | None = None) -> tuple[torch.Tensor | SparseFlowpics, torch.Tensor]:
+        """`(x, y)`: x float32 `(B, 1, dim, dim)` in [0, 1] (or, at dim 1500 on the sparse path, the same batch as
+        ``SparseFlowpics``, which the Full net computes exactly), y int64 `(B,)`, on `device` (default CPU).
 
         With dense storage and a non-CPU device the whole set is copied to the device once and cached, so a
         training epoch does no host-to-device traffic.
@@ -87,6 +100,14 @@ class FlowpicBatches:
         else:
             idx_np = indices.cpu().numpy() if isinstance(indices, torch.Tensor) else np.asarray(indices, dtype=np.int64)
             rows, y = self._csr[idx_np], self.labels[torch.from_numpy(idx_np.astype(np.int64, copy=False))]
+        if self.sparse_on(dev):
+            layout = None
+            if self.cache_layouts:
+                if self._layouts is None:
+                    self._layouts = FlowLayouts.of_chunks(self._csr)
+                flows = np.arange(len(self))[indices] if isinstance(indices, slice) else idx_np
+                layout = self._layouts.assemble(flows, dev)
+            return SparseFlowpics.from_csr(rows, dev, layout), y.to(dev, non_blocking=True)
         x = _to_pixels(rows.toarray()).reshape(-1, 1, self.dim, self.dim)
         return x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
 

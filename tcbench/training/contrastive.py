@@ -104,7 +104,8 @@ class _Sums:
 
 
 def _view_batches(views: sp.csr_matrix, dim: int) -> FlowpicBatches:
-    return FlowpicBatches(views, np.zeros(views.shape[0], dtype=np.int64), dim)
+    # Views are drawn anew every epoch and read once: no per-flow layouts to keep (dim 1500).
+    return FlowpicBatches(views, np.zeros(views.shape[0], dtype=np.int64), dim, cache_layouts=False)
 
 
 def _pair_indices(idx: Tensor, n: int) -> Tensor:
