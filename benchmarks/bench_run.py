@@ -56,10 +56,13 @@ def main() -> None:
     parser.add_argument("--dims", default="32,64", help="flowpic dims to run")
     parser.add_argument("--repeat", type=int, default=2, help="runs per dim (each in a fresh results folder)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the run")
+    parser.add_argument("--seeds", default="12345", help="run seeds, comma list")
     parser.add_argument("--augs", default="noaug", help="augmentations to run, comma list (or 'all')")
     parser.add_argument("--xgboost", choices=["pktseries", "flowpic"], default=None, help="time an XGBoost run instead")
     parser.add_argument("--cli", action="store_true", help="run through `tcbench run augment-at-loading` options")
     parser.add_argument("--against", type=Path, default=None, help="another checkout to time side by side")
+    parser.add_argument("--full-net", default="", help="also run dim-1500 runs on these Full-net paths, comma list "
+                        "(sparse,dense): the same run on both, to compare their results and times")
     args = parser.parse_args()
     dataset = ensure_full_dataset()
     tcbench = [sys.executable, "-m", "tcbench"]
@@ -77,17 +80,22 @@ def main() -> None:
                                check=True, capture_output=True)
             augs = AUGMENTATIONS if args.augs == "all" else args.augs.split(",")
             variants = [["--method", "xgboost", "--input-repr", args.xgboost]] if args.xgboost else [["--aug-name", a] for a in augs]
-            for variant, rep in ((v, r) for v in variants for r in range(args.repeat)):
-                options = ["--flowpic-dim", str(dim), "--split-index", "0", "--seed", "12345", *variant]
-                for code in (["against"] if args.against else []) + ["ours"]:
-                    results = Path(tmp) / f"results-{dim}-{rep}-{code}"
+            for variant, seed, rep in ((v, s, r) for v in variants for s in args.seeds.split(",") for r in range(args.repeat)):
+                options = ["--flowpic-dim", str(dim), "--split-index", "0", "--seed", seed, *variant]
+                codes = (["against"] if args.against else []) + ["ours"]
+                if dim == 1500 and args.full_net:
+                    codes += [f"ours-{path}" for path in args.full_net.split(",")]
+                for code in codes:
+                    results = Path(tmp) / f"results-{dim}-{seed}-{rep}-{code}"
                     env, cwd = None, None
+                    if code.startswith("ours-"):
+                        env = {**os.environ, "TCBENCH_FULL_NET": code.removeprefix("ours-")}
                     if code == "against":
                         cwd = args.against.resolve()  # `python -m` imports tcbench from the working directory first
                         env = {**os.environ, "PYTHONPATH": str(args.against.resolve())}
                         cmd = [*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset), *options,
                                "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
-                    elif args.cli:
+                    elif args.cli or code.startswith("ours-"):
                         cmd = [*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset), *options,
                                "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
                     else:
@@ -100,7 +108,9 @@ def main() -> None:
                     if code == "ours":
                         walls.setdefault((" ".join(variant[1::2]), dim), []).append(wall)
                     acc = {k: round(v["acc"], 2) for k, v in marker["metrics"].items() if k.startswith("test")}
-                    print(f"{code:>7} {' '.join(variant[1::2]):>14} dim {dim:4d} rep {rep}: wall {wall:5.2f} s | peak RSS "
+                    if "full_net" in marker:
+                        acc["path"] = marker["full_net"]["path"]
+                    print(f"{code:>7} {' '.join(variant[1::2]):>14} dim {dim:4d} seed {seed} rep {rep}: wall {wall:5.2f} s | peak RSS "
                           f"{rss:5.0f} MiB | train {d['train']:.2f} s ({marker.get('epochs_run', '-')} epochs) | tests "
                           f"{d['test']:.2f} s | fixed overhead {overhead:.2f} s = {overhead / wall:.0%} of wall (in-process "
                           f"setup {d['setup']:.2f} s, AIM close + marker {d['tracking_close']:.2f} s) | run_key "

@@ -24,16 +24,19 @@ from pathlib import Path
 import yaml
 from _common import ROOT, machine
 
-# IMC'23 table 4 (reference datasets-and-results.md B.1): mean accuracy (%) of 15 runs per cell, real ucdavis-icdm19.
-PAPER = {  # augmentation: {dim: (test-script, test-human)}
-    "noaug": {32: (95.64, 68.84), 64: (95.87, 69.08), 1500: (94.93, 69.32)},
-    "rotate": {32: (96.31, 71.65), 64: (96.93, 71.08), 1500: (95.69, 68.19)},
-    "horizontalflip": {32: (95.47, 69.40), 64: (96.00, 70.52), 1500: (94.89, 73.90)},
-    "colorjitter": {32: (97.56, 68.43), 64: (97.16, 70.20), 1500: (94.93, 69.08)},
-    "packetloss": {32: (96.89, 70.68), 64: (96.84, 71.33), 1500: (95.96, 71.08)},
-    "timeshift": {32: (96.71, 70.36), 64: (97.16, 71.89), 1500: (96.89, 71.08)},
-    "changertt": {32: (97.29, 70.76), 64: (97.02, 71.49), 1500: (96.93, 71.97)},
-}
+
+
+def paper_table4() -> dict[tuple[str, int], tuple[float, float]]:
+    """IMC'23 table 4 (the published numbers tcbench ships, tcbench/reporting/published/imc23.csv): (augmentation,
+    dim) -> mean test-script and test-human accuracy (%) of the 15 runs per cell, on the real ucdavis-icdm19."""
+    from tcbench.reporting.paper import published
+
+    cells = published().query("reference == 'imc23-table4' and metric == 'acc'")
+    means = {(r.aug_name, int(r.flowpic_dim), r.test_split_name): float(r.mean) for r in cells.itertuples()}
+    return {(aug, dim): (means[(aug, dim, "test-script")], means[(aug, dim, "test-human")])
+            for aug, dim, _ in means}
+
+
 RUNS_PER_CELL = 15  # 5 splits x 3 seeds
 
 
@@ -68,13 +71,14 @@ def main() -> None:
             p, m = marker["params"], marker["metrics"]
             cells.append((p["aug_name"], p["flowpic_dim"], seconds, marker.get("epochs_run"), m["test-script"]["acc"],
                           m["test-human"]["acc"], marker.get("full_net", {}).get("path", "-")))
-    order = list(PAPER)
+    paper_cells = paper_table4()
+    order = list(dict.fromkeys(aug for aug, _ in paper_cells))
     cells.sort(key=lambda c: (c[1], order.index(c[0])))
     print(f"{len(cells)} cells in {wall:.0f} s wall")
     print("| augmentation | dim | run wall | epochs | split-0 script / human acc | paper script / human (15 runs) | path |")
     print("|---|---|---|---|---|---|---|")
     for aug, dim, seconds, epochs, script, human, path in cells:
-        paper = PAPER[aug][dim]
+        paper = paper_cells[(aug, dim)]
         print(f"| {aug} | {dim} | {seconds:.1f} s | {epochs} | {script:.2f} / {human:.2f} | {paper[0]:.2f} / {paper[1]:.2f} | {path} |")
     total = sum(c[2] for c in cells) * RUNS_PER_CELL
     by_dim = {d: sum(c[2] for c in cells if c[1] == d) * RUNS_PER_CELL / args.cores for d in dims}

@@ -65,15 +65,36 @@ def unfinished(workdir: Path) -> list[Path]:
     return [d for d in runs.iterdir() if not (d / "marker.json").exists()] if runs.is_dir() else []
 
 
-def training_processes() -> list[psutil.Process]:
-    """The `tcbench run ...` Python processes (not their shell wrappers) running now."""
+def training_processes(root: int) -> list[psutil.Process]:
+    """The `tcbench run ...` Python processes (not their shell wrappers) started by the process ``root`` (a test's
+    own Snakemake): never another campaign's or another test session's on the same machine."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info["cmdline"] or []
+    try:
+        descendants = psutil.Process(root).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    for proc in descendants:
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:  # ended meanwhile
+            continue
         if len(cmd) > 2 and "python" in Path(cmd[0]).name and any(Path(c).name == "tcbench" for c in cmd[1:2]) \
                 and "run" in cmd:
             found.append(proc)
     return found
+
+
+@pytest.fixture
+def decoy(tmp_path: Path):
+    """A process that looks like another campaign's training (`python .../tcbench run job ...`) but was not started
+    by the test's Snakemake: the tests must neither wait for it nor kill it."""
+    script = tmp_path / "decoy" / "tcbench"
+    script.parent.mkdir()
+    script.write_text("import time\ntime.sleep(900)\n")
+    proc = subprocess.Popen([sys.executable, str(script), "run", "job", "{}"], start_new_session=True)
+    yield proc
+    proc.kill()
+    proc.wait()
 
 
 def wait_for(condition, timeout: float, what: str, poll: float = 0.05):
@@ -113,12 +134,14 @@ def test_kill_during_training_then_resume_trains_only_the_missing_runs(tmp_path)
     proc = subprocess.Popen(snakemake_cmd(tmp_path, config, "--cores", "2"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
     try:
-        wait_for(lambda: markers(tmp_path) and unfinished(tmp_path) and training_processes(), 600,
+        wait_for(lambda: markers(tmp_path) and unfinished(tmp_path) and training_processes(proc.pid), 600,
                  "one finished run and one in training")
+        jobs = training_processes(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    wait_for(lambda: not training_processes(), 30, "the killed jobs to disappear")
+    _, alive = psutil.wait_procs(jobs, timeout=30)
+    assert not alive, "the killed jobs are gone"
 
     done = markers(tmp_path)
     assert 1 <= len(done) < 4
@@ -200,17 +223,19 @@ def test_merge_is_idempotent(finished):
 
 
 # ------------------------------------------------------------------------------------------------ failures
-def test_a_killed_run_fails_alone_with_its_log_and_a_retry_finishes_it(tmp_path):
+def test_a_killed_run_fails_alone_with_its_log_and_a_retry_finishes_it(tmp_path, decoy):
     """One training process SIGKILLed (as the out-of-memory killer does): with --keep-going the other runs finish,
     Snakemake and `tcbench campaign status` name the failed run's log; the re-run trains only that run. With
     profiles/local (retries: 1) the same kill is absorbed within one invocation."""
     config = write_config(tmp_path)
+    # `decoy`: another campaign's training on the same machine (issue 16); this test neither waits for it nor kills it.
 
     def kill_one_run(*args: str) -> subprocess.CompletedProcess:
         proc = subprocess.Popen(snakemake_cmd(tmp_path, config, "--cores", "2", *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=ENV)
-        victim = wait_for(training_processes, 600, "a training process")[0]
-        victim.send_signal(signal.SIGKILL)
+        victims = wait_for(lambda: training_processes(proc.pid), 600, "a training process")
+        assert decoy.pid not in {v.pid for v in victims}
+        victims[0].send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=900)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
 
@@ -233,6 +258,7 @@ def test_a_killed_run_fails_alone_with_its_log_and_a_retry_finishes_it(tmp_path)
     assert retried.returncode == 0, retried.stdout[-3000:]
     assert "Trying to restart job" in retried.stdout
     assert_campaign_complete(tmp_path, 4)
+    assert decoy.poll() is None, "the other campaign's process was left alone"
 
 
 def test_a_diverging_run_is_reported_and_writes_no_result(tiny_dataset, tmp_path):
@@ -266,8 +292,9 @@ def test_campaigns_sharing_runs_train_them_once_and_replan_exactly_what_changed(
     cases = {"more epochs": ({"training": {**CONFIG["training"], "epochs": 5}}, 4),
              "one more seed": ({"grid": {**CONFIG["grid"], "seed": [12345, 42, 7]}}, 2),
              "threads and device only": ({"resources": {"device": "cpu", "threads_per_run": 2}}, 0)}
-    for name, (change, expected) in cases.items():
-        assert planned_trains(finished, write_config(finished, "changed.yaml", **change)) == expected, name
+    for name, (change, expected) in cases.items():  # under a new id: "reliable" names the first grid (issue 16)
+        changed = write_config(finished, "changed.yaml", campaign_id="changed", **change)
+        assert planned_trains(finished, changed) == expected, name
 
 
 # ------------------------------------------------------------------------------------------------ determinism

@@ -62,3 +62,14 @@ def test_bad_view_augmentation_is_a_usage_error(tiny_dataset, tmp_path):
                                       "--results-dir", str(tmp_path), "--cl-aug-names", "changertt,noaug"])
     assert result.exit_code == 2 and "noaug" in result.output
     assert not (tmp_path / "pretrain").exists()
+
+
+def test_a_dim1500_run_takes_the_sparse_full_net_and_says_so(tiny_dataset, tmp_path):
+    """SimCLR at dim 1500 on CPU: the views, the pre-training, the finetune and the tests go through the sparse Full
+    net, and the pre-training and the run record it."""
+    _run("contralearn-and-finetune", "--dataset-dir", str(tiny_dataset), "--results-dir", str(tmp_path),
+         "--samples-per-class", "5", "--flowpic-dim", "1500", "--cl-epochs", "1", "--ft-epochs", "1", "--no-dropout")
+    (pretraining,) = (tmp_path / "pretrain").glob("*/marker.json")
+    (run,) = (tmp_path / "runs").glob("*/marker.json")
+    for marker in (json.loads(pretraining.read_text()), json.loads(run.read_text())):
+        assert marker["full_net"]["path"] == "sparse" and marker["params"]["flowpic_dim"] == 1500

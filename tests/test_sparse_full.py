@@ -11,7 +11,7 @@ import torch
 
 from tcbench.models.cnn import build_flowpic_cnn
 from tcbench.models.simclr import build_contrastive_net, build_finetune_net
-from tcbench.models.sparse_full import DENSE_ROW_PIXELS, FULL_DIM, FlowLayouts, SparseFlowpics, SparseLayout, full_net_path
+from tcbench.models.sparse_full import DENSE_ROW_PIXELS, FULL_DIM, FlowLayouts, SparseFlowpics, full_net_path
 
 PIXELS = FULL_DIM * FULL_DIM
 LOGIT_TOLERANCE = 1e-4

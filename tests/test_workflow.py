@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -35,14 +36,19 @@ def planned_jobs(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, flags=re.M)}
 
 
-@pytest.fixture(scope="module")
-def campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("campaign")
-    config = workdir / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_CONFIG))
-    proc = snakemake(workdir, "--cores", "2", configfile=config)
+def finished_campaign(tmp_path_factory: pytest.TempPathFactory, name: str, config: dict) -> Path:
+    """A folder in which ``config`` (saved as ``<name>.yaml``) ran to the end with ``--cores 2``."""
+    workdir = tmp_path_factory.mktemp(name)
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "--cores", "2", configfile=path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return finished_campaign(tmp_path_factory, "tiny", TINY_CONFIG)
 
 
 def test_dry_run_of_default_config_plans_one_train_job_per_grid_point(tmp_path):
@@ -102,11 +108,49 @@ def test_rerun_trains_nothing(campaign):
 def test_changing_one_hyperparameter_replans_exactly_the_affected_runs(campaign):
     config = yaml.safe_load((campaign / "tiny.yaml").read_text())
     config["grid"]["seed"] = [12345, 7]  # two of the four runs change
+    config["campaign_id"] = "tiny-seed7"  # the id "tiny" names the first grid
     changed = campaign / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     proc = snakemake(campaign, "-n", configfile=changed)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert planned_jobs(proc.stdout + proc.stderr)["train"] == 2
+
+
+def test_a_campaign_id_names_one_grid(campaign, tmp_path):
+    """Another grid under a used campaign id is refused before anything runs, naming the differences and the ways
+    on; replace_campaign moves the old folder aside (a dry run only says so), so the folder never mixes two grids."""
+    import shutil
+
+    config = yaml.safe_load((campaign / "tiny.yaml").read_text())
+    config["grid"]["seed"] = [12345, 7]
+    changed = campaign / "same-id.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    folder = campaign / "results" / "campaigns" / "tiny"
+    before = sorted(p.name for p in folder.rglob("*"))
+    refused = snakemake(campaign, "-n", configfile=changed)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "Traceback" not in said
+    assert ("campaign_id tiny: results/campaigns/tiny holds the results of another grid (grid.seed: [12345, 42] -> "
+            "[12345, 7]); use a new campaign_id, or --config replace_campaign=true") in said
+    dry = snakemake(campaign, "-n", "--config", "replace_campaign=true", configfile=changed)
+    assert dry.returncode == 0 and "replace_campaign: would move results/campaigns/tiny" in dry.stdout
+    assert sorted(p.name for p in folder.rglob("*")) == before
+
+    # The real replacement, on a copy of the finished campaign: only the 2 new runs train.
+    work = tmp_path / "copy"
+    shutil.copytree(campaign / "results", work / "results")
+    shutil.copytree(campaign / "resources", work / "resources")
+    done = snakemake(work, "--cores", "2", "--config", "replace_campaign=true", configfile=changed)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert planned_jobs(done.stdout + done.stderr)["train"] == 2
+    (aside,) = (work / "results" / "campaigns").glob("tiny.replaced-*")
+    assert sorted(p.name for p in aside.rglob("*")) == before
+    record = json.loads((work / "results" / "campaigns" / "tiny" / "campaign.json").read_text())
+    assert record["settings"]["grid"]["seed"] == [12345, 7]
+    runsinfo = pd.read_parquet(work / "results" / "campaigns" / "tiny" / "campaign_summary" / "runsinfo_flowpic_dim_32.parquet")
+    assert sorted(set(runsinfo["run_key"])) == record["run_keys"]
+    again = snakemake(work, "-n", configfile=changed)  # the folder now names the new grid
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-6000:]
 
 
 def test_campaign_command_runs_snakemake_with_a_named_profile_and_reports_progress(campaign):

@@ -175,6 +175,63 @@ def load_config_plugins(config: dict[str, Any], project_dir: Path) -> None:
     export_plugins(loaded)
 
 
+def reparse_command_line(config: dict[str, Any], given: dict[str, Any]) -> None:
+    """Values given with ``snakemake --config key=value`` as YAML reads them.
+
+    Snakemake parses a top-level value as int, float or ``True``/``False`` (so ``replace_campaign=true`` arrives as
+    the string ``'true'``; a top-level ``true``/``false`` is read as the boolean), but reads a mapping or list with
+    YAML's BaseLoader, so
+    ``--config "grid={'flowpic_dim': [32]}"`` arrives as ``{'flowpic_dim': ['32']}``. Each string leaf of what
+    was given is read again with ``yaml.safe_load`` in ``config`` (where Snakemake merged it), so the schema sees
+    the numbers and booleans the user typed.
+    """
+    import yaml
+
+    def again(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+        if isinstance(value, list):
+            return [again(v) for v in value]
+        if isinstance(value, dict):
+            return {k: again(v) for k, v in value.items()}
+        return value
+
+    def merge(target: dict[str, Any], typed: dict[str, Any]) -> None:
+        for key, value in typed.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    typed = {k: again(v) for k, v in given.items() if isinstance(v, (dict, list))}
+    typed.update({k: v.lower() == "true" for k, v in given.items()
+                  if isinstance(v, str) and v.lower() in ("true", "false")})
+    merge(config, typed)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A campaign config file as a mapping; ConfigError naming the file (and the line and column of a YAML syntax
+    error) otherwise."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: YAML syntax error{where}: {exc.problem or exc}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a campaign config is a YAML mapping (campaign_id: ..., dataset: ..., grid: ...), "
+                          f"got {type(data).__name__}")
+    return data
+
+
 def prepare_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Everything the Snakefile and the CLI do to a config before planning, in one place so both report the same
     message: plugins first (they extend the schema), readable schema errors, then Snakemake's validation (which
@@ -287,3 +344,13 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"grid.split_index: {bad} not available with splits.n_splits={n_splits}; valid values: {valid_splits}")
         check_split_sizes(config)
     campaign_method(config).check_config(config, dataset)
+    check_report(config)
+
+
+def check_report(config: dict[str, Any]) -> None:
+    """The report settings name an axis, value and published table this campaign has (before anything runs)."""
+    from tcbench.campaign.grid import campaign_method, grid_axes
+    from tcbench.reporting.report_plan import check_report_settings
+
+    report = config["report"]
+    report["baseline"] = check_report_settings(report, grid_axes(config), campaign_method(config).name, config["dataset"]["name"])

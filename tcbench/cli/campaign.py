@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,41 @@ _profile_option = click.option("--profile", default=None, help="Snakemake profil
 
 
 def _csv(cast):
-    return lambda ctx, param, value: None if value is None else [cast(v.strip()) for v in value.split(",") if v.strip()]
+    """A comma-list option of ``cast`` values; a bad item is a usage error naming it (exit 2, no traceback)."""
+    kind = {int: "integers", float: "numbers"}.get(cast, "names")
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[Any] | None:
+        if value is None:
+            return None
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        try:
+            return [cast(v) for v in items]
+        except ValueError:
+            bad = [v for v in items if not _castable(cast, v)]
+            raise click.BadParameter(f"{value!r}: {bad} not {kind}; valid values: a comma list of {kind}") from None
+
+    return parse
+
+
+def _castable(cast: Any, text: str) -> bool:
+    try:
+        cast(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_configfile(path: Path | None) -> dict[str, Any] | None:
+    """A campaign config file, or a one-line error naming it (a YAML syntax error with its line and column)."""
+    from tcbench.campaign.config import ConfigError, load_config_file
+
+    if path is None:
+        return None
+    try:
+        return load_config_file(path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 class MethodChoice(click.Choice):
@@ -81,9 +116,8 @@ def _command_methods(command: str) -> list[str]:
 @_profile_option
 def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, **opts: Any) -> None:
     """Plan (--dry-run) or run the augment-at-loading campaign, as the original's command, through Snakemake."""
-    import yaml
 
-    config = yaml.safe_load(configfile.read_text()) if configfile else {
+    config = _load_configfile(configfile) or {
         "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
         "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
     }
@@ -140,6 +174,7 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
 
     from tcbench.campaign.compose import SNAKEFILE, complete_config, composition, resolve_profile
     from tcbench.campaign.config import ConfigError
+    from tcbench.campaign.lock import CampaignBusy, campaign_lock
     from tcbench.campaign.progress import run_with_progress
     from tcbench.reporting.console import make_console
 
@@ -156,11 +191,26 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
     out = Path(config["results_dir"]) / "campaigns" / config["campaign_id"] / "campaign_config.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(out), "--cores", cores]
+    # --rerun-incomplete: after a kill, a job Snakemake had started is re-run (its outputs are atomic, never partial).
+    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(out)]
+    cmd = [*base, "--cores", cores, "--rerun-incomplete"]
     if profile_dir is not None:
         cmd += ["--profile", str(profile_dir)]
-    click.echo("running: " + " ".join(cmd))
-    sys.exit(run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console()))
+    try:
+        with campaign_lock(Path.cwd()) as stale:
+            if stale:
+                released = subprocess.run([*base, "--unlock"], capture_output=True, text=True)
+                if released.returncode != 0:
+                    click.echo(f"error: cannot release Snakemake's lock: {released.stderr.strip()[-500:]}", err=True)
+                    sys.exit(1)
+                click.echo("released a stale Snakemake lock left by a killed campaign (no Snakemake process works in "
+                           f"{Path.cwd()})")
+            click.echo("running: " + " ".join(cmd))
+            code = run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console())
+    except CampaignBusy as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code)
 
 
 def _apply_options(config: dict[str, Any], opts: dict[str, Any], command: str) -> None:
@@ -225,9 +275,8 @@ def _dropout_list(ctx: click.Context, param: click.Parameter, value: str | None)
 def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
                                       **opts: Any) -> None:
     """Plan (--dry-run) or run the SimCLR campaign (pre-training shared by every finetune seed) through Snakemake."""
-    import yaml
 
-    config = yaml.safe_load(configfile.read_text()) if configfile else {
+    config = _load_configfile(configfile) or {
         "campaign_id": "contralearn-and-finetune", "dataset": {"name": "ucdavis-icdm19"},
         "grid": {"split_index": [0, 1, 2, 3, 4]},
     }
@@ -268,7 +317,6 @@ def status(configfile: Path, directory: Path, states: tuple[str, ...], show_all:
     values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs."""
     import time
 
-    import yaml
 
     from tcbench.campaign.compose import complete_config
     from tcbench.campaign.config import ConfigError
@@ -276,7 +324,7 @@ def status(configfile: Path, directory: Path, states: tuple[str, ...], show_all:
     from tcbench.reporting.console import make_console, status_table
 
     try:
-        config = complete_config(yaml.safe_load(configfile.read_text()))
+        config = complete_config(_load_configfile(configfile))
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -386,7 +434,7 @@ def summary(campaign_id: str, experiment: str | None, output_dir: Path, metrics:
             markers: tuple[Path, ...]) -> None:
     """Aggregate MARKERS (in grid order) into the original's per-flowpic_dim summary files; print them."""
     from tcbench.reporting.console import print_summary_files
-    from tcbench.reporting.runs_table import runs_long_table
+    from tcbench.reporting.runs_table import runs_long_table, setting_labels
     from tcbench.reporting.summary import write_campaign_summary
     from tcbench.tracking.marker import MarkerError, read_marker
 
@@ -395,11 +443,14 @@ def summary(campaign_id: str, experiment: str | None, output_dir: Path, metrics:
     except MarkerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    labels = [{**label, **({"experiment": experiment} if experiment else {})}
-              for label in _campaign_labels(campaign_id, len(loaded))]
+    settings, notes = setting_labels(loaded)  # runs on other data or splits are grouped apart, and it is said
+    labels = [{**label, **setting, **({"experiment": experiment} if experiment else {})}
+              for label, setting in zip(_campaign_labels(campaign_id, len(loaded)), settings)]
     long = runs_long_table(loaded, labels)
     written = write_campaign_summary(long, output_dir, metrics=[m.strip() for m in metrics.split(",") if m.strip()])
     click.echo(f"campaign_id: {campaign_id}  runs: {len(loaded)}")
+    for note in notes:
+        click.echo(note)
     if not quiet:
         print_summary_files([p for p in written if p.suffix == ".csv"], precision=precision)
     for path in written:

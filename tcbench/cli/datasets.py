@@ -31,7 +31,7 @@ def datasets() -> None:
 def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, lookalikes: bool) -> None:
     """Generate the synthetic ucdavis-icdm19 dataset (curated schema, real class counts)."""
     from tcbench.data.dataset_info import dataset_spec
-    from tcbench.data.dataset_info import write_dataset_spec
+    from tcbench.data.dataset_info import write_content_record, write_dataset_spec
     from tcbench.data.synthetic import synthetic_dataset_id, write_synthetic_ucdavis
 
     output_dir = output_dir or datasets_dir / synthetic_dataset_id(seed, scale, lookalikes)
@@ -40,6 +40,7 @@ def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, 
     config = {"dataset": {"name": ucdavis.DATASET_NAME, "source": "synthetic",
                           "synthetic": {"seed": seed, "scale": scale, "lookalikes": lookalikes}}}
     write_dataset_spec(output_dir, dataset_spec(config))
+    write_content_record(output_dir, path)  # what runs check the file against (an edit is refused, not trained on)
     click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s")
 
 

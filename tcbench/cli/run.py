@@ -10,7 +10,9 @@ over once, as the canonical JSON the campaign grid built, rather than rendered i
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ class DeclaredValue(click.ParamType):
         if valid is not None:
             shown = "|".join(map(str, valid))
             return f"NAME[,NAME...] of [{shown}]" if self.param.kind is list else f"[{shown}]"
+        if self.param.pattern_help is not None:
+            return f"[{self.param.pattern_help.replace(', ', '|').replace(' or ', '|')}]"
         bounds = self.param.bounds()
         return f"{self.param.kind.__name__.upper()}{' ' + bounds if bounds else ''}"
 
@@ -98,14 +102,32 @@ def _fail(exc: BaseException) -> None:
     sys.exit(2)
 
 
+def _stop(message: str, code: int) -> None:
+    """One line on stderr, then exit without waiting for AIM's teardown (fast_exit: it can block forever)."""
+    click.echo(f"error: {message}", err=True)
+    fast_exit.request(code)
+    sys.exit(code)
+
+
 def _execute(method: Any, params: dict[str, Any], place: Any) -> None:
-    """Run, turn bad input into a one-line error (exit 2), print the done line, exit fast."""
+    """Run; say in one line why a run failed (bad input: exit 2; a storage fault, an interruption or a bug: exit 1
+    or 130), print the done line, exit fast either way."""
+    from tcbench.runs.faults import io_failure, storage_problem
     from tcbench.runs.template import execute_run
 
+    logging.raiseExceptions = False  # a full disk must not print a traceback per log line that cannot be written
     try:
         marker = execute_run(method, params, place)
-    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
-        _fail(exc)
+    except KeyboardInterrupt:
+        _stop("interrupted; the run has no marker (the next attempt starts it again)", 130)
+    except Exception as exc:
+        cause = io_failure(exc) or storage_problem(place.run_dir or place.results_dir)
+        if cause is not None:
+            _stop(f"cannot write the run's results: {cause}; no marker written (the next attempt starts clean)", 1)
+        if isinstance(exc, (ValueError, FileNotFoundError, FloatingPointError)):
+            _stop(str(exc), 2)
+        traceback.print_exc()
+        _stop(f"{type(exc).__name__}: {exc} (a bug, please report it with the traceback above); no marker written", 1)
     click.echo(method.done_line(marker))
     fast_exit.request()  # every output is closed (the marker fsynced): nothing is left for teardown to flush
 
@@ -162,8 +184,8 @@ def method_command(name: str, methods: Sequence[Any]) -> click.Command:
               help="results/<kind>/<key>: the folder named by the run key of PARAMS_JSON.")
 @click.option("--aim-template", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Empty AIM repo to copy instead of creating one.")
-@click.option("--device", default=LABELS[0].default, show_default=True, help=LABELS[0].help)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help=LABELS[1].help)
+@click.option("--device", type=DeclaredValue(LABELS[0]), default=LABELS[0].default, show_default=True, help=LABELS[0].help)
+@click.option("--threads", type=DeclaredValue(LABELS[1]), default=LABELS[1].default, show_default=True, help=LABELS[1].help)
 def job(params_json: str, dataset_dir: Path, run_dir: Path, aim_template: Path | None, device: str, threads: int) -> None:
     """One run of a campaign, as its Snakemake job starts it: PARAMS_JSON is the run's canonical parameters (a JSON
     object with "method"); results_dir is the parent of the run folder's parent."""

@@ -221,6 +221,25 @@ def check_labels(app: pa.ChunkedArray, parquet_path: str | Path, dataset_name: s
                                f"{list(ucdavis.PARTITIONS)}; {rebuild_hint(parquet_path)}")
 
 
+def check_dataset_content(dataset_dir: str | Path, parquet_path: str | Path) -> str | None:
+    """The parquet is the one its folder's content record describes (size and footer, a few ms); DatasetError
+    otherwise. Returns a note when the folder has no record (made by an older tcbench: edits go unnoticed)."""
+    from tcbench.data.dataset_info import CONTENT_INFO, footer_sha256, read_content_record
+
+    record = read_content_record(dataset_dir)
+    path = Path(parquet_path)
+    if record is None or record.get("parquet") != path.name:
+        return (f"{Path(dataset_dir) / CONTENT_INFO} not found: {path} is not checked against the data it was written "
+                "with (a folder made by an older tcbench; rebuild it to have the check)")
+    size = path.stat().st_size
+    if size != record["bytes"] or footer_sha256(path) != record["footer_sha256"]:
+        raise DatasetError(
+            f"{path}: not the data this folder was made with ({size} bytes, recorded {record['bytes']}; sha256 "
+            f"recorded {record['sha256'][:12]}): it was edited or replaced after it was written, and runs on it would "
+            f"carry the identity of the original data; {rebuild_hint(path)}")
+    return None
+
+
 def check_dataset_file(parquet_path: str | Path, dataset_name: str = ucdavis.DATASET_NAME) -> None:
     """The per-run check: footer, schema, labels. Reads the footer and the small label columns, no packet, so
     a broken dataset fails in milliseconds, before the run loads flowpics or imports torch."""

@@ -11,6 +11,8 @@ The parameters several methods share are declared here; a method's own parameter
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +62,8 @@ class Param:
     off_option: str | None = None  # the off switch of a boolean when not --no-<name with dashes>
     hparam: str | None = None  # AIM hparam name when not the parameter's name
     tag: str | None = None
+    pattern: str | None = None  # a str must match it whole (regular expression)
+    pattern_help: str | None = None  # the pattern in words, for error messages
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -101,6 +105,8 @@ class Param:
         valid = self.valid_values()
         if valid is not None:
             return f"a list of values from {list(valid)}" if self.kind is list else str(list(valid))
+        if self.pattern_help is not None:
+            return self.pattern_help
         bounds = self.bounds()
         return f"{_KINDS[self.kind][1]} {bounds}".strip()
 
@@ -124,6 +130,8 @@ class Param:
         for value_ in items if self.kind in (int, float) else ():
             if not _in_bounds(self, value_):
                 return f"{value_!r} is out of range"
+        if self.pattern is not None and not re.fullmatch(self.pattern, str(cast)):
+            return f"{cast!r} is not valid"
         return None
 
     def check(self, value: Any) -> Any:
@@ -194,7 +202,8 @@ TEST_LEFTOVER = Param("test_leftover", bool, True,
                       section="training")
 
 # Labels: where and how a run executes, never part of its identity (changing them re-runs nothing).
-DEVICE = Param("device", str, "cpu", "torch device: cpu, cuda or cuda:N (cuda must be available).", result=False)
+DEVICE = Param("device", str, "cpu", "torch device: cpu, cuda or cuda:N (cuda must be available).", result=False,
+               pattern=r"cpu|cuda(:[0-9]+)?", pattern_help="cpu, cuda or cuda:N")
 THREADS = Param("threads", int, 1, "torch / XGBoost CPU threads.", minimum=1, result=False)
 EXPERIMENT = Param("experiment", str, "", "AIM experiment name [default: the method's, as the original names it].",
                    result=False)

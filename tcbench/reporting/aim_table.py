@@ -207,3 +207,40 @@ def select_by_tags(runs: Sequence[RunT], tags: Sequence[str]) -> list[RunT]:
         raise UnknownTagError(unknown, present)
     return [r for r in runs if set(wanted) <= set(r.get("tags") or ())]
 
+
+
+#: The per-epoch metrics drawn as learning curves.
+CURVE_METRICS = ("loss", "acc", "acc_top_5")
+
+
+def learning_curves(repo_path: str | os.PathLike[str], metrics: Sequence[str] = CURVE_METRICS) -> Any:
+    """Every per-epoch sequence of ``metrics`` (those tracked more than once in a context) of every run, as a long
+    ``pandas.DataFrame``: run_key, the run's hparams, metric, context, epoch, value."""
+    import pandas as pd
+    from aim import Run
+    from aim.sdk.repo import ContainerConfig
+
+    root = Path(repo_path).absolute()
+    if not is_repo(root):
+        raise AimRepoError(f"{repo_path} is not an AIM repo (no .aim/VERSION)")
+    rows: list[dict[str, Any]] = []
+    with open_repo(root) as repo:
+        union = _use_union_meta(repo)
+        try:
+            for run_hash in list_run_hashes(root):
+                run = Run(run_hash=run_hash, repo=repo, read_only=True)
+                hparams = _plain_dict(run.get("hparams"))
+                for seq in run.metrics():
+                    context = (seq.context.to_dict() if seq.context is not None else {}).get("subset")
+                    if seq.name not in metrics or context is None:
+                        continue
+                    steps, (values, epochs, _) = seq.data.numpy()
+                    if len(values) < 2:
+                        continue
+                    for epoch, value in zip(epochs, values):
+                        rows.append({**hparams, "run_key": run.get("run_key"), "metric": seq.name, "context": str(context),
+                                     "epoch": int(epoch), "value": float(value)})
+        finally:
+            repo.container_pool.pop(ContainerConfig("meta", None, True), None)
+            union.close()
+    return pd.DataFrame(rows)

@@ -67,12 +67,39 @@ def accuracy_plot(long: pd.DataFrame, path: str | os.PathLike[str], metric: str 
         ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [str(g) for g in groups], rotation=30, ha="right")
         ax.set_title(context)
         ax.set_ylabel(f"{metric} (mean, 95% CI)")
-        finite = part["mean"].dropna()
-        if len(finite):
-            ax.set_ylim(max(0.0, finite.min() - 10), min(100.0, finite.max() + 5) if metric == "acc" else None)
+        # The whole scale, from 0: a cut axis makes a gap inside the intervals look large (the paired comparisons
+        # of the report show the differences themselves).
+        ax.set_ylim(0.0, 100.0 if metric == "acc" else 1.0)
         if series:
             ax.legend(fontsize=8)
     return _save(fig, Path(path))
+
+
+def difference_figure(table: pd.DataFrame, metric: str) -> object | None:
+    """Paired comparisons (``tcbench.reporting.comparisons``) as a figure: each compared value's mean difference to
+    the baseline with its paired 95 % interval, one panel per test context, a line at no difference."""
+    plt = _pyplot()
+    part = table[table["metric"] == metric]
+    if part.empty:
+        return None
+    contexts = list(dict.fromkeys(part[CONTEXT_COLUMN]))
+    fig, axes = plt.subplots(1, len(contexts), figsize=(4.5 * len(contexts), 0.45 * len(part) / len(contexts) + 1.6),
+                             squeeze=False)
+    for ax, context in zip(axes[0], contexts):
+        rows = part[part[CONTEXT_COLUMN] == context].reset_index(drop=True)
+        others = [c for c in rows.columns[: list(rows.columns).index("metric")] if c != CONTEXT_COLUMN]
+        labels = [" ".join([str(r["compared"]), *(f"{c}={r[c]}" for c in others)]) for _, r in rows.iterrows()]
+        y = np.arange(len(rows))
+        low = (rows["mean_diff"] - rows["ci95_low"]).fillna(0)
+        high = (rows["ci95_high"] - rows["mean_diff"]).fillna(0)
+        ax.errorbar(rows["mean_diff"], y, xerr=[low, high], fmt="o", color="tab:blue", capsize=3)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(context, fontsize=10)
+        ax.set_xlabel(f"{metric} difference to {rows['baseline'].iloc[0]} (paired, 95 % CI)")
+    fig.tight_layout()
+    return fig
 
 
 def average_confusion(csv_paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:

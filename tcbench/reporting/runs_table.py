@@ -131,3 +131,41 @@ def metrics_of(long: pd.DataFrame) -> list[str]:
     cols = list(long.columns)
     start = cols.index(CONTEXT_COLUMN) + 1 if CONTEXT_COLUMN in cols else 0
     return [c for c in cols[start:] if c != "run_duration"]
+
+
+#: Settings that change results without being hparams of the original (the data a run trained on beyond its name,
+#: the split settings): runs that differ in them are grouped by these columns, never pooled into one group.
+SETTING_COLUMNS: tuple[str, ...] = ("dataset_identity", "split_settings")
+
+
+def _flat_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}={_flat_text(v)}" for k, v in sorted(value.items()))
+    return str(value)
+
+
+def setting_values(marker: Mapping[str, Any]) -> dict[str, str]:
+    """A run's data identity (name, source, generator settings or content sha256, variant) and split settings,
+    as short readable values."""
+    params = marker.get("params") or {}
+    dataset = dict(params.get("dataset") or {})
+    if "sha256" in dataset:
+        dataset["sha256"] = str(dataset["sha256"])[:12]
+    dataset.pop("flows", None)
+    return {"dataset_identity": _flat_text(dataset), "split_settings": _flat_text(params.get("splits") or {})}
+
+
+def setting_labels(markers: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, str]], list[str]]:
+    """Per run, the setting columns whose value differs between the runs (empty dicts when none does), and one
+    note per such column saying that the summary groups by it."""
+    values = [setting_values(m) for m in markers]
+    labels: list[dict[str, str]] = [{} for _ in markers]
+    notes = []
+    for column in SETTING_COLUMNS:
+        distinct = sorted({v[column] for v in values})
+        if len(distinct) > 1:
+            for label, value in zip(labels, values):
+                label[column] = value[column]
+            notes.append(f"note: the runs differ in {column} ({len(distinct)} values: {'; '.join(distinct)}): "
+                         f"grouped by {column}, never pooled")
+    return labels, notes

@@ -17,24 +17,12 @@ import pandas as pd
 from tcbench.atomic import atomic_write
 from tcbench.reporting.runs_table import CONTEXT_COLUMN, hparams_of, metrics_of
 from tcbench.reporting.stats import ci95
-from tcbench.reporting.summary_files import split_of, summary_file_names
+from tcbench.reporting.report_plan import is_replicate, split_of, summary_file_names
 
-#: Hparams that only replicate an experiment (repetitions, split of the data, position in the grid): grouping by
-#: them would split every group into single runs.
-REPLICATE_HPARAMS: frozenset[str] = frozenset({"campaign_exp_idx", "seed", "split_index"})
-#: Identifiers that are unique per run, never factors of an experiment.
-RUN_ID_COLUMNS: frozenset[str] = frozenset({"hash", "run_key", "run_hash"})
 DEFAULT_METRICS: tuple[str, ...] = ("acc", "f1")
 METRIC_STATS: tuple[str, ...] = ("count", "mean", "std", "ci95")
 DURATION_STATS: tuple[str, ...] = ("mean", "std", "ci95")
 RUNS_COLUMN: tuple[str, str] = ("runs", "")
-
-
-def _is_replicate(name: str) -> bool:
-    # SimCLR stores `contrastive_learning_seed` / `finetune_seed` instead of `seed`; they are repetitions too.
-    return name in REPLICATE_HPARAMS or name in RUN_ID_COLUMNS or name.endswith("_seed")
-
-
 def _strip_prefix(name: str) -> str:
     return name.removeprefix("hparams.")
 
@@ -50,7 +38,7 @@ def default_groupby(long: pd.DataFrame, hparam_names: Sequence[str] | None = Non
     varying = [
         name
         for name in map(_strip_prefix, names)
-        if name in long.columns and not _is_replicate(name) and long[name].nunique(dropna=False) > 1
+        if name in long.columns and not is_replicate(name) and long[name].nunique(dropna=False) > 1
     ]
     if not varying and "campaign_id" in long.columns:
         varying = ["campaign_id"]

@@ -69,6 +69,27 @@ def claim_gpu(devices: list[int] | None = None, folder: Path | None = None, time
         time.sleep(1.0)
 
 
+def check_cuda_visible(device: str, option: str = "--device") -> None:
+    """A cuda device on a machine where torch sees none is a usage error, said before any work (ValueError naming
+    ``option``: the CLI option, or the config key at planning)."""
+    if not device.startswith("cuda"):
+        return
+    import platform
+
+    import torch
+
+    from tcbench.training.loop import resolve_device
+
+    try:
+        resolve_device(device)
+    except RuntimeError as exc:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = platform.node() + (f", CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else "")
+        valid = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(count)] if count else [])
+        raise ValueError(f"{option} {device}: {exc} on {where}; valid values here: {valid}") from None
+
+
 def resolve_cuda(device: str) -> str:
     """``cuda`` becomes ``cuda:<claimed index>``; an explicit ``cuda:N`` or ``cpu`` is kept as asked."""
     return f"cuda:{claim_gpu()}" if device == "cuda" else device

@@ -153,7 +153,7 @@ class RunContext:
 # --------------------------------------------------------------------------------------------------------------
 def check_dataset(method: Method, params: Mapping[str, Any], place: Placement) -> tuple[DatasetPaths, DatasetDef]:
     """The dataset folder must hold the data the parameters name (``dataset.json`` identity) in a readable file."""
-    from tcbench.data.checks import check_dataset_file
+    from tcbench.data.checks import check_dataset_content, check_dataset_file
     from tcbench.data.dataset_info import read_dataset_spec, with_min_pkts
 
     named = params["dataset"]
@@ -168,7 +168,11 @@ def check_dataset(method: Method, params: Mapping[str, Any], place: Placement) -
         raise ValueError(f"the dataset in {paths.root} ({found}) is not the data this run names ({named}): point "
                          "--dataset-dir at that dataset, or re-plan the campaign")
     method.check_params(params, dataset)
-    # Footer, schema and labels only (~10 ms): a truncated or foreign file fails here, before any work.
+    # The file is the one the folder was made with (size and footer), then footer, schema and labels (~10 ms): an
+    # edited, truncated or foreign file fails here, before any work.
+    note = check_dataset_content(paths.root, paths.parquet)
+    if note:
+        log.warning(note)
     check_dataset_file(paths.parquet, dataset.name)
     return paths, dataset
 
@@ -209,6 +213,10 @@ def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dic
     from tcbench.tracking.marker import write_marker
 
     started = time.time()
+    if method.uses_gpu:  # a device this machine does not have fails first, in one line
+        from tcbench.runs.gpu import check_cuda_visible
+
+        check_cuda_visible(place.device)
     method.validate(params)
     params = {**params, **{p.name: p.cast(params[p.name]) for p in method.identity_params(params)}}
     paths, dataset = check_dataset(method, params, place)

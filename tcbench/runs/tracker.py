@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 Tracked = tuple[float, str, str, "int | None"]  # (value, metric name, context subset, epoch)
+#: How long closing the AIM run may take (it takes well under a second; a stuck storage must not hang the job).
+CLOSE_TIMEOUT_S = 120
 
 
 class SideTracker:
@@ -24,7 +27,9 @@ class SideTracker:
 
     def __init__(self, stack: ExitStack, repo: Path, template: Path | None, experiment: str, hparams: dict[str, Any],
                  key: str, started: float, tags: Sequence[str] = ()) -> None:
-        self._pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="aim"))
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aim")
+        # Never join the AIM thread: a write blocked on a failing disk would hold the run forever (_close bounds it).
+        stack.callback(self._pool.shutdown, wait=False, cancel_futures=True)
         self._args = (repo, template, experiment, hparams, key, tuple(tags))
         self._started = started
         self._pending = None
@@ -51,7 +56,11 @@ class SideTracker:
 
     def _close(self) -> None:
         if self._pending is not None:
-            self._pool.submit(_close_aim_run, self._pending, self._started).result()
+            try:
+                self._pool.submit(_close_aim_run, self._pending, self._started).result(timeout=CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                raise OSError(errno.EIO, f"AIM did not close the run within {CLOSE_TIMEOUT_S} s (storage not "
+                                         "answering)") from None
 
 
 def _open_aim_run(repo: Path, template: Path | None, experiment: str, hparams: dict[str, Any], key: str,

@@ -2,17 +2,28 @@
 # accessors that turn a run_key wildcard into what that run needs. Everything method-specific comes from the
 # method's declarations (tcbench.methods): inputs, pre-step, GPU use, test contexts.
 
+import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
+from tcbench.campaign.folder import (MANIFEST, CampaignFolderError, check_campaign_folder, digest, lasting_settings,
+                                     manifest, write_manifest)
 from tcbench.campaign.grid import campaign_method, campaign_runs, method_settings, pre_steps
+from tcbench.campaign.jobs import use_running_python
 from tcbench.campaign.status import release_finished_records
 from tcbench.data.paths import dataset_paths
 from tcbench.data.registry import get_dataset
-from tcbench.reporting.summary_files import planned_summary_files
+from tcbench.reporting.report_plan import planned_analysis_files, planned_summary_files
+from tcbench.runs.gpu import check_cuda_visible
 from tcbench.runs.identity import canonical_json, run_key
 from tcbench.tracking.aim_repo import default_template_path
+
+# Jobs run the tcbench of the Python that runs Snakemake, whatever PATH holds (tcbench.campaign.jobs).
+use_running_python()
 
 # The config was validated, completed and checked by the Snakefile (prepare_config) before this file is included.
 METHOD = campaign_method(config)
@@ -83,6 +94,27 @@ RUN_MINUTES = {key: MINUTES_BY_DIM.get(spec.params.get("flowpic_dim"), 30) for k
 ON_CUDA = config["resources"]["device"].startswith("cuda")
 GPUS_PER_RUN = int(ON_CUDA and METHOD.uses_gpu)
 GPUS_PER_PRE_STEP = int(ON_CUDA and PRE_STEP is not None and PRE_STEP.uses_gpu)
+# resources.device: cuda where this machine sees no GPU: a local run is refused before any job; a dry run, or jobs
+# sent to a cluster's GPU nodes, only get a warning (each job checks its own node before any work).
+if (GPUS_PER_RUN or GPUS_PER_PRE_STEP) and not workflow.remote_exec:
+    try:
+        check_cuda_visible(config["resources"]["device"], option="resources.device:")
+    except ValueError as exc:
+        if workflow.local_exec and not workflow.output_settings.dryrun:
+            raise WorkflowError(f"{exc} (jobs run on this machine)") from None
+        print(f"warning: {exc}; fine when the jobs run on GPU nodes", file=sys.stderr)
+
+
+# A campaign id names one grid: a folder holding another grid's outputs is refused before anything runs (or moved
+# aside with replace_campaign: true); campaign.json records this grid's runs (tcbench.campaign.folder).
+CAMPAIGN_RECORD = manifest(config, list(RUNS))
+try:
+    _said = check_campaign_folder(CAMPAIGN_DIR, CAMPAIGN_RECORD, config["replace_campaign"], workflow.output_settings.dryrun)
+except CampaignFolderError as exc:
+    raise WorkflowError(str(exc)) from None
+if _said:
+    print(_said)
+CAMPAIGN_MANIFEST = str(CAMPAIGN_DIR / MANIFEST)
 
 
 # Markers of every run of the campaign, in grid order (position + 1 = campaign_exp_idx).
@@ -109,6 +141,29 @@ def summary_files():
     return SUMMARY_FILES
 
 
+def runsinfo_files():
+    return [f for f in SUMMARY_FILES if f.endswith(".parquet")]
+
+
+# The analysis (paired comparisons, critical-difference diagrams, the paper side by side) a campaign's report gets:
+# what `tcbench campaign analyze` writes for these runs and the config's `report:` settings.
+REPORT = config["report"]
+ANALYSIS_FILES = [str(CAMPAIGN_DIR / name) for name in planned_analysis_files(
+    [METHOD.hparams(spec.params) for spec in RUNS.values()], REPORT["compare_by"], REPORT["baseline"], REPORT["paper"])]
+ANALYSIS_OPTIONS = " ".join(
+    [f"--{name.replace('_', '-')} {shlex.quote(str(REPORT[name]))}" for name in ("compare_by", "baseline", "paper") if REPORT[name] is not None]
+    + [f"--method {METHOD.name}", "--stand-in" if config["dataset"]["source"] == "synthetic" else "--real-data"])
+
+
+def analysis_files(kind):
+    """The planned analysis files of one kind: "csv" tables or "png" figures."""
+    return [f for f in ANALYSIS_FILES if f.endswith(f".{kind}")]
+
+
+def analysis_caption(path):
+    return "../report/paper.rst" if Path(path).stem.startswith("paper") else "../report/comparison.rst"
+
+
 def confusion_plot_files():
     """One averaged confusion matrix per test context of the campaign's runs."""
     contexts = METHOD.test_contexts(DATASET, method_settings(config))
@@ -128,3 +183,6 @@ def print_campaign_summary():
     if existing:
         print(f"campaign {config['campaign_id']}: {len(RUNS)} runs, summaries in {CAMPAIGN_DIR / 'campaign_summary'}")
         print_summary_files(existing, precision=config["report"]["precision"])
+    page = CAMPAIGN_DIR / "report.html"
+    if page.exists():
+        print(f"campaign report page (opens from disk): {page}")

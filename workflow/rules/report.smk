@@ -1,8 +1,22 @@
-# Campaign outputs: the per-run AIM repos merged into one labelled repo, and the summary tables.
+# Campaign outputs: the per-run AIM repos merged into one labelled repo, the summary tables and plots, the analysis
+# (paired comparisons, critical-difference diagrams, the paper side by side) and the campaign's report page.
+
+
+# First into the campaign folder: which runs it is made from (a campaign id names one grid, tcbench.campaign.folder).
+rule campaign_manifest:
+    output:
+        CAMPAIGN_MANIFEST,
+    params:
+        digest=digest(CAMPAIGN_RECORD),
+    log:
+        str(LOGS / "campaigns" / config["campaign_id"] / "manifest.log"),
+    run:
+        write_manifest(output[0], CAMPAIGN_RECORD)
 
 
 rule merge_campaign:
     input:
+        manifest=CAMPAIGN_MANIFEST,
         markers=marker_paths(),
     output:
         report=str(MERGE_REPORT),
@@ -23,6 +37,7 @@ rule merge_campaign:
 
 rule campaign_summary:
     input:
+        manifest=CAMPAIGN_MANIFEST,
         markers=marker_paths(),
     output:
         summary_files(),
@@ -58,3 +73,47 @@ rule campaign_plots:
     shell:
         "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} "
         "$(printf -- '--summary-csv %s ' {input.summaries}) {input.markers} > {log} 2>&1"
+
+
+rule campaign_analysis:
+    input:
+        runsinfo=runsinfo_files(),
+    output:
+        tables=analysis_files("csv"),
+        figures=[report(p, caption=analysis_caption(p), category="Comparisons") for p in analysis_files("png")],
+    params:
+        # the campaign folder, above campaign_summary/
+        campaign_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(input.runsinfo[0])),
+        metrics=",".join(config["report"]["metrics"]),
+        options=ANALYSIS_OPTIONS,
+        title=config["campaign_id"],
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "campaigns" / config["campaign_id"] / "analysis.log"),
+    shell:
+        "tcbench campaign analyze --campaign-dir {params.campaign_dir} --metrics {params.metrics} {params.options} "
+        "--title {params.title:q} {input.runsinfo} > {log} 2>&1"
+
+
+rule campaign_report:
+    input:
+        markers=marker_paths(),
+        runsinfo=runsinfo_files(),
+        analysis=ANALYSIS_FILES,
+        summaries=summary_files(),
+        merged=str(MERGE_REPORT),
+    output:
+        report(str(CAMPAIGN_DIR / "report.html"), caption="../report/report_page.rst", category="Campaign report"),
+    params:
+        config=json.dumps(lasting_settings(config), sort_keys=True),
+        campaign_dir=lambda wildcards, output: os.path.dirname(output[0]),
+    conda:
+        "../envs/tcbench.yaml"
+    log:
+        str(LOGS / "campaigns" / config["campaign_id"] / "report.log"),
+    benchmark:
+        str(LOGS / "campaigns" / config["campaign_id"] / "report.benchmark.tsv")
+    shell:
+        "tcbench campaign report --config-json {params.config:q} --campaign-dir {params.campaign_dir} --output {output} "
+        "$(printf -- '--runsinfo %s ' {input.runsinfo}) {input.markers} > {log} 2>&1"

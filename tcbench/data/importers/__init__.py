@@ -16,7 +16,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from tcbench.data.dataset_info import DATASET_INFO, read_dataset_spec, write_dataset_spec
+from tcbench.data.dataset_info import (CONTENT_INFO, DATASET_INFO, read_dataset_spec, write_content_record,
+                                      write_dataset_spec)
 from tcbench.data.registry import DATASETS
 from tcbench.data.importers.staging import PartStats, Staging, file_sha256, fingerprint
 from tcbench.data.importers.errors import RawDataError
@@ -112,14 +113,17 @@ def _install(out_dir: Path, name: str, assembled: Path, extra: dict[str, Any], f
         # The same data, but the installed copy is missing or damaged (a cut copy, a full disk): repair it in place.
         # Its identity, and so the run keys and derived caches built from the intact file, stay valid.
         assembled.replace(out)
+        write_content_record(out_dir, out, spec["sha256"])
         return ImportResult(out, previous, changed=True)
     if (previous is not None or out.exists()) and not force:
         assembled.unlink()
         raise RawDataError(f"{out_dir} already holds a different {name} (sha256 {(previous or {}).get('sha256', '?')[:12]}); "
                            "pass --force to replace it (its splits and flowpic caches are deleted), or import elsewhere")
     info.unlink(missing_ok=True)
+    (out_dir / CONTENT_INFO).unlink(missing_ok=True)
     for folder in DERIVED:
         shutil.rmtree(out_dir / folder, ignore_errors=True)
     assembled.replace(out)
+    write_content_record(out_dir, out, spec["sha256"])
     write_dataset_spec(out_dir, spec)
     return ImportResult(out, spec, changed=True)

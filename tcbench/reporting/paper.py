@@ -1,0 +1,149 @@
+"""The published results of the IMC'23 paper, next to a campaign's: both means and 95 % intervals per cell, the
+difference, Welch's t-test from the two summaries, and whether the intervals overlap.
+
+The paper's tables 3, 4, 5, 7 and 8 ship as data (``published/imc23.csv``: mean, ci95 half-width and number of runs
+per cell; reference ../shared/reference/datasets-and-results.md section B). A campaign config names its table under
+``report.paper`` (``imc23-table4``, ...). A cell of the paper is matched to the campaign's runs through the columns
+the table names (augmentation, dim, input, dropout, projection, split, dataset variant) and its test context.
+Welch's test needs each side's standard deviation, which the paper gives only through its interval:
+``sd = ci95 * sqrt(n) / t(0.975, n - 1)``, exact for the t-interval the paper reports.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from tcbench.reporting.report_plan import PUBLISHED, published_tables
+from tcbench.reporting.runs_table import CONTEXT_COLUMN
+from tcbench.reporting.stats import ci95
+
+#: The columns that identify a cell of a published table (empty: the table does not vary it).
+CELL_COLUMNS = ("aug_name", "flowpic_dim", "flow_representation", "max_n_pkts", "with_dropout", "projection_layer_dim",
+                "split_index", "dataset", "dataset_minpkts")
+COLUMNS = ("reference", *CELL_COLUMNS, CONTEXT_COLUMN, "metric", "paper_mean", "paper_ci95", "paper_runs", "ours_mean",
+           "ours_ci95", "ours_runs", "difference", "welch_p", "intervals_overlap", "data")
+STAND_IN = "synthetic stand-in (the paper used the real data)"
+
+
+@cache
+def published() -> pd.DataFrame:
+    """Every published cell: reference, the cell columns, test context, metric, scale, mean, ci95, runs."""
+    source = resources.files("tcbench.reporting").joinpath(PUBLISHED)
+    with resources.as_file(source) as path:
+        table = pd.read_csv(Path(path), dtype={"aug_name": "string", "flow_representation": "string", "dataset": "string"})
+    table["with_dropout"] = table["with_dropout"].map({True: True, False: False, "true": True, "false": False})
+    return table
+
+
+def references() -> list[str]:
+    """The names a config can give ``report.paper``."""
+    return list(published_tables())
+
+
+def _sd_from_ci95(half_width: float, n: int) -> float:
+    return half_width * math.sqrt(n) / float(stats.t.ppf(0.975, n - 1)) if n > 1 else math.nan
+
+
+def _matches(long: pd.DataFrame, cell: pd.Series) -> pd.Series:
+    mask = long[CONTEXT_COLUMN] == cell[CONTEXT_COLUMN]
+    for column in CELL_COLUMNS:
+        value = cell[column]
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            continue
+        if column not in long.columns:
+            return pd.Series(False, index=long.index)
+        if isinstance(value, (bool, np.bool_)):
+            mask &= long[column].astype(object) == bool(value)
+        elif isinstance(value, str):
+            mask &= long[column].astype(str) == value
+        else:
+            mask &= pd.to_numeric(long[column], errors="coerce") == float(value)
+    return mask
+
+
+def compare_with_paper(long: pd.DataFrame, reference: str, stand_in: bool, method: str | None = None) -> pd.DataFrame:
+    """One row per cell of ``reference`` (of ``method``'s cells when given): the paper's and the campaign's mean,
+    ci95 and runs, their difference, Welch's p-value and whether the two 95 % intervals overlap (cells the campaign
+    did not run have no ours)."""
+    table = published()
+    cells = table[table["reference"] == reference]
+    if cells.empty:
+        raise ValueError(f"report.paper: {reference!r} is not a published table; valid values: {references()}")
+    if method is not None:
+        cells = cells[cells["method"] == method]
+    rows = []
+    for _, cell in cells.iterrows():
+        values = long.loc[_matches(long, cell), cell["metric"]].astype(float).dropna().to_numpy() * float(cell["scale"])
+        n, mean = len(values), float(values.mean()) if len(values) else math.nan
+        half = ci95(values) if n > 1 else math.nan
+        row = {column: cell[column] for column in ("reference", *CELL_COLUMNS, CONTEXT_COLUMN, "metric")}
+        row.update(paper_mean=float(cell["mean"]), paper_ci95=float(cell["ci95"]), paper_runs=int(cell["runs"]),
+                   ours_mean=mean, ours_ci95=half, ours_runs=n, difference=mean - float(cell["mean"]))
+        if n > 1:
+            sd = float(values.std(ddof=1))
+            test = stats.ttest_ind_from_stats(mean, sd, n, float(cell["mean"]), _sd_from_ci95(float(cell["ci95"]), int(cell["runs"])),
+                                              int(cell["runs"]), equal_var=False)
+            row["welch_p"] = float(test.pvalue)
+            row["intervals_overlap"] = bool(abs(mean - float(cell["mean"])) <= half + float(cell["ci95"]))
+        else:
+            row["welch_p"], row["intervals_overlap"] = math.nan, None
+        row["data"] = STAND_IN if stand_in else "imported"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def paper_plot(comparison: pd.DataFrame, path: Path, title: str) -> Path:
+    """Ours vs the paper per cell (dots with 95 % interval whiskers), one panel per test context."""
+    from tcbench.reporting.plots import _pyplot, _save
+
+    plt = _pyplot()
+    # The cells the campaign ran (all cells when it ran none yet): a table-4 subset is not lost among 63 rows.
+    done = comparison[comparison["ours_runs"] > 0]
+    comparison = done if len(done) else comparison
+    contexts = list(dict.fromkeys(comparison[CONTEXT_COLUMN]))
+    fig, axes = plt.subplots(1, max(1, len(contexts)), figsize=(5.5 * max(1, len(contexts)), 0.35 * max(4, len(comparison) / max(1, len(contexts))) + 1.5),
+                             squeeze=False)
+    for ax, context in zip(axes[0], contexts):
+        part = comparison[comparison[CONTEXT_COLUMN] == context].reset_index(drop=True)
+        labels = [cell_label(row) for _, row in part.iterrows()]
+        y = np.arange(len(part))
+        ax.errorbar(part["paper_mean"], y + 0.15, xerr=part["paper_ci95"], fmt="s", color="tab:gray", label="paper")
+        ax.errorbar(part["ours_mean"], y - 0.15, xerr=part["ours_ci95"].fillna(0), fmt="o", color="tab:blue", label="ours")
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(context, fontsize=10)
+        ax.set_xlabel(f"{part['metric'].iloc[0]} ({'%' if part['metric'].iloc[0] == 'acc' else 'x100'})")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].legend(loc="lower left", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def cell_label(row: pd.Series) -> str:
+    """A cell in words: its set columns, booleans as their meaning (``dropout``, ``no dropout``)."""
+    parts = []
+    for column in CELL_COLUMNS:
+        value = row[column]
+        if value is None or (not isinstance(value, str) and pd.isna(value)) or column == "dataset":
+            continue
+        if column == "with_dropout":
+            parts.append("dropout" if bool(value) else "no dropout")
+        elif column in ("flowpic_dim", "max_n_pkts", "projection_layer_dim", "split_index", "dataset_minpkts"):
+            parts.append(f"{LABELS[column]} {int(value)}")
+        else:
+            parts.append(str(value))
+    if isinstance(row["dataset"], str) and not pd.isna(row["dataset_minpkts"]):  # table 8: one column per dataset
+        parts.insert(0, row["dataset"])
+    return " ".join(parts)
+
+
+LABELS = {"flowpic_dim": "dim", "max_n_pkts": "pkts", "projection_layer_dim": "proj", "split_index": "split",
+          "dataset_minpkts": "minpkts"}

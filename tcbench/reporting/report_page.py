@@ -1,0 +1,368 @@
+"""``results/campaigns/<id>/report.html``: one self-contained page a researcher can read, send or attach.
+
+No network and no separate files: figures are embedded PNGs, the style and the table sorting are inline. Sections:
+the campaign (id, dataset identity, method, grid, run counts, compute), every run (a sortable table), the summary
+tables with units, accuracy with 95 % intervals on the whole scale, the paired comparisons with their differences
+and the critical-difference diagrams, learning curves (from the campaign's AIM repo), per-class precision / recall
+/ F1, confusion matrices per dim and test context, and the paper side by side when the campaign names its table.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tcbench.atomic import atomic_write
+from tcbench.reporting.console import format_duration
+from tcbench.reporting.plots import _pyplot, accuracy_plot, average_confusion
+from tcbench.reporting.runs_table import CONTEXT_COLUMN
+from tcbench.reporting.stats import ci95
+
+UNITS = {"acc": "%", "f1": "weighted, 0-1", "precision": "weighted, 0-1", "recall": "weighted, 0-1", "loss": "cross-entropy"}
+SECTIONS = ("campaign", "runs", "summary", "accuracy", "comparisons", "learning-curves", "per-class", "confusion", "paper")
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; line-height: 1.4; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; } th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+table.sortable th { cursor: pointer; } table.sortable th:after { content: " \\2195"; color: #999; }
+.note { background: #fff6d6; border-left: 4px solid #e0b000; padding: 0.5em 1em; }
+.muted { color: #666; font-size: 0.9em; } img { max-width: 100%; }
+.scroll { max-height: 30em; overflow: auto; } .sig { font-weight: bold; color: #0a5; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; } dt { font-weight: bold; }
+"""
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (th, column) {
+    th.addEventListener('click', function () {
+      var body = table.tBodies[0], rows = Array.from(body.rows), up = th.dataset.order !== 'up';
+      rows.sort(function (a, b) {
+        var x = a.cells[column].dataset.value || a.cells[column].textContent;
+        var y = b.cells[column].dataset.value || b.cells[column].textContent;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var d = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return up ? d : -d;
+      });
+      th.dataset.order = up ? 'up' : 'down';
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+window.addEventListener('load', function () {
+  var images = Array.from(document.images);
+  document.body.dataset.imagesLoaded = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.dataset.images = images.length;
+  document.body.dataset.tables = document.querySelectorAll('table').length;
+});
+"""
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return _img(buffer.getvalue())
+
+
+def _img(data: bytes, alt: str = "figure") -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}f}" if abs(value) >= 10 ** -digits or value == 0 else f"{value:.2g}"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame, sortable: bool = False, formats: Mapping[str, Any] | None = None) -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for column, value in row.items():
+            text = formats.get(column, _fmt)(value)
+            raw = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+            cells.append(f'<td data-value="{html.escape(str(raw))}">{text}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    klass = ' class="sortable"' if sortable else ""
+    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _p(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = f"{value:.3g}"
+    return f'<span class="sig">{text}</span>' if value < 0.05 else text
+
+
+class ReportInputs:
+    """What the page is built from: the completed config, the runs' markers (with their folders), the long table,
+    the campaign folder (summaries, analysis, plots) and the merged AIM repo."""
+
+    def __init__(self, config: Mapping[str, Any], markers: Sequence[Mapping[str, Any]], run_dirs: Sequence[Path],
+                 long: pd.DataFrame, campaign_dir: Path, aim_repo: Path | None = None) -> None:
+        self.config, self.markers, self.run_dirs, self.long = config, list(markers), list(run_dirs), long
+        self.campaign_dir, self.aim_repo = Path(campaign_dir), aim_repo
+
+
+def _campaign_section(inputs: ReportInputs) -> str:
+    from tcbench.campaign.grid import campaign_method, grid_axes
+
+    config = inputs.config
+    method = campaign_method(config)
+    dataset = inputs.markers[0]["params"]["dataset"] if inputs.markers else config["dataset"]
+    identity = ", ".join(f"{k}={v}" for k, v in sorted(dataset.items()) if k != "synthetic")
+    if "synthetic" in dataset:
+        identity += ", " + ", ".join(f"{k}={v}" for k, v in sorted(dataset["synthetic"].items()))
+    grid = "<br>".join(f"{html.escape(name)}: {html.escape(str(values))}" for name, values in grid_axes(config))
+    seconds = sum(float(m["durations"].get("total", 0.0)) for m in inputs.markers)
+    pre = {m.get("pretraining", {}).get("pretrain_key"): m["durations"].get("pretraining", 0.0) for m in inputs.markers
+           if m.get("pretraining")}
+    seconds_pre = sum(float(v) for v in pre.values())
+    stand_in = config["dataset"]["source"] == "synthetic"
+    note = ('<p class="note">This campaign ran on the <b>synthetic stand-in</b> of ucdavis-icdm19 (the generator of '
+            "tcbench), not on the real captures: its numbers describe the generator, and any comparison with a paper is "
+            "against that stand-in.</p>") if stand_in else ""
+    items = {
+        "campaign": config["campaign_id"],
+        "method": f"{method.name}: {method.summary}",
+        "dataset": identity,
+        "grid": grid,
+        "runs": f"{len(inputs.markers)}" + (f" (+ {len(pre)} shared pre-trainings)" if pre else ""),
+        "compute": f"{format_duration(seconds + seconds_pre)} of run time in all ({seconds / 3600:.2f} h of runs"
+                   + (f", {seconds_pre / 3600:.2f} h of pre-training" if pre else "") + ")",
+        "report written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{v if k == 'grid' else html.escape(str(v))}</dd>" for k, v in items.items())
+    return f'<section id="campaign"><h1>Campaign {html.escape(config["campaign_id"])}</h1>{note}<dl>{rows}</dl></section>'
+
+
+def _runs_section(inputs: ReportInputs) -> str:
+    from tcbench.campaign.grid import grid_axes
+
+    axes = [name for name, _ in grid_axes(inputs.config)]
+    rows = []
+    for marker in inputs.markers:
+        row: dict[str, Any] = {"run_key": marker["run_key"]}
+        row.update({axis: marker["params"].get(axis) for axis in axes})
+        for context, metrics in sorted(marker["metrics"].items()):
+            if context.startswith("test"):
+                row[f"{context} acc (%)"] = metrics.get("acc")
+                if "f1" in metrics:
+                    row[f"{context} f1"] = metrics["f1"]
+        row["epochs"] = marker.get("epochs_run", "")
+        row["duration (s)"] = marker["durations"].get("total")
+        rows.append(row)
+    table = _table(pd.DataFrame(rows), sortable=True)
+    return (f'<section id="runs"><h2>Runs</h2><p class="muted">Every run of the campaign (click a column to sort). '
+            f'Each run lives in <code>results/runs/&lt;run_key&gt;/</code>.</p><div class="scroll">{table}</div></section>')
+
+
+def _summary_section(inputs: ReportInputs) -> str:
+    parts = []
+    for path in sorted((inputs.campaign_dir / "campaign_summary").glob("summary*.csv")):
+        frame = pd.read_csv(path, header=[0, 1])
+        columns = []
+        for top, sub in frame.columns:
+            sub = "" if str(sub).startswith("Unnamed") else sub
+            unit = f" [{UNITS[top]}]" if top in UNITS and sub in ("mean", "std", "ci95") else ""
+            columns.append(f"{top} {sub}{unit}".strip())
+        frame.columns = columns
+        for column in [c for c in frame.columns if c.startswith("run_duration")]:
+            frame[column] = frame[column].map(lambda v: format_duration(v) if v == v else "")
+        parts.append(f"<h3>{html.escape(path.name)}</h3>{_table(frame)}")
+    return (f'<section id="summary"><h2>Summary</h2><p class="muted">Per test context and varying hyper-parameter: '
+            f'mean, standard deviation (ddof 1) and 95 % Student-t half-width over the runs; acc in %, f1 / precision / '
+            f'recall weighted averages in [0, 1], run durations as wall time.</p>{"".join(parts)}</section>')
+
+
+def _accuracy_section(inputs: ReportInputs) -> str:
+    buffer = inputs.campaign_dir / "plots" / ".report-accuracy.png"
+    accuracy_plot(inputs.long, buffer)
+    image = _img(buffer.read_bytes(), "accuracy per condition with 95 % intervals")
+    buffer.unlink()
+    return (f'<section id="accuracy"><h2>Accuracy</h2><p class="muted">Mean accuracy with its 95 % interval, on the '
+            f'whole 0-100 % scale; the differences between conditions are in the comparisons below.</p>{image}</section>')
+
+
+def _difference_figure(table: pd.DataFrame, metric: str) -> str:
+    from tcbench.reporting.plots import difference_figure
+
+    fig = difference_figure(table, metric)
+    return _png(fig) if fig is not None else ""
+
+
+def _comparisons_section(inputs: ReportInputs) -> str:
+    tables = sorted((inputs.campaign_dir / "campaign_summary").glob("comparison*.csv"))
+    if not tables:
+        return ('<section id="comparisons"><h2>Comparisons</h2><p>Nothing varies between the runs besides seeds and '
+                "splits: no condition to compare.</p></section>")
+    parts = []
+    formats = {name: _p for name in ("t_p_value", "wilcoxon_p", "holm_p")}
+    for path in tables:
+        table = pd.read_csv(path)
+        figure = _difference_figure(table, table["metric"].iloc[0]) if len(table) else ""
+        cd = inputs.campaign_dir / "plots" / path.name.replace("comparison", "critical_difference").replace(".csv", ".png")
+        cd_image = _img(cd.read_bytes(), "critical difference diagram") if cd.exists() else ""
+        parts.append(f"<h3>{html.escape(path.name)}</h3>{figure}<div class='scroll'>{_table(table, formats=formats)}</div>"
+                     f"<h4>Critical-difference diagram</h4>{cd_image}")
+    return (
+        '<section id="comparisons"><h2>Comparisons</h2>'
+        '<p class="muted">Runs of two conditions that share their split and seeds are pairs. Per test context: the '
+        "mean difference with its paired 95 % Student-t interval, the paired t-test and the Wilcoxon signed-rank "
+        "p-values, the Wilcoxon p-values Holm-adjusted over the comparisons of each table and metric (bold: below "
+        "0.05), Cohen's d_z, and how many pairs a paired t-test needs for 80 % power at alpha 0.05 to detect the "
+        "observed difference and a one-point difference. The critical-difference diagrams rank all conditions per "
+        "(split, seed) block (Friedman test); conditions joined by a bar differ by less than the Nemenyi critical "
+        "difference.</p>" + "".join(parts) + "</section>")
+
+
+def _learning_curves(inputs: ReportInputs) -> str:
+    if inputs.aim_repo is None or not Path(inputs.aim_repo).exists():
+        return ""
+    from tcbench.reporting.aim_table import learning_curves
+
+    curves = learning_curves(inputs.aim_repo)
+    if curves.empty:
+        return ""
+    plt = _pyplot()
+    keys = [k for k in inputs.long.columns if k in _conditions(inputs)]
+    label = (lambda r: " ".join(f"{k}={r[k]}" for k in keys)) if keys else (lambda r: "all runs")
+    curves["condition"] = curves.apply(label, axis=1) if keys else "all runs"
+    panels = list(dict.fromkeys(zip(curves["metric"], curves["context"])))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (metric, context) in zip(axes[0], panels):
+        part = curves[(curves["metric"] == metric) & (curves["context"] == context)]
+        for condition, rows in part.groupby("condition", sort=True):
+            mean = rows.groupby("epoch")["value"].mean()
+            ax.plot(mean.index, mean.to_numpy(), label=str(condition), lw=1.5)
+        ax.set_title(f"{context} {metric}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _conditions(inputs: ReportInputs) -> list[str]:
+    from tcbench.reporting.comparisons import condition_columns
+
+    return condition_columns(inputs.long)
+
+
+def _per_class_section(inputs: ReportInputs) -> str:
+    keys = _conditions(inputs)
+    frames = []
+    for marker, run_dir in zip(inputs.markers, inputs.run_dirs):
+        for context in sorted(c for c in marker["metrics"] if c.startswith("test")):
+            path = Path(run_dir) / "artifacts" / f"{context}_class_rep.csv"
+            if not path.exists():
+                continue
+            report = pd.read_csv(path).rename(columns={"index": "class"})
+            report = report[~report["class"].isin(["accuracy", "macro avg", "weighted avg"])]
+            report[CONTEXT_COLUMN] = context
+            for key in keys:
+                report[key] = marker["params"].get(key, marker["hparams"].get(key))
+            frames.append(report)
+    if not frames:
+        return ""
+    data = pd.concat(frames, ignore_index=True)
+    table = (data.groupby([CONTEXT_COLUMN, *keys, "class"], dropna=False)[["precision", "recall", "f1-score"]]
+             .agg(["mean", ci95]).round(3))
+    table.columns = [f"{a} {b}" for a, b in table.columns]
+    return (f'<section id="per-class"><h2>Per class</h2><p class="muted">Precision, recall and F1 of each class, mean '
+            f'and 95 % half-width over the runs of each condition.</p><div class="scroll">{_table(table.reset_index())}'
+            "</div></section>")
+
+
+def _confusion_section(inputs: ReportInputs) -> str:
+    plt = _pyplot()
+    by_dim: dict[Any, list[tuple[Mapping[str, Any], Path]]] = {}
+    for marker, run_dir in zip(inputs.markers, inputs.run_dirs):
+        by_dim.setdefault(marker["params"].get("flowpic_dim", "-"), []).append((marker, Path(run_dir)))
+    images = []
+    for dim, runs in sorted(by_dim.items(), key=lambda kv: str(kv[0])):
+        contexts = sorted({c for m, _ in runs for c in m["metrics"] if c.startswith("test")})
+        fig, axes = plt.subplots(1, len(contexts), figsize=(4.2 * len(contexts), 3.8), squeeze=False)
+        for ax, context in zip(axes[0], contexts):
+            csvs = [d / "artifacts" / f"{context}_conf_mtx.csv" for _, d in runs]
+            csvs = [p for p in csvs if p.exists()]
+            if not csvs:
+                ax.axis("off")
+                continue
+            matrix = average_confusion(csvs)
+            ax.imshow(matrix.to_numpy(), vmin=0, vmax=1, cmap="Blues")
+            ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right", fontsize=7)
+            ax.set_yticks(range(len(matrix.index)), matrix.index, fontsize=7)
+            for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color="white" if value > 0.5 else "black")
+            ax.set_title(f"{context}, dim {dim} ({len(csvs)} runs)", fontsize=9)
+        fig.tight_layout()
+        images.append(_png(fig))
+    return (f'<section id="confusion"><h2>Confusion matrices</h2><p class="muted">Row-normalised (rows = true '
+            f'class), averaged over the runs of each flowpic dim.</p>{"".join(images)}</section>')
+
+
+def _paper_section(inputs: ReportInputs) -> str:
+    from tcbench.reporting.paper import cell_label
+
+    path = inputs.campaign_dir / "campaign_summary" / "paper_comparison.csv"
+    if not path.exists():
+        return ""
+    table = pd.read_csv(path)
+    image = inputs.campaign_dir / "plots" / "paper_comparison.png"
+    figure = _img(image.read_bytes(), "ours vs the paper") if image.exists() else ""
+    stand_in = bool(len(table)) and "stand-in" in str(table["data"].iloc[0])
+    note = ('<p class="note">Ours ran on the synthetic stand-in, the paper on the real data: the comparison checks '
+            "the pipeline's order of magnitude and rankings, not a replication.</p>") if stand_in else ""
+    compact = pd.DataFrame({
+        "cell": [cell_label(row) for _, row in table.iterrows()], "test context": table[CONTEXT_COLUMN],
+        "metric": table["metric"], "paper": [_pm(m, c) for m, c in zip(table["paper_mean"], table["paper_ci95"])],
+        "paper runs": table["paper_runs"], "ours": [_pm(m, c) for m, c in zip(table["ours_mean"], table["ours_ci95"])],
+        "our runs": table["ours_runs"], "difference": table["difference"], "welch_p": table["welch_p"],
+        "intervals overlap": table["intervals_overlap"]})
+    not_run = int((table["ours_runs"] == 0).sum())
+    missing = f" {not_run} cells of the table were not run by this campaign (no ours)." if not_run else ""
+    return (f'<section id="paper"><h2>The paper side by side: {html.escape(str(table["reference"].iloc[0]))}</h2>{note}'
+            f'<p class="muted">Per cell of the published table: both means with their 95 % intervals, the difference '
+            f"(ours - paper), Welch's t-test from the two summaries and whether the intervals overlap.{missing}</p>"
+            f'{figure}<div class="scroll">{_table(compact, sortable=True, formats={"welch_p": _p})}</div></section>')
+
+
+def _pm(mean: float, half: float) -> str:
+    if mean != mean:
+        return ""
+    return f"{mean:.2f} ± {half:.2f}" if half == half else f"{mean:.2f}"
+
+
+def write_report_page(inputs: ReportInputs, path: str | os.PathLike[str]) -> Path:
+    """Build the page and write it atomically."""
+    curves = _learning_curves(inputs)
+    body = "".join([
+        _campaign_section(inputs), _runs_section(inputs), _summary_section(inputs), _accuracy_section(inputs),
+        _comparisons_section(inputs),
+        f'<section id="learning-curves"><h2>Learning curves</h2><p class="muted">Per epoch, mean over the runs of each '
+        f'condition (from the campaign\'s AIM repo).</p>{curves or "<p>No per-epoch metric was tracked.</p>"}</section>',
+        _per_class_section(inputs), _confusion_section(inputs), _paper_section(inputs),
+    ])
+    title = f"tcbench campaign {inputs.config['campaign_id']}"
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{body}<script>{SORT_SCRIPT}</script></body></html>")
+    return atomic_write(Path(path), lambda tmp: tmp.write_text(page, encoding="utf-8"))
