@@ -241,3 +241,36 @@ def test_paper_comparison_recomputes_welch_from_the_summaries():
     # dropout off is not the table's condition: no cell matches
     long["with_dropout"] = False
     assert (compare_with_paper(long, "imc23-table4", stand_in=True)["ours_runs"] == 0).all()
+
+
+def test_confusion_matrices_are_never_pooled_across_dims(tmp_path, monkeypatch):
+    """One averaged matrix per test context and flowpic dim, under the names the workflow plans: dim-32 runs that
+    are always right and dim-64 runs that are always wrong give an identity and an anti-identity matrix."""
+    from tcbench.reporting import plots
+    from tcbench.reporting.report_plan import confusion_file_names, report_split
+
+    long = long_table(augs=("noaug",), splits=(0,), seeds=(1, 2))
+    classes = ["a", "b"]
+    run_dirs, hparams = [], []
+    for (run_key, dim), _ in long.groupby(["run_key", "flowpic_dim"]):
+        folder = tmp_path / str(run_key) / "artifacts"
+        folder.mkdir(parents=True)
+        counts = [[5, 0], [0, 5]] if dim == 32 else [[0, 5], [5, 0]]
+        for context in CONTEXTS:
+            pd.DataFrame(counts, index=classes, columns=classes).to_csv(folder / f"{context}_conf_mtx.csv")
+        run_dirs.append(folder.parent)
+        hparams.append({"flowpic_dim": dim, "flow_representation": "flowpic"})
+    drawn = {}
+
+    def keep(matrix: pd.DataFrame, title: str, path: Path) -> Path:
+        drawn[path.name] = matrix
+        return path
+
+    monkeypatch.setattr(plots, "confusion_plot", keep)
+    written = plots.campaign_figures(long, run_dirs, hparams, tmp_path / "plots")
+    planned = confusion_file_names(sorted(CONTEXTS), *report_split(hparams))
+    assert sorted(p.name for p in written[1:]) == sorted(planned) == sorted(drawn)
+    assert len(planned) == 2 * len(CONTEXTS)
+    for name, matrix in drawn.items():
+        expected = np.eye(2) if "flowpic_dim_32" in name else 1 - np.eye(2)
+        assert np.array_equal(matrix.to_numpy(), expected), name

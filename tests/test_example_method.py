@@ -47,18 +47,19 @@ def test_the_example_method_campaign_runs_end_to_end(workdir):
         assert run.experiment == "knn-flowpic"
     summary = pd.read_csv(campaign / "campaign_summary" / "summary_flowpic_dim_32.csv", header=[0, 1])
     assert sorted(set(summary[("n_neighbors", "Unnamed: 1_level_1")])) == [1, 5, 15]
-    for plot in ("accuracy.png", "confusion_test-human.png", "confusion_test-script.png",
-                 "confusion_test-train-val-leftover.png"):
+    for plot in ("accuracy.png", "confusion_test-human_flowpic_dim_32.png", "confusion_test-script_flowpic_dim_32.png",
+                 "confusion_test-train-val-leftover_flowpic_dim_32.png"):
         assert (campaign / "plots" / plot).stat().st_size > 0
 
 
 def test_the_example_augmentation_campaign_runs_end_to_end(workdir):
     """`examples/custom-augmentation/config.yaml`: the CNN with `sizejitter` next to `noaug`, 4 runs."""
     config = EXAMPLES / "custom-augmentation" / "config.yaml"
-    plan = snakemake(workdir, "-n", configfile=config)
+    short = ("--config", "training={'epochs': 2}")  # the example as written, trained for 2 epochs to keep CI short
+    plan = snakemake(workdir, "-n", *short, configfile=config)
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert planned_jobs(plan.stdout + plan.stderr)["train"] == 4
-    proc = snakemake(workdir, "--cores", "2", configfile=config)
+    proc = snakemake(workdir, "--cores", "2", *short, configfile=config)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     by_aug = {}
     for marker in _markers(workdir, "monolithic"):

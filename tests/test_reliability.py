@@ -273,6 +273,7 @@ def test_a_diverging_run_is_reported_and_writes_no_result(tiny_dataset, tmp_path
 
 
 # ------------------------------------------------------------------------------------------------ sharing
+@pytest.mark.slow  # 100 s; its plan counts are also checked by test_workflow's relabel and changed-hparam tests
 def test_campaigns_sharing_runs_train_them_once_and_replan_exactly_what_changed(finished):
     """A second campaign in the same results folder trains only its new grid points; the first is then still
     complete. Changing a hyper-parameter re-plans every affected run and only those; execution settings re-plan

@@ -242,8 +242,8 @@ def test_plots_and_html_report(campaign):
     plots = campaign / "results" / "campaigns" / "tiny" / "plots"
     names = sorted(p.name for p in plots.glob("*.png"))
     assert (plots / "summary_flowpic_dim_32.html").read_text().count("<tr") >= 4
-    assert names == ["accuracy.png", "confusion_test-human.png", "confusion_test-script.png",
-                     "confusion_test-train-val-leftover.png"]
+    assert names == ["accuracy.png", "confusion_test-human_flowpic_dim_32.png", "confusion_test-script_flowpic_dim_32.png",
+                     "confusion_test-train-val-leftover_flowpic_dim_32.png"]
     assert all((plots / n).read_bytes().startswith(b"\x89PNG") for n in names)
     report = campaign / "report.html"
     proc = snakemake(campaign, "--report", str(report), configfile=campaign / "tiny.yaml")
@@ -332,7 +332,7 @@ def test_simclr_campaign_pretrains_once_and_finetunes_each_seed(tmp_path):
     summary = pd.read_csv(results / "campaigns" / "tiny-simclr" / "campaign_summary" / "summary_flowpic_dim_32.csv", header=[0, 1])
     assert summary[("test_split_name", "Unnamed: 0_level_1")].tolist() == ["test-human", "test-script"]
     assert (summary[("acc", "count")] == 2).all()
-    assert (results / "campaigns" / "tiny-simclr" / "plots" / "confusion_test-human.png").exists()
+    assert (results / "campaigns" / "tiny-simclr" / "plots" / "confusion_test-human_flowpic_dim_32.png").exists()
 
 
 def test_campaign_runs_on_a_dataset_imported_from_raw_files(tmp_path, tiny_dataset):
@@ -395,7 +395,7 @@ def test_campaign_on_an_imported_utmobilenet21_uses_its_index_splits(tmp_path):
     summary = pd.read_csv(tmp_path / "results" / "campaigns" / "tiny-utmobilenet" / "campaign_summary" / "summary_flowpic_dim_32.csv",
                           header=[0, 1])
     assert summary[("test_split_name", "Unnamed: 0_level_1")].tolist() == ["test"]
-    assert (tmp_path / "results" / "campaigns" / "tiny-utmobilenet" / "plots" / "confusion_test.png").exists()
+    assert (tmp_path / "results" / "campaigns" / "tiny-utmobilenet" / "plots" / "confusion_test_flowpic_dim_32.png").exists()
 
 
 def test_other_datasets_must_be_imported_and_valid(tmp_path):

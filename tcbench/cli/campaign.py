@@ -367,7 +367,7 @@ def plots(campaign_id: str, output_dir: Path, summary_csvs: tuple[Path, ...], ma
 
     loaded = [read_marker(m) for m in markers]
     long = runs_long_table(loaded, _campaign_labels(campaign_id, len(loaded)))
-    for path in campaign_figures(long, [m.parent for m in markers], output_dir):
+    for path in campaign_figures(long, [m.parent for m in markers], [m["hparams"] for m in loaded], output_dir):
         click.echo(f"wrote {path}")
 
 

@@ -7,8 +7,9 @@ Both are drawn from what the summary already uses (the runsinfo long table) and 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,31 +117,45 @@ def average_confusion(csv_paths: Sequence[str | os.PathLike[str]]) -> pd.DataFra
     return pd.DataFrame(np.mean(mats, axis=0), index=labels, columns=labels)
 
 
+def draw_confusion(ax: Any, matrix: pd.DataFrame, title: str, fontsize: float = 8) -> Any:
+    """A row-normalised confusion matrix on ``ax``, each cell labelled; returns the image (for a colour bar)."""
+    image = ax.imshow(matrix.to_numpy(), vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right", fontsize=fontsize + 1)
+    ax.set_yticks(range(len(matrix.index)), matrix.index, fontsize=fontsize + 1)
+    for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=fontsize,
+                color="white" if value > 0.5 else "black")
+    ax.set_title(title, fontsize=fontsize + 2)
+    return image
+
+
 def confusion_plot(matrix: pd.DataFrame, title: str, path: str | os.PathLike[str]) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    image = ax.imshow(matrix.to_numpy(), vmin=0, vmax=1, cmap="Blues")
-    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right")
-    ax.set_yticks(range(len(matrix.index)), matrix.index)
-    for (i, j), value in np.ndenumerate(matrix.to_numpy()):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value > 0.5 else "black")
+    image = draw_confusion(ax, matrix, title)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
     fig.colorbar(image, ax=ax)
     return _save(fig, Path(path))
 
 
-def campaign_figures(long: pd.DataFrame, run_dirs: Sequence[Path], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """``accuracy.png`` and ``confusion_<context>.png`` for every test context of the campaign."""
+def campaign_figures(long: pd.DataFrame, run_dirs: Sequence[Path], hparams: Sequence[Mapping[str, Any]],
+                     out_dir: str | os.PathLike[str]) -> list[Path]:
+    """``accuracy.png`` and, per test context and value of the report's split hparam (the flowpic dim), the
+    averaged confusion matrix ``confusion_<context>_<hparam>_<v>.png`` (names: tcbench.reporting.report_plan)."""
+    from tcbench.reporting.report_plan import confusion_file_names, format_value, report_split
+
     out = Path(out_dir)
     written = [accuracy_plot(long, out / "accuracy.png")]
-    for context in sorted(long[CONTEXT_COLUMN].unique()):
-        csvs = [d / "artifacts" / f"{context}_conf_mtx.csv" for d in run_dirs]
-        csvs = [p for p in csvs if p.exists()]
-        if csvs:
-            matrix = average_confusion(csvs)
-            written.append(confusion_plot(matrix, f"{context} ({len(csvs)} runs)", out / f"confusion_{context}.png"))
+    hp, values = report_split(hparams)
+    for value in values or [None]:
+        dirs = [d for d, h in zip(run_dirs, hparams) if hp is None or h.get(hp) == value]
+        label = f", {hp} {format_value(value)}" if hp else ""
+        for context in sorted(long[CONTEXT_COLUMN].unique()):
+            csvs = [p for p in (d / "artifacts" / f"{context}_conf_mtx.csv" for d in dirs) if p.exists()]
+            if csvs:
+                (name,) = confusion_file_names([context], hp, [value] if hp else [])
+                written.append(confusion_plot(average_confusion(csvs), f"{context}{label} ({len(csvs)} runs)", out / name))
     return written
 
 

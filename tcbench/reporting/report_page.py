@@ -24,7 +24,7 @@ import pandas as pd
 
 from tcbench.atomic import atomic_write
 from tcbench.reporting.console import format_duration
-from tcbench.reporting.plots import _pyplot, accuracy_plot, average_confusion
+from tcbench.reporting.plots import _pyplot, accuracy_plot, average_confusion, draw_confusion
 from tcbench.reporting.runs_table import CONTEXT_COLUMN
 from tcbench.reporting.stats import ci95
 
@@ -307,13 +307,7 @@ def _confusion_section(inputs: ReportInputs) -> str:
             if not csvs:
                 ax.axis("off")
                 continue
-            matrix = average_confusion(csvs)
-            ax.imshow(matrix.to_numpy(), vmin=0, vmax=1, cmap="Blues")
-            ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right", fontsize=7)
-            ax.set_yticks(range(len(matrix.index)), matrix.index, fontsize=7)
-            for (i, j), value in np.ndenumerate(matrix.to_numpy()):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color="white" if value > 0.5 else "black")
-            ax.set_title(f"{context}, dim {dim} ({len(csvs)} runs)", fontsize=9)
+            draw_confusion(ax, average_confusion(csvs), f"{context}, dim {dim} ({len(csvs)} runs)", fontsize=6)
         fig.tight_layout()
         images.append(_png(fig))
     return (f'<section id="confusion"><h2>Confusion matrices</h2><p class="muted">Row-normalised (rows = true '

@@ -62,7 +62,7 @@ def analysis_file_names(split: str | None, values: Sequence[Any], factor: str | 
     and ``campaign_summary/paper_comparison.csv`` / ``plots/paper_comparison.png`` when a paper table is named."""
     names = []
     if factor is not None:
-        suffixes = [f"_{split}_{_format_value(v)}" for v in values] if split and split != factor else [""]
+        suffixes = [split_suffix(split, v) for v in values] if split and split != factor else [""]
         names += [name for suffix in suffixes
                   for name in (f"campaign_summary/comparison{suffix}.csv", f"plots/critical_difference{suffix}.png")]
     if paper:
@@ -78,18 +78,30 @@ def split_of(representations: set[Any], has_dim: bool) -> str | None:
     return "flowpic_dim" if has_dim else None
 
 
-def _format_value(value: object) -> str:
+def format_value(value: object) -> str:
     # Hparams missing in some runs turn an int column into floats; file names must still say `_32`, not `_32.0`.
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
+def split_suffix(hp: str | None, value: Any) -> str:
+    """``_<hp>_<v>``: how a report file names the value of the hparam that splits the report ("" when none does)."""
+    return f"_{hp}_{format_value(value)}" if hp else ""
+
+
 def summary_file_names(hp: str | None, values: Sequence[Any]) -> list[str]:
     """``runsinfo_<hp>_<v>.parquet`` and ``summary_<hp>_<v>.csv`` per value (``runsinfo.parquet`` and
     ``summary.csv`` when nothing splits the report)."""
-    suffixes = [f"_{hp}_{_format_value(v)}" for v in values] if hp else [""]
+    suffixes = [split_suffix(hp, v) for v in values] if hp else [""]
     return [f"{kind}{suffix}.{ext}" for suffix in suffixes for kind, ext in (("runsinfo", "parquet"), ("summary", "csv"))]
+
+
+def confusion_file_names(contexts: Sequence[str], hp: str | None, values: Sequence[Any]) -> list[str]:
+    """``confusion_<context><suffix>.png``: one averaged confusion matrix per test context and value of the hparam
+    that splits the report, so runs of different flowpic dims are never pooled into one matrix."""
+    suffixes = [split_suffix(hp, v) for v in values] if hp else [""]
+    return [f"confusion_{context}{suffix}.png" for context in contexts for suffix in suffixes]
 
 
 def planned_summary_files(hparams: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -17,7 +17,8 @@ from tcbench.campaign.jobs import use_running_python
 from tcbench.campaign.status import release_finished_records
 from tcbench.data.paths import dataset_paths
 from tcbench.data.registry import get_dataset
-from tcbench.reporting.report_plan import planned_analysis_files, planned_summary_files
+from tcbench.reporting.report_plan import (confusion_file_names, planned_analysis_files, planned_summary_files,
+                                          report_split)
 from tcbench.runs.gpu import check_cuda_visible
 from tcbench.runs.identity import canonical_json, run_key
 from tcbench.tracking.aim_repo import default_template_path
@@ -165,9 +166,10 @@ def analysis_caption(path):
 
 
 def confusion_plot_files():
-    """One averaged confusion matrix per test context of the campaign's runs."""
+    """One averaged confusion matrix per test context and value of the report's split hparam (flowpic dim)."""
     contexts = METHOD.test_contexts(DATASET, method_settings(config))
-    return [str(CAMPAIGN_DIR / "plots" / f"confusion_{c}.png") for c in contexts]
+    split = report_split([METHOD.hparams(spec.params) for spec in RUNS.values()])
+    return [str(CAMPAIGN_DIR / "plots" / name) for name in confusion_file_names(contexts, *split)]
 
 
 def summary_table_files():
