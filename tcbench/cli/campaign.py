@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from tcbench.cli.errors import fail
+
 
 def _campaign_labels(campaign_id: str, n: int) -> list[dict[str, object]]:
     """Markers are passed in grid order, so position + 1 is the original's 1-based campaign_exp_idx."""
@@ -62,8 +64,7 @@ def _load_configfile(path: Path | None) -> dict[str, Any] | None:
     try:
         return load_config_file(path)
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
 
 
 class MethodChoice(click.Choice):
@@ -116,7 +117,6 @@ def _command_methods(command: str) -> list[str]:
 @_profile_option
 def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, **opts: Any) -> None:
     """Plan (--dry-run) or run the augment-at-loading campaign, as the original's command, through Snakemake."""
-
     config = _load_configfile(configfile) or {
         "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
         "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
@@ -134,8 +134,7 @@ def _campaign_method(config: dict[str, Any], command: str) -> Any:
     try:
         return get_method(config["method"])
     except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
 
 
 def _set_setting(config: dict[str, Any], command: str, name: str, value: Any, option: str) -> None:
@@ -183,8 +182,7 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
         text = composition(config)
         profile_dir = resolve_profile(profile) if profile else None
     except (ConfigError, ValueError, FileNotFoundError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
     click.echo(text)
     if dry_run:
         return
@@ -201,15 +199,13 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
             if stale:
                 released = subprocess.run([*base, "--unlock"], capture_output=True, text=True)
                 if released.returncode != 0:
-                    click.echo(f"error: cannot release Snakemake's lock: {released.stderr.strip()[-500:]}", err=True)
-                    sys.exit(1)
+                    fail(f"cannot release Snakemake's lock: {released.stderr.strip()[-500:]}", 1)
                 click.echo("released a stale Snakemake lock left by a killed campaign (no Snakemake process works in "
                            f"{Path.cwd()})")
             click.echo("running: " + " ".join(cmd))
             code = run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console())
     except CampaignBusy as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
     sys.exit(code)
 
 
@@ -275,7 +271,6 @@ def _dropout_list(ctx: click.Context, param: click.Parameter, value: str | None)
 def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
                                       **opts: Any) -> None:
     """Plan (--dry-run) or run the SimCLR campaign (pre-training shared by every finetune seed) through Snakemake."""
-
     config = _load_configfile(configfile) or {
         "campaign_id": "contralearn-and-finetune", "dataset": {"name": "ucdavis-icdm19"},
         "grid": {"split_index": [0, 1, 2, 3, 4]},
@@ -317,7 +312,6 @@ def status(configfile: Path, directory: Path, states: tuple[str, ...], show_all:
     values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs."""
     import time
 
-
     from tcbench.campaign.compose import complete_config
     from tcbench.campaign.config import ConfigError
     from tcbench.campaign.status import campaign_status
@@ -326,8 +320,7 @@ def status(configfile: Path, directory: Path, states: tuple[str, ...], show_all:
     try:
         config = complete_config(_load_configfile(configfile))
     except (ConfigError, ValueError, FileNotFoundError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
     shown = set(states) or ({"done", "running", "failed", "pending"} if show_all else {"running", "failed", "pending"})
     if as_json:
         for run in campaign_status(config, directory).runs:
@@ -407,8 +400,7 @@ def merge(campaign_id: str, dst: Path, experiment: str | None, report: Path | No
         loaded = [read_marker(m) for m in markers]
         tags = [[*_run_tags(marker), f"campaign:{campaign_id}"] for marker in loaded]
     except (MarkerError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
     labels = _campaign_labels(campaign_id, len(markers))
     sources = [MergeSource(run_dir=m.parent, labels=lab, tags=tag, experiment=experiment or None)
                for m, lab, tag in zip(markers, labels, tags)]
@@ -441,8 +433,7 @@ def summary(campaign_id: str, experiment: str | None, output_dir: Path, metrics:
     try:
         loaded = [read_marker(m) for m in markers]
     except MarkerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
     settings, notes = setting_labels(loaded)  # runs on other data or splits are grouped apart, and it is said
     labels = [{**label, **setting, **({"experiment": experiment} if experiment else {})}
               for label, setting in zip(_campaign_labels(campaign_id, len(loaded)), settings)]

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-
-def _fail(exc: BaseException) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
+from tcbench.cli.errors import fail
 
 
 def _long_table(runsinfo: tuple[Path, ...]) -> Any:
@@ -47,7 +43,7 @@ def analyze(campaign_dir: Path, metrics: str, compare_by: str | None, baseline: 
         written = write_campaign_analysis(_long_table(runsinfo), campaign_dir, [m.strip() for m in metrics.split(",") if m.strip()],
                                           compare_by, _value(baseline), paper, stand_in, title, method)
     except ValueError as exc:
-        _fail(exc)
+        fail(exc)
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -78,7 +74,7 @@ def report(config_json: str, campaign_dir: Path, output: Path, runsinfo: tuple[P
         config = json.loads(config_json)
         loaded = [read_marker(m) for m in markers]
     except (ValueError, MarkerError) as exc:
-        _fail(exc)
+        fail(exc)
     aim_repo = campaign_dir / "aim"
     inputs = ReportInputs(config, loaded, [m.parent for m in markers], _long_table(runsinfo), campaign_dir,
                           aim_repo if aim_repo.exists() else None)
@@ -101,6 +97,6 @@ def compare(first: Path, second: Path, output_dir: Path | None, metrics: str) ->
     try:
         written = compare_campaigns(first, second, out, [m.strip() for m in metrics.split(",") if m.strip()])
     except ValueError as exc:
-        _fail(exc)
+        fail(exc)
     for path in written:
         click.echo(f"wrote {path}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import click
 
 from tcbench.cli import fast_exit
+from tcbench.cli.errors import fail
 from tcbench.methods.params import LABELS, Param
 
 
@@ -97,16 +97,10 @@ def _dataset_dir_option() -> click.Option:
                              "(filtered/ when imported).")
 
 
-def _fail(exc: BaseException) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
 def _stop(message: str, code: int) -> None:
     """One line on stderr, then exit without waiting for AIM's teardown (fast_exit: it can block forever)."""
-    click.echo(f"error: {message}", err=True)
     fast_exit.request(code)
-    sys.exit(code)
+    fail(message, code)
 
 
 def _execute(method: Any, params: dict[str, Any], place: Any) -> None:
@@ -158,9 +152,9 @@ def method_command(name: str, methods: Sequence[Any]) -> click.Command:
         try:
             found = read_dataset_spec(dataset_dir)
         except FileNotFoundError as exc:
-            _fail(exc)
+            fail(exc)
         if found.get("name") != kwargs["dataset"]:
-            _fail(ValueError(f"--dataset {kwargs['dataset']}: {dataset_dir} holds {found.get('name')!r} "
+            fail(ValueError(f"--dataset {kwargs['dataset']}: {dataset_dir} holds {found.get('name')!r} "
                              f"(its dataset.json); valid values: [{found.get('name')!r}]"))
         values = {p.name: kwargs[p.name] for p in method.params()}
         params = run_params(method, with_min_pkts(found, kwargs["dataset_minpkts"]),
@@ -198,7 +192,7 @@ def job(params_json: str, dataset_dir: Path, run_dir: Path, aim_template: Path |
             raise ValueError("PARAMS_JSON must be a JSON object with a 'method'")
         method = get_method(params["method"])
     except (ValueError, json.JSONDecodeError) as exc:
-        _fail(exc)
+        fail(exc)
     _execute(method, params, Placement(dataset_dir, run_dir.parent.parent, run_dir, aim_template, device, threads))
 
 

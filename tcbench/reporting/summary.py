@@ -23,6 +23,8 @@ DEFAULT_METRICS: tuple[str, ...] = ("acc", "f1")
 METRIC_STATS: tuple[str, ...] = ("count", "mean", "std", "ci95")
 DURATION_STATS: tuple[str, ...] = ("mean", "std", "ci95")
 RUNS_COLUMN: tuple[str, str] = ("runs", "")
+
+
 def _strip_prefix(name: str) -> str:
     return name.removeprefix("hparams.")
 

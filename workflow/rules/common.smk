@@ -132,10 +132,11 @@ def marker_paths():
 release_finished_records(marker_paths() + [str(RESULTS / PRE_STEP_KIND / key / "marker.json") for key in PRE_STEPS])
 
 
+# The runs' hparams as the report steps will see them: the summary, analysis and figure names derive from them.
+RUN_HPARAMS = [METHOD.hparams(spec.params) for spec in RUNS.values()]
 # One runsinfo/summary pair per value of the hparam the original splits its report by (flowpic_dim, or max_n_pkts
-# for packet-series runs), from the runs' hparams as the summary rule will see them.
-SUMMARY_FILES = [str(CAMPAIGN_DIR / "campaign_summary" / name)
-                 for name in planned_summary_files([METHOD.hparams(spec.params) for spec in RUNS.values()])]
+# for packet-series runs).
+SUMMARY_FILES = [str(CAMPAIGN_DIR / "campaign_summary" / name) for name in planned_summary_files(RUN_HPARAMS)]
 
 
 def summary_files():
@@ -150,7 +151,7 @@ def runsinfo_files():
 # what `tcbench campaign analyze` writes for these runs and the config's `report:` settings.
 REPORT = config["report"]
 ANALYSIS_FILES = [str(CAMPAIGN_DIR / name) for name in planned_analysis_files(
-    [METHOD.hparams(spec.params) for spec in RUNS.values()], REPORT["compare_by"], REPORT["baseline"], REPORT["paper"])]
+    RUN_HPARAMS, REPORT["compare_by"], REPORT["baseline"], REPORT["paper"])]
 ANALYSIS_OPTIONS = " ".join(
     [f"--{name.replace('_', '-')} {shlex.quote(str(REPORT[name]))}" for name in ("compare_by", "baseline", "paper") if REPORT[name] is not None]
     + [f"--method {METHOD.name}", "--stand-in" if config["dataset"]["source"] == "synthetic" else "--real-data"])
@@ -168,8 +169,7 @@ def analysis_caption(path):
 def confusion_plot_files():
     """One averaged confusion matrix per test context and value of the report's split hparam (flowpic dim)."""
     contexts = METHOD.test_contexts(DATASET, method_settings(config))
-    split = report_split([METHOD.hparams(spec.params) for spec in RUNS.values()])
-    return [str(CAMPAIGN_DIR / "plots" / name) for name in confusion_file_names(contexts, *split)]
+    return [str(CAMPAIGN_DIR / "plots" / name) for name in confusion_file_names(contexts, *report_split(RUN_HPARAMS))]
 
 
 def summary_table_files():
