@@ -147,6 +147,10 @@ def runsinfo_files():
     return [f for f in SUMMARY_FILES if f.endswith(".parquet")]
 
 
+def summary_csv_files():
+    return [f for f in SUMMARY_FILES if f.endswith(".csv")]
+
+
 # The analysis (paired comparisons, critical-difference diagrams, the paper side by side) a campaign's report gets:
 # what `tcbench campaign analyze` writes for these runs and the config's `report:` settings.
 REPORT = config["report"]
@@ -174,14 +178,14 @@ def confusion_plot_files():
 
 def summary_table_files():
     """The summary CSVs rendered as HTML tables for `snakemake --report` (which shows HTML inline, not CSV)."""
-    return [str(CAMPAIGN_DIR / "plots" / f"{Path(f).stem}.html") for f in summary_files() if f.endswith(".csv")]
+    return [str(CAMPAIGN_DIR / "plots" / f"{Path(f).stem}.html") for f in summary_csv_files()]
 
 
 def print_campaign_summary():
     """Print the summary tables at the end of a successful `snakemake` invocation."""
     from tcbench.reporting.console import print_summary_files
 
-    existing = [Path(p) for p in summary_files() if p.endswith(".csv") and Path(p).exists()]
+    existing = [Path(p) for p in summary_csv_files() if Path(p).exists()]
     if existing:
         print(f"campaign {config['campaign_id']}: {len(RUNS)} runs, summaries in {CAMPAIGN_DIR / 'campaign_summary'}")
         print_summary_files(existing, precision=config["report"]["precision"])

@@ -58,7 +58,7 @@ rule campaign_summary:
 rule campaign_plots:
     input:
         markers=marker_paths(),
-        summaries=[f for f in summary_files() if f.endswith(".csv")],
+        summaries=summary_csv_files(),
     output:
         accuracy=report(str(CAMPAIGN_DIR / "plots" / "accuracy.png"), caption="../report/accuracy.rst", category="Accuracy"),
         confusion=[report(p, caption="../report/confusion.rst", category="Confusion matrices") for p in confusion_plot_files()],
@@ -101,7 +101,7 @@ rule campaign_report:
         markers=marker_paths(),
         runsinfo=runsinfo_files(),
         analysis=ANALYSIS_FILES,
-        summaries=summary_files(),
+        summaries=summary_csv_files(),
         merged=str(MERGE_REPORT),
     output:
         report(str(CAMPAIGN_DIR / "report.html"), caption="../report/report_page.rst", category="Campaign report"),
