@@ -11,7 +11,7 @@ import torch
 
 from tcbench.models.cnn import build_flowpic_cnn
 from tcbench.models.simclr import build_contrastive_net, build_finetune_net
-from tcbench.models.sparse_full import DENSE_ROW_PIXELS, FULL_DIM, FlowLayouts, SparseFlowpics, full_net_path
+from tcbench.models.sparse_full import DENSE_ROW_PIXELS, FULL_DIM, FlowLayouts, SparseFlowpics, _sort, full_net_path
 
 PIXELS = FULL_DIM * FULL_DIM
 LOGIT_TOLERANCE = 1e-4
@@ -117,7 +117,7 @@ def test_rows_with_a_lifted_background_take_the_dense_layers_inside_the_batch():
     batch = SparseFlowpics.from_csr(counts)
     assert batch.dense_rows is not None and batch.dense_rows.tolist() == [1]
     layouts = FlowLayouts.of(counts)
-    assert counts[1].nnz > DENSE_ROW_PIXELS and layouts.touched_start[2] == layouts.touched_start[1]  # no pixel of row 1
+    assert counts[1].nnz > DENSE_ROW_PIXELS and layouts.entry_start[2] == layouts.entry_start[1]  # no pixel of row 1
     assert torch.equal(batch.to_dense(), _dense(counts))
     torch.manual_seed(0)
     _assert_same(build_flowpic_cnn(5, FULL_DIM, True).train(), counts)
@@ -135,7 +135,20 @@ def test_layouts_assembled_from_cached_per_flow_parts_equal_a_batch_computed_dir
         direct = SparseFlowpics.from_csr(batch)
         with torch.no_grad():
             assert torch.equal(net(assembled), net(direct))
-    assert cached.n_flows == 9 and cached.touched_start[-1] == len(cached.touched_cell)
+    assert cached.n_flows == 9 and cached.entry_start[-1] == len(cached.entry_slot)
+    assert cached.class_entries.sum() == len(cached.entry_tap) and cached.product_start[-1] == len(cached.product_ref)
+    whole = FlowLayouts.of(counts)  # chunks written into the joined arrays: the same arrays as one computation
+    for name, array in vars(whole).items():
+        assert np.array_equal(getattr(cached, name), array), name
+
+
+@pytest.mark.parametrize("n_keys", [200, 60_000, 1 << 40, 1 << 62])
+def test_the_sorts_are_stable_argsorts_on_every_path(n_keys):
+    """Radix (8/16-bit keys), packed keys and positions, and the argsort fallback all give numpy's stable order."""
+    keys = np.random.default_rng(n_keys % 1000).integers(0, min(n_keys, 5000) if n_keys < 1 << 20 else n_keys, 20_000)
+    keys[::7] = keys[0]  # ties
+    sorted_keys, order = _sort(keys, n_keys)
+    assert np.array_equal(order, np.argsort(keys, kind="stable")) and np.array_equal(sorted_keys, keys[order])
 
 
 def test_batches_at_1500_are_sparse_on_cpu_and_training_follows_the_dense_path(monkeypatch):

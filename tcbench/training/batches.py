@@ -14,11 +14,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tcbench.models.sparse_full import FULL_DIM, FlowLayouts, SparseFlowpics, full_net_path
+from tcbench.models.sparse_full import FULL_DIM, FlowLayouts, SparseFlowpics, SparseLayout, full_net_path
 
 # Above this many bytes of float32 pixels the samples stay sparse and are densified batch by batch (1500x1500
 # flowpics: 9 MB each as float32, so a few thousand would not fit in memory).
 DENSE_LIMIT_BYTES = 512 * 2**20
+
+# The assembled layouts of in-order batches kept per set (validation at dim 1500: 100 flows take 6 MB; a set with
+# augmented copies can take more, and then assembles its later batches again each epoch).
+SLICE_CACHE_BYTES = 64 * 2**20
 
 Indices = np.ndarray | torch.Tensor | slice | Sequence[int]
 
@@ -55,9 +59,11 @@ class FlowpicBatches:
         n = matrix.shape[0]
         self._csr: sp.csr_matrix | None = None
         # 1500x1500 on the sparse path: the per-flow layouts, computed once for a set that is read every epoch
-        # (training and validation); a set read once (a test set) computes them batch by batch instead.
+        # (training and validation), with the assembled layout of each in-order batch (validation reads the same
+        # batches every epoch); a set read once (a test set) computes them batch by batch instead.
         self.cache_layouts = cache_layouts
         self._layouts: FlowLayouts | None = None
+        self._slice_layouts: dict[tuple[int, int, int, str], SparseLayout] = {}
         self._dense: torch.Tensor | None = None
         self._dense_on: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         # 1500x1500 flowpics always stay sparse: the Full net is computed from their pixels (tcbench.models.sparse_full).
@@ -105,8 +111,14 @@ class FlowpicBatches:
             if self.cache_layouts:
                 if self._layouts is None:
                     self._layouts = FlowLayouts.of_chunks(self._csr)
-                flows = np.arange(len(self))[indices] if isinstance(indices, slice) else idx_np
-                layout = self._layouts.assemble(flows, dev)
+                key = (*indices.indices(len(self)), str(dev)) if isinstance(indices, slice) else None
+                layout = self._slice_layouts.get(key) if key else None
+                if layout is None:
+                    flows = np.arange(len(self))[indices] if isinstance(indices, slice) else idx_np
+                    layout = self._layouts.assemble(flows, dev)
+                    # A set read in order every epoch (validation) reads the same batches: keep them, up to a bound.
+                    if key and sum(c.nbytes for c in self._slice_layouts.values()) + layout.nbytes <= SLICE_CACHE_BYTES:
+                        self._slice_layouts[key] = layout
             return SparseFlowpics.from_csr(rows, dev, layout), y.to(dev, non_blocking=True)
         x = _to_pixels(rows.toarray()).reshape(-1, 1, self.dim, self.dim)
         return x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
