@@ -25,7 +25,6 @@ import yaml
 from _common import ROOT, machine
 
 
-
 def paper_table4() -> dict[tuple[str, int], tuple[float, float]]:
     """IMC'23 table 4 (the published numbers tcbench ships, tcbench/reporting/published/imc23.csv): (augmentation,
     dim) -> mean test-script and test-human accuracy (%) of the 15 runs per cell, on the real ucdavis-icdm19."""
