@@ -229,9 +229,10 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 class _Bags:
     """A sparse product as bags: output row ``i`` = the sum of ``weight * table[member]`` over the bag's members
     (``F.embedding_bag``, 1.5-4x faster here than a sparse CSR product and far faster than ``index_add_``), under
-    autograd for ``table``. The gradient is the transposed bags (each member's bags as a bag), built on first use:
-    only training needs it. Where every member is in one bag at most (``once``), the gradient is a gather.
-    Indices are int32 (half the memory of int64, and embedding_bag runs faster on them)."""
+    autograd for ``table``. The gradient is the transposed product: on CPU scipy's, elsewhere the transposed bags
+    (each member's bags as a bag), built on first use, since only training needs it. Where every member is in one
+    bag at most (``once``), the gradient is a gather. Indices are int32 (half the memory of int64, and embedding_bag
+    runs faster on them)."""
 
     def __init__(self, members: np.ndarray, bag: np.ndarray, n_bags: int, n_members: int, device: torch.device,
                  weights: np.ndarray | None = None, once: bool = False) -> None:
@@ -244,25 +245,34 @@ class _Bags:
         # The host arrays the transposed bags are built from (rebuilding the members' bags from the offsets took
         # 3x longer than the rest of the build).
         self._entries = (members, bag, weights)
-        self._transposed: _Bags | Tensor | None = None
+        self._transposed: _Bags | Tensor | sp.spmatrix | None = None  # what backward needs, built on first use
 
     def forward(self, table: Tensor) -> Tensor:
         return F.embedding_bag(self.members, table, self.offsets, mode="sum", per_sample_weights=self.weights)
 
     def backward(self, grad: Tensor) -> Tensor:
         """The gradient of :meth:`forward` with respect to the table, ``(n_members, D)``."""
-        if self._transposed is None:
-            members, bag, weights = self._entries
-            if self.once:  # the member's bag, or the zero row n_bags for a member of none
+        members, bag, weights = self._entries
+        if self.once:  # a gather: the member's bag, or the zero row n_bags for a member of none
+            if self._transposed is None:
                 owner = np.full(self.n_members, self.n_bags, dtype=np.int32)
                 owner[members] = bag
                 self._transposed = torch.from_numpy(owner).to(grad.device)
-            else:
-                order = _order(members, self.n_members)
-                self._transposed = _Bags(bag[order], members[order], self.n_members, self.n_bags, grad.device,
-                                         weights[order] if weights is not None else None)
-        if isinstance(self._transposed, Tensor):
+            assert isinstance(self._transposed, Tensor)
             return torch.cat([grad, grad.new_zeros(1, grad.shape[1])]).index_select(0, self._transposed)
+        if grad.device.type == "cpu":
+            # scipy's transposed CSR product runs once over the entries, with no sort: 3x faster than building the
+            # transposed bags (1.7 ms vs 5.5 ms for conv1 on a batch of 32).
+            if self._transposed is None:
+                values = weights if weights is not None else np.ones(len(members), dtype=np.float32)
+                indptr = np.append(self.offsets.numpy(), len(members)).astype(np.int32)
+                self._transposed = sp.csr_matrix((values, members, indptr), shape=(self.n_bags, self.n_members)).T
+            return torch.from_numpy(np.ascontiguousarray(self._transposed @ grad.detach().contiguous().numpy()))
+        if self._transposed is None:
+            order = _order(members, self.n_members)
+            self._transposed = _Bags(bag[order], members[order], self.n_members, self.n_bags, grad.device,
+                                     weights[order] if weights is not None else None)
+        assert isinstance(self._transposed, _Bags)
         return self._transposed.forward(grad.contiguous())
 
     @property
