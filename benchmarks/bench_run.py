@@ -72,50 +72,54 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "aim-template"
         subprocess.run([*tcbench, "campaign", "aim-template", "--path", str(template)], check=True, capture_output=True)
-        for dim in (int(d) for d in args.dims.split(",")):
+        all_dims = [int(d) for d in args.dims.split(",")]
+        for dim in all_dims:
             # Build the cache only when missing: rewriting it would make Snakemake re-run every campaign run
             # that reads it (mtime rerun trigger).
             if not (dataset / "flowpics" / f"flowpic_dim{dim}_block15.npz").exists():
                 subprocess.run([*tcbench, "datasets", "flowpics", "--dataset-dir", str(dataset), "--dim", str(dim)],
                                check=True, capture_output=True)
-            augs = AUGMENTATIONS if args.augs == "all" else args.augs.split(",")
-            variants = [["--method", "xgboost", "--input-repr", args.xgboost]] if args.xgboost else [["--aug-name", a] for a in augs]
-            for variant, seed, rep in ((v, s, r) for v in variants for s in args.seeds.split(",") for r in range(args.repeat)):
-                options = ["--flowpic-dim", str(dim), "--split-index", "0", "--seed", seed, *variant]
-                codes = (["against"] if args.against else []) + ["ours"]
-                if dim == 1500 and args.full_net:
-                    codes += [f"ours-{path}" for path in args.full_net.split(",")]
-                for code in codes:
-                    results = Path(tmp) / f"results-{dim}-{seed}-{rep}-{code}"
-                    env, cwd = None, None
-                    if code.startswith("ours-"):
-                        env = {**os.environ, "TCBENCH_FULL_NET": code.removeprefix("ours-")}
-                    if code == "against":
-                        cwd = args.against.resolve()  # `python -m` imports tcbench from the working directory first
-                        env = {**os.environ, "PYTHONPATH": str(args.against.resolve())}
-                        cmd = [*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset), *options,
-                               "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
-                    elif args.cli or code.startswith("ours-"):
-                        cmd = [*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset), *options,
-                               "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
-                    else:
-                        cmd = job_command(dataset, results, template, options, args.threads)
-                    wall, rss, out = timed_child(cmd, env=env, cwd=cwd)
-                    marker = json.loads(next(results.glob("runs/*/marker.json")).read_text())
-                    d = marker["durations"]
-                    overhead = wall - d["train"] - d["test"]
-                    overheads.setdefault(f"{code} dim {dim}", []).append(overhead)
-                    if code == "ours":
-                        walls.setdefault((" ".join(variant[1::2]), dim), []).append(wall)
-                    acc = {k: round(v["acc"], 2) for k, v in marker["metrics"].items() if k.startswith("test")}
-                    if "full_net" in marker:
-                        acc["path"] = marker["full_net"]["path"]
-                    print(f"{code:>7} {' '.join(variant[1::2]):>14} dim {dim:4d} seed {seed} rep {rep}: wall {wall:5.2f} s | peak RSS "
-                          f"{rss:5.0f} MiB | train {d['train']:.2f} s ({marker.get('epochs_run', '-')} epochs) | tests "
-                          f"{d['test']:.2f} s | fixed overhead {overhead:.2f} s = {overhead / wall:.0%} of wall (in-process "
-                          f"setup {d['setup']:.2f} s, AIM close + marker {d['tracking_close']:.2f} s) | run_key "
-                          f"{marker['run_key']} | {acc}", flush=True)
-                    shutil.rmtree(results)
+        augs = AUGMENTATIONS if args.augs == "all" else args.augs.split(",")
+        variants = [["--method", "xgboost", "--input-repr", args.xgboost]] if args.xgboost else [["--aug-name", a] for a in augs]
+        # The dims of one repetition run one after the other, so that a ratio compares runs minutes apart (this VM's
+        # speed drifts by 20 % within an invocation).
+        runs = ((v, s, r, d) for r in range(args.repeat) for v in variants for s in args.seeds.split(",") for d in all_dims)
+        for variant, seed, rep, dim in runs:
+            options = ["--flowpic-dim", str(dim), "--split-index", "0", "--seed", seed, *variant]
+            codes = (["against"] if args.against else []) + ["ours"]
+            if dim == 1500 and args.full_net:
+                codes += [f"ours-{path}" for path in args.full_net.split(",")]
+            for code in codes:
+                results = Path(tmp) / f"results-{dim}-{seed}-{rep}-{code}"
+                env, cwd = None, None
+                if code.startswith("ours-"):
+                    env = {**os.environ, "TCBENCH_FULL_NET": code.removeprefix("ours-")}
+                if code == "against":
+                    cwd = args.against.resolve()  # `python -m` imports tcbench from the working directory first
+                    env = {**os.environ, "PYTHONPATH": str(args.against.resolve())}
+                    cmd = [*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset), *options,
+                           "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
+                elif args.cli or code.startswith("ours-"):
+                    cmd = [*tcbench, "run", "augment-at-loading", "--dataset-dir", str(dataset), *options,
+                           "--threads", str(args.threads), "--results-dir", str(results), "--aim-template", str(template)]
+                else:
+                    cmd = job_command(dataset, results, template, options, args.threads)
+                wall, rss, out = timed_child(cmd, env=env, cwd=cwd)
+                marker = json.loads(next(results.glob("runs/*/marker.json")).read_text())
+                d = marker["durations"]
+                overhead = wall - d["train"] - d["test"]
+                overheads.setdefault(f"{code} dim {dim}", []).append(overhead)
+                if code == "ours":
+                    walls.setdefault((" ".join(variant[1::2]), dim), []).append(wall)
+                acc = {k: round(v["acc"], 2) for k, v in marker["metrics"].items() if k.startswith("test")}
+                if "full_net" in marker:
+                    acc["path"] = marker["full_net"]["path"]
+                print(f"{code:>7} {' '.join(variant[1::2]):>14} dim {dim:4d} seed {seed} rep {rep}: wall {wall:5.2f} s | peak RSS "
+                      f"{rss:5.0f} MiB | train {d['train']:.2f} s ({marker.get('epochs_run', '-')} epochs) | tests "
+                      f"{d['test']:.2f} s | fixed overhead {overhead:.2f} s = {overhead / wall:.0%} of wall (in-process "
+                      f"setup {d['setup']:.2f} s, AIM close + marker {d['tracking_close']:.2f} s) | run_key "
+                      f"{marker['run_key']} | {acc}", flush=True)
+                shutil.rmtree(results)
     for name, values in overheads.items():
         print(f"fixed overhead {name}: median {statistics.median(values):.2f} s over {len(values)} runs")
     dims = sorted({dim for _, dim in walls})
@@ -123,7 +127,9 @@ def main() -> None:
         base = statistics.median(walls[(variant, dims[0])])
         for dim in dims[1:]:
             ratio = statistics.median(walls[(variant, dim)]) / base
-            print(f"{variant}: wall at dim {dim} / wall at dim {dims[0]} = {ratio:.2f}")
+            paired = [w / b for w, b in zip(walls[(variant, dim)], walls[(variant, dims[0])])]
+            print(f"{variant}: wall at dim {dim} / wall at dim {dims[0]} = {ratio:.2f} (ratio of the medians; per "
+                  f"repetition, runs side by side: {', '.join(f'{r:.2f}' for r in paired)})")
     if args.against:
         for dim in args.dims.split(","):
             ours, theirs = overheads[f"ours dim {dim}"], overheads[f"against dim {dim}"]
