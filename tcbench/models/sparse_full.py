@@ -120,12 +120,12 @@ CLASSES = STRIDE * STRIDE
 REACH = 4  # conv2 outputs a cell reaches (2x2): j = a * 2 + b
 _CLASS_TAPS = np.array([[(r // STRIDE + STRIDE * (j // 2)) * KERNEL + r % STRIDE + STRIDE * (j % 2) for j in range(REACH)]
                         for r in range(CLASSES)])  # (class, j) -> conv2 tap ty * 10 + tx
-# The sort key of a conv1 entry, as bit fields from the most significant: flow, class, cell position (cy * 150 +
-# cx), slot, tap. Decoded with shifts: divisions would cost more than the sort.
+# The sort key of a conv1 entry, as bit fields from the most significant: flow and class (flow first for the
+# per-flow layouts, class first for a batch's direct layout), cell position (cy * 150 + cx), slot, tap. Decoded with
+# shifts: divisions would cost more than the sort.
 TAP_BITS, SLOT_BITS, POSITION_BITS, CLASS_BITS = 7, 2, 15, 5
 CELL_SHIFT = TAP_BITS + SLOT_BITS
-FLOW_SHIFT = CELL_SHIFT + POSITION_BITS + CLASS_BITS
-
+FLOW_SHIFT = CELL_SHIFT + POSITION_BITS + CLASS_BITS  # of the per-flow layouts
 
 _OUTSIDE = 1 << 61  # a key part for an output outside the map: any key holding one is at least this
 
