@@ -3,14 +3,36 @@
 # Plan with `snakemake -n`, run with `snakemake --cores N` (or `--profile profiles/local`).
 # Wiring only: the logic lives in the tcbench package and workflow/rules/common.smk.
 
+import logging
+import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from tcbench.campaign.config import ConfigError, prepare_config, reparse_command_line
+from tcbench.campaign.config import ConfigError, check_paths, prepare_config, reparse_command_line
+from tcbench.campaign.folder import ProjectError, check_project, choose_project, relocate_snakemake_log
+from tcbench.runs.faults import CampaignStorageGuard, footprint_warning
 
 min_version("9.0")
+
+
+# The project folder: relative paths of the config (results_dir, datasets_dir, .py plugins) resolve against it, as
+# for every `tcbench campaign` command. It is the folder given with -d / --directory; else the folder Snakemake starts
+# in when that is a tcbench project (it holds the Snakefile, the config, or results or datasets of this config), or
+# when `--config allow_new_project=true` asks for one there; else the project holding this Snakefile. So
+# `snakemake -s proj/Snakefile` from another folder plans (and writes .snakemake/) in proj, not a second campaign there.
+_START = Path.cwd()
+_CONFIG_FILES = list(workflow.overwrite_configfiles) or [_START / "config" / "config.yaml"]
+PROJECT = choose_project(_START, workflow.overwrite_workdir is not None, Path(workflow.basedir), _CONFIG_FILES, config)
+if PROJECT.moved_from is not None:
+
+    workdir: str(PROJECT.folder)
+
+    relocate_snakemake_log(_START, PROJECT.folder, workflow.logger_manager.logfile_handlers)
+    if not (workflow.remote_exec or workflow.subprocess_exec):
+        print(PROJECT.note(), file=sys.stderr)
 
 
 # `--configfile my.yaml` replaces the default config rather than being merged into it: a campaign file must not
@@ -27,9 +49,18 @@ if not workflow.overwrite_configfiles:
 # that message, not a traceback into tcbench.
 try:
     reparse_command_line(config, workflow.config_settings.config)
+    check_paths(config)  # a folder that is a file, or a read-only results_dir: one line per path, before anything
     prepare_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
+
+
+# A new results tree or dataset only in a project, an empty folder, or where allow_new_project asks for one.
+if not (workflow.remote_exec or workflow.subprocess_exec):
+    try:
+        check_project(Path.cwd(), _CONFIG_FILES, config)
+    except ProjectError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 # The landing page of `snakemake --report`: the campaign in words (id, method, dataset, grid, what each output holds).
@@ -40,6 +71,28 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+
+
+# Storage, before the first job (in Snakemake's own process only: cluster jobs and spawned jobs re-read this file).
+# The dataset folder must be writable when the plan writes there; a campaign that will not fit in results_dir's free
+# space is warned about; while jobs run, the storage guard ends the campaign within seconds of its first failed write
+# and names the cause and the folder on the terminal (a job's own log is on the full disk).
+if not (workflow.remote_exec or workflow.subprocess_exec):
+    _dataset_files = {str(DATA.parquet), *([SPLITS_FILE] if DATASET.draws_train_splits else []), *(f for inputs in (*RUN_INPUTS.values(), *PRE_STEP_INPUTS.values())
+                                                         for name, f in inputs.items() if name == "flowpics")}
+    try:
+        check_paths(config, {"datasets_dir": not all(os.path.exists(f) for f in _dataset_files)})
+    except ConfigError as exc:
+        raise WorkflowError(str(exc)) from None
+    _run_dirs = [RESULTS / "runs" / key for key in RUNS] + [RESULTS / PRE_STEP_KIND / key for key in PRE_STEPS]
+    _to_train = sum(not (d / "marker.json").exists() for d in _run_dirs)
+    _warning = footprint_warning(RESULTS, _run_dirs, _to_train, merge=bool(_to_train) or not MERGE_REPORT.exists())
+    if _warning:
+        print(_warning, file=sys.stderr)
+    if not workflow.output_settings.dryrun:
+        STORAGE_GUARD = CampaignStorageGuard({"results_dir": RESULTS, "datasets_dir": DATA.root,
+                                              "the project's .snakemake": Path(".snakemake")})
+        logging.getLogger("snakemake.logging").addHandler(STORAGE_GUARD.start())
 
 
 # Cheap steps that only read the runs' results stay on the submitting node under a cluster executor.

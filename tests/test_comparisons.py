@@ -263,8 +263,8 @@ def test_confusion_matrices_are_never_pooled_across_dims(tmp_path, monkeypatch):
         hparams.append({"flowpic_dim": dim, "flow_representation": "flowpic"})
     drawn = {}
 
-    def keep(matrix: pd.DataFrame, title: str, path: Path) -> Path:
-        drawn[path.name] = matrix
+    def keep(panels: list[tuple[str, pd.DataFrame, int]], title: str, path: Path) -> Path:
+        ((_, drawn[path.name], _),) = panels  # one condition: one matrix per file
         return path
 
     monkeypatch.setattr(plots, "confusion_plot", keep)

@@ -69,3 +69,27 @@ def test_the_example_augmentation_campaign_runs_end_to_end(workdir):
     assert jittered["hparams"]["aug_name"] == "sizejitter" and jittered["epochs_run"] >= 1
     summary = workdir / "results" / "campaigns" / "sizejitter-example" / "campaign_summary" / "summary_flowpic_dim_32.csv"
     assert set(pd.read_csv(summary, header=[0, 1])[("aug_name", "Unnamed: 1_level_1")]) == {"noaug", "sizejitter"}
+
+
+def test_editing_the_example_plugin_replans_its_runs_and_a_comment_edit_does_not(workdir):
+    """A researcher iterating on a plugin never gets numbers from old code: a change to `execute` gives its runs new
+    keys (planned again, the campaign's summaries rebuilt); a comment changes nothing."""
+    import yaml
+
+    plugin = workdir / "knn_method.py"
+    plugin.write_text((EXAMPLES / "custom-method" / "knn_method.py").read_text())
+    config = yaml.safe_load((EXAMPLES / "custom-method" / "config.yaml").read_text())
+    config["plugins"] = [str(plugin)]
+    path = workdir / "knn-edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    def planned_runs() -> int:
+        plan = snakemake(workdir, "-n", configfile=path)
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        return planned_jobs(plan.stdout + plan.stderr).get("train", 0)
+
+    assert planned_runs() == 0  # the same code in another file: the same runs
+    plugin.write_text(plugin.read_text().replace("        run.lap(\"train\")\n", "        # fitted\n        run.lap(\"train\")\n"))
+    assert planned_runs() == 0
+    plugin.write_text(plugin.read_text().replace('algorithm="brute"', 'algorithm="brute", p=1'))
+    assert planned_runs() == 12

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -12,7 +14,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from tcbench.data.synthetic import (
+    _CONDITIONS_V3,
+    FULL_SIZE,
+    GENERATOR_VERSION,
+    GENERATOR_VERSIONS,
     SCHEMA,
+    _assemble_v3,
+    _Component,
+    _Conditions,
+    _const,
+    _draw_path,
+    _Packets,
+    _Path,
+    _sizes_dirs_v3,
+    check_generator_version,
     generate_synthetic_ucdavis,
     synthetic_class_counts,
     synthetic_dataset_id,
@@ -168,3 +183,184 @@ def test_dataset_id() -> None:
         synthetic_dataset_id(1, 0.0)
     with pytest.raises(ValueError):
         generate_synthetic_ucdavis(seed=-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generator versions: version 2 frozen, version 3 with per-flow network conditions
+# ---------------------------------------------------------------------------------------------------------------
+
+# Content digests of version-2 tables computed on the generator before version 3 existed (its parquet files were
+# byte-identical to these tables' files, at full scale too). A digest of the values, not of the parquet bytes, so
+# that a pyarrow upgrade (which may change the file) cannot fail it while a changed flow always does.
+V2_DIGESTS = {
+    (12345, SCALE, True): "a513add18f1dca038fc651d8948497d560dfc90bc131d4c1134d861258014e55",
+    (7, SCALE, False): "96fe0137edf6f8cd4f90dda647a7570e05d9e2050fadc853ef6b47af460e2ed6",
+}
+
+
+def _content_sha256(table: pa.Table) -> str:
+    """sha256 of the generator metadata and of every column's values (and list offsets)."""
+    h = hashlib.sha256()
+    h.update(table.schema.metadata[b"tcbench.synthetic"])
+    for name in table.column_names:
+        arr = table[name].combine_chunks()
+        h.update(name.encode())
+        if pa.types.is_dictionary(arr.type):
+            parts = [arr.indices.to_numpy(), arr.dictionary.to_pylist()]
+        elif pa.types.is_list(arr.type):
+            parts = [arr.offsets.to_numpy(), arr.values.to_numpy()]
+        elif pa.types.is_string(arr.type):
+            parts = [arr.to_pylist()]
+        else:
+            parts = [arr.to_numpy()]
+        for part in parts:
+            h.update("\n".join(part).encode() if isinstance(part, list) else part.tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def table_v3() -> pa.Table:
+    return generate_synthetic_ucdavis(seed=12345, scale=SCALE, generator_version=3)
+
+
+def test_version_2_is_unchanged(table: pa.Table) -> None:
+    """Version 2 stays byte-identical (default and explicitly selected), so data and runs made on it keep their
+    identity; a change to the generator that moves it must be a new version instead."""
+    assert GENERATOR_VERSION == 2 and GENERATOR_VERSIONS == (2, 3)
+    assert _content_sha256(table) == V2_DIGESTS[(12345, SCALE, True)]
+    explicit = generate_synthetic_ucdavis(seed=7, scale=SCALE, lookalikes=False, generator_version=2)
+    assert _content_sha256(explicit) == V2_DIGESTS[(7, SCALE, False)]
+
+
+def test_version_3_differs_and_is_deterministic(table: pa.Table, table_v3: pa.Table, tmp_path: Path) -> None:
+    assert table_v3.schema.equals(SCHEMA)
+    assert json.loads(table_v3.schema.metadata[b"tcbench.synthetic"])["generator_version"] == 3
+    assert table_v3["flow_id"].to_pylist() == table["flow_id"].to_pylist()
+    assert table_v3["app"].equals(table["app"])
+    assert not table_v3["timetofirst"].equals(table["timetofirst"])
+    a = write_synthetic_ucdavis(tmp_path / "a" / "s.parquet", seed=12345, scale=SCALE, generator_version=3)
+    b = write_synthetic_ucdavis(tmp_path / "b" / "s.parquet", seed=12345, scale=SCALE, generator_version=3)
+    assert a.read_bytes() == b.read_bytes()
+    assert pq.read_table(a).equals(table_v3)
+    larger = _by_flow_id(generate_synthetic_ucdavis(seed=12345, scale=0.03, generator_version=3))
+    base = _by_flow_id(table_v3)
+    for flow_id in ("GoogleSearch-human3", "Youtube-script7", "GoogleDrive-1"):
+        assert larger[flow_id].equals(base[flow_id]), flow_id
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_per_flow_invariants_of_every_version(version: int, table: pa.Table, table_v3: pa.Table) -> None:
+    test_per_flow_invariants(table if version == 2 else table_v3)
+
+
+def test_generator_version_in_identity() -> None:
+    from tcbench.data.dataset_info import dataset_spec
+
+    assert synthetic_dataset_id(generator_version=3) == "ucdavis-icdm19-synth3_seed12345_scale1"
+    assert synthetic_dataset_id(42, 0.25, generator_version=2) == "ucdavis-icdm19-synth2_seed42_scale0.25"
+    for bad in (1, 4, "3", True, 3.0):
+        with pytest.raises(ValueError, match="generator_version"):
+            check_generator_version(bad)
+    with pytest.raises(ValueError, match="generator_version"):
+        generate_synthetic_ucdavis(scale=SCALE, generator_version=4)
+
+    def spec(**synthetic: object) -> dict:
+        config = {"dataset": {"name": "ucdavis-icdm19", "source": "synthetic",
+                              "synthetic": {"seed": 12345, "scale": 1.0, "lookalikes": True, **synthetic}}}
+        return dataset_spec(config)
+
+    # A config naming version 2 and one naming none (every config before versions were selectable) share the
+    # identity, so their runs share run keys; version 3 is another dataset.
+    assert spec() == spec(generator_version=2)
+    assert spec()["synthetic"]["generator_version"] == 2
+    assert spec(generator_version=3)["synthetic"]["generator_version"] == 3
+
+
+def _paths(cond: object, n: int = 20_000) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    paths = [_draw_path(rng, cond) for _ in range(n)]
+    return {f: np.array([getattr(p, f) for p in paths]) for f in ("timing", "offset", "loss_rate")}
+
+
+@pytest.mark.parametrize("partition", [PARTITION_PRETRAINING, PARTITION_SCRIPT, PARTITION_HUMAN])
+def test_version_3_condition_distributions_are_the_declared_ones(partition: str) -> None:
+    cond = _CONDITIONS_V3[partition]
+    p = _paths(cond)
+    lo, hi = cond.timing_wide
+    assert (p["timing"] >= lo).all() and (p["timing"] <= hi).all()
+    # the narrow part: lognormal around the median (its median survives the mixture with a log-uniform part
+    # centred near it to within a few percent)
+    assert abs(np.median(np.log(p["timing"])) - math.log(cond.timing_median)) < 0.06
+    late = p["offset"] < 0
+    assert abs(late.mean() - cond.p_late) < 0.015
+    assert (p["offset"][late] >= -cond.late_max_s).all()
+    assert abs(-p["offset"][late].mean() - cond.late_max_s / 2) < 0.03 * cond.late_max_s + 0.01
+    assert abs(p["offset"][~late].mean() - cond.delay_mean_s) < 0.1 * cond.delay_mean_s + 1e-3
+    assert (p["loss_rate"] >= 0).all() and abs(p["loss_rate"].mean() - cond.random_loss_max / 2) < 0.05 * cond.random_loss_max
+
+
+def test_version_3_human_conditions_are_shifted_and_wider() -> None:
+    """What a model trained on in-domain flows meets on the human partition: slower and more varied paths, later
+    captures, longer start-up delays, more loss."""
+    ind, hum = _paths(_CONDITIONS_V3[PARTITION_PRETRAINING]), _paths(_CONDITIONS_V3[PARTITION_HUMAN])
+    assert _CONDITIONS_V3[PARTITION_SCRIPT] == _CONDITIONS_V3[PARTITION_PRETRAINING]
+    assert np.median(hum["timing"]) > 1.1 * np.median(ind["timing"])
+    assert np.std(np.log(hum["timing"])) > 1.3 * np.std(np.log(ind["timing"]))
+    assert np.quantile(hum["offset"], 0.1) < np.quantile(ind["offset"], 0.1) - 0.2
+    assert hum["loss_rate"].mean() > 2 * ind["loss_rate"].mean()
+    # the in-domain spread: a class's 80 training flows cover the timing factor's tails sparsely
+    assert np.mean((ind["timing"] < 0.7) | (ind["timing"] > 1.4)) > 0.05
+
+
+def test_version_3_path_acts_on_the_packets() -> None:
+    """Stretch, late capture and outages do to a flow what change RTT, time shift and packet loss do to a copy."""
+    comps = [_Component(1.0, _const(FULL_SIZE), 0.0)]
+    body = np.linspace(0.1, 10.0, 100)
+    quiet = _Conditions(outages_per_s=0.0, random_loss_max=0.0)
+
+    def flow(path: _Path, cond: _Conditions = quiet) -> np.ndarray:
+        pk = _Packets.empty(_sizes_dirs_v3)
+        pk.add(np.random.default_rng(1), body.copy(), comps, 0.0)
+        out = _assemble_v3(np.random.default_rng(2), np.random.default_rng(3), pk, 1.5e9, path, cond)
+        assert out.timetofirst[0] == 0 and out.dirs[0] == 1 and (np.diff(out.timetofirst) >= 0).all()
+        return out.timetofirst[1:]
+
+    assert np.allclose(flow(_Path(2.0, 0.0, 0.0)), np.round(2.0 * body, 6))
+    assert np.allclose(flow(_Path(1.0, 0.5, 0.0)), np.round(body + 0.5, 6))
+    late = flow(_Path(1.0, -1.0, 0.0))
+    assert np.allclose(late, np.round(body[body >= 1.0] - 1.0, 6))
+    assert len(flow(_Path(1.0, -8.0, 0.0))) == 50  # a late capture never hides more than half of the body
+    lossy = flow(_Path(1.0, 0.0, 0.3), _Conditions(outages_per_s=0.5, outage_s=(0.4, 0.4), random_loss_max=0.3))
+    assert 30 < len(lossy) < 95 and set(np.round(lossy, 6)) <= set(np.round(body, 6))
+
+
+# The real pretraining partition per class: interquartile range of packets per flow and of duration (s), read off
+# the dataset's box plots (doc's duration box, 115-117 s, widened to 110-120 for the flows shortened by a session
+# that ended early), and the share of full-size (1412 B) packets in the first 15 s. A class's median must fall in
+# the box.
+_REFERENCE = {
+    "google-doc": ((2300, 2700), (110.0, 120.0), 0.35),
+    "google-drive": ((9000, 12300), (12.0, 57.0), 0.73),
+    "google-music": ((6200, 7800), (1.0, 3.0), 0.87),
+    "google-search": ((400, 1000), (9.5, 11.0), 0.0),
+    "youtube": ((12300, 19300), (53.0, 61.0), 0.85),
+}
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_pretraining_flows_match_the_reference(version: int) -> None:
+    """Packets per flow, durations and the full-size packet mode stay where the real data has them, whatever the
+    network conditions (in-domain conditions are centred on the lab's, and session lengths are kept)."""
+    t = generate_synthetic_ucdavis(seed=12345, scale=0.1, generator_version=version)
+    t = t.filter(pc.equal(t["partition"], PARTITION_PRETRAINING))
+    apps = np.array(t["app"].to_pylist())
+    num_pkts, duration = t["num_pkts"].to_numpy(), t["duration"].to_numpy()
+    off, ttf = _flat(t, "timetofirst")
+    _, sizes = _flat(t, "pkts_size")
+    flow_of = np.repeat(np.arange(t.num_rows), np.diff(off))
+    for app, ((p_lo, p_hi), (d_lo, d_hi), full) in _REFERENCE.items():
+        mine = apps == app
+        assert p_lo <= np.median(num_pkts[mine]) <= p_hi, app
+        assert d_lo <= np.median(duration[mine]) <= d_hi, app
+        inside = mine[flow_of] & (ttf < 15)
+        assert abs(np.mean(sizes[inside] == FULL_SIZE) - full) < 0.06, app

@@ -60,6 +60,9 @@ class Augmentation(ABC):
     ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
     #: ``draw`` needs each flow's last packet time (over the whole flow, not only the flowpic window).
     needs_last_time: ClassVar[bool] = False
+    #: The version of a plugin augmentation's results: when set, it enters the keys of the runs that use it instead
+    #: of the hash of its file (tcbench.runs.provenance). In-tree augmentations leave it unset.
+    version: ClassVar[str | int | None] = None
 
     def copies(self, aug_samples: int) -> int:
         """Augmented copies made per sample at loading, for ``aug_samples`` samples in all (original included).

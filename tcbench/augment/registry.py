@@ -18,6 +18,7 @@ import threading
 from typing import TypeVar
 
 from tcbench.augment.base import OPERANDS, Augmentation, ImageAugmentation, Operand, SeriesAugmentation
+from tcbench.methods.registry import PluginError, collision_message, declared_at
 
 A = TypeVar("A", bound=type[Augmentation])
 
@@ -35,23 +36,24 @@ def _qualname(cls: type) -> str:
 
 
 def _check_class(cls: type) -> None:
-    """Reject a class that cannot honour the contract now, rather than at the first run that uses it."""
+    """Reject a class that cannot honour the contract now, rather than at the first run that uses it; each message
+    starts with the file and line of the class, as the method registry's do."""
     if not (inspect.isclass(cls) and issubclass(cls, Augmentation)):
         raise TypeError(f"{cls!r} is not a subclass of tcbench.augment.base.Augmentation")
-    where = _qualname(cls)
+    where = f"{declared_at(cls)}: augmentation class {cls.__qualname__}"
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"{where}: `name` must be lowercase letters, digits, '-' or '_' (got {name!r})")
+        raise PluginError(f"{where}: `name` must be lowercase letters, digits, '-' or '_' (got {name!r})")
     expected: Operand = ("flowpic" if issubclass(cls, ImageAugmentation)
                          else "packets" if issubclass(cls, SeriesAugmentation) else "none")
     if cls.operates_on not in OPERANDS or cls.operates_on != expected:
-        raise ValueError(f"{where}: operates_on is {cls.operates_on!r} but the class is a {expected!r} augmentation "
-                         "(subclass ImageAugmentation for flowpics, SeriesAugmentation for packet series)")
+        raise PluginError(f"{where}: operates_on is {cls.operates_on!r} but the class is a {expected!r} augmentation "
+                          "(subclass ImageAugmentation for flowpics, SeriesAugmentation for packet series)")
     if issubclass(cls, SeriesAugmentation):
         if not isinstance(getattr(cls, "parameter", None), str):
-            raise ValueError(f"{where}: a series augmentation needs `parameter`, the key of its one drawn parameter")
+            raise PluginError(f"{where}: a series augmentation needs `parameter`, the key of its one drawn parameter")
         if not isinstance(getattr(cls, "identity", None), (int, float)):
-            raise ValueError(f"{where}: a series augmentation needs `identity`, the parameter that changes nothing")
+            raise PluginError(f"{where}: a series augmentation needs `identity`, the parameter that changes nothing")
     if inspect.isabstract(cls):
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
         raise TypeError(f"{where} does not implement {missing}")
@@ -62,17 +64,18 @@ def register_augmentation(cls: A) -> A:
 
     Registering the same class again is harmless (a module imported twice, or re-executed under the same
     qualified name by a reload, replaces its own entry); another class under a taken name is an error naming
-    both, so two plugins cannot silently shadow each other or a built-in.
+    both and telling the plugin to rename (a plugin never displaces a built-in; of two plugins the later one
+    gives way), so two plugins cannot silently shadow each other or a built-in.
     """
     _check_class(cls)
     instance = cls()
     if instance.operates_on == "none" and instance.copies(10) != 0:
-        raise ValueError(f"{_qualname(cls)} operates on nothing, so it cannot make copies")
+        raise PluginError(f"{declared_at(cls)}: augmentation class {cls.__qualname__} operates on nothing, so it "
+                          "cannot make copies")
     with _LOCK:
         known = _AUGMENTATIONS.get(cls.name)
         if known is not None and type(known) is not cls and _qualname(type(known)) != _qualname(cls):
-            raise ValueError(f"augmentation name {cls.name!r} is taken by {_qualname(type(known))}; "
-                             f"{_qualname(cls)} must use another name")
+            raise PluginError(collision_message("augmentation", cls.name, type(known), cls))
         _AUGMENTATIONS[cls.name] = instance
     return cls
 

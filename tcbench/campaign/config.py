@@ -265,6 +265,19 @@ def check_imported(config: dict[str, Any]) -> None:
         )
 
 
+def check_synthetic_version(config: dict[str, Any]) -> None:
+    """The synthetic dataset's folder carries the generator version it holds: a folder named for another version
+    would let runs that record one version read the data of another."""
+    from tcbench.data.paths import dataset_id
+    from tcbench.data.synthetic import GENERATOR_VERSION
+
+    version = config["dataset"]["synthetic"].get("generator_version", GENERATOR_VERSION)
+    folder = dataset_id(config)
+    if f"-synth{version}_" not in folder:
+        raise ConfigError(f"dataset.synthetic.generator_version: {version} is not built by this workflow (its dataset "
+                          f"folder would be {folder}, named for another version); valid values: [{GENERATOR_VERSION}]")
+
+
 def check_dataset_variant(config: dict[str, Any]) -> None:
     """A dataset with filtered variants (mirage19, mirage22, utmobilenet21): imported only, a variant it has, its
     index splits, no cap on samples per class."""
@@ -335,6 +348,8 @@ def check_config(config: dict[str, Any]) -> None:
         check_dataset_variant(config)
     if config["dataset"]["source"] == "imported":
         check_imported(config)
+    if config["dataset"]["source"] == "synthetic":
+        check_synthetic_version(config)
     check_grid(config)
     if dataset.draws_train_splits:
         n_splits = config["splits"]["n_splits"]
@@ -354,3 +369,45 @@ def check_report(config: dict[str, Any]) -> None:
 
     report = config["report"]
     report["baseline"] = check_report_settings(report, grid_axes(config), campaign_method(config).name, config["dataset"]["name"])
+
+
+# ------------------------------------------------------------------------------------------ where a campaign writes
+#: The config's folders and their defaults (relative ones lie in the project folder, tcbench.campaign.folder).
+PATH_KEYS = {"results_dir": "results", "datasets_dir": "resources/datasets"}
+
+
+def path_problem(key: str, value: str, writes: bool = True) -> str | None:
+    """One line when ``value`` (the folder of config key ``key``) is a file, or, when the campaign ``writes`` there,
+    on a read-only file system or not writable: before planning, not as a traceback from the first job."""
+    import os
+
+    path = Path(value)
+    probe = path
+    while not probe.exists() and probe != probe.parent:  # the folder, or the nearest part of it that exists
+        probe = probe.parent
+    shown = path.absolute()
+    if not probe.is_dir():
+        where = "" if probe == path else f" ({probe.absolute()} is a file)"
+        return f"{key}: {shown} is a file, not a folder{where}; set {key} to a folder, or move the file away"
+    if not writes:
+        return None
+    try:
+        read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return f"{key}: {shown} is on a read-only file system ({probe.absolute()}); set {key} to a writable folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{key}: {shown} is not writable (no write permission on {probe.absolute()}); set {key} to a folder you can write"
+    return None
+
+
+def check_paths(config: dict[str, Any], writes: dict[str, bool] | None = None) -> None:
+    """Every folder of the config that is a file, or (for the keys ``writes`` marks, by default results_dir) not
+    writable or read-only: a ConfigError of one line per path, naming the key and the path. Values that are not
+    strings are left to the schema."""
+    writes = {"results_dir": True, **(writes or {})}
+    lines = [line for key, default in PATH_KEYS.items() if isinstance(value := config.get(key, default), str)
+             and (line := path_problem(key, value, writes.get(key, False))) is not None]
+    if lines:
+        raise ConfigError("\n".join(lines))

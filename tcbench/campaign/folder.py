@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ MANIFEST = "campaign.json"
 
 #: Config keys that instruct one invocation and are not part of the campaign (the report page leaves them out, so
 #: giving them never reruns a step).
-INSTRUCTIONS = frozenset({"replace_campaign"})
+INSTRUCTIONS = frozenset({"replace_campaign", "rerun_other_code", "allow_new_project"})
 
 
 def lasting_settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,9 +42,13 @@ class CampaignFolderError(ValueError):
     """The campaign folder holds the outputs of another grid."""
 
 
-def manifest(config: Mapping[str, Any], run_keys: Sequence[str]) -> dict[str, Any]:
-    """What a campaign folder records about the runs it is made from."""
+def manifest(config: Mapping[str, Any], run_keys: Sequence[str], code: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What a campaign folder records about the runs it is made from: its settings, the identity of the plugin code
+    its runs execute (``code``: ``tcbench.runs.provenance.code_identity``, absent for tcbench's own code) and the
+    run keys."""
     settings = {k: v for k, v in config.items() if k not in NOT_RECORDED}
+    if code:
+        settings["code"] = dict(sorted(code.items()))
     return {"campaign_id": config["campaign_id"], "settings": settings, "run_keys": sorted(run_keys)}
 
 
@@ -105,6 +110,10 @@ def check_campaign_folder(campaign_dir: Path, record: Mapping[str, Any], replace
     what = "; ".join(changed[:6]) + (f"; {len(changed) - 6} more" if len(changed) > 6 else "") if changed else (
         f"it holds {len(keys)} runs, {len(keys & planned)} of the {len(planned)} planned"
         + (" (the same settings: another tcbench results version)" if settings is not None else ""))
+    if changed and all(c.startswith("code.") for c in changed):  # the same grid, made by edited plugin code
+        return (f"campaign_id {record['campaign_id']}: its plugin code changed since its results were made ({what}); "
+                "the affected runs are planned again and the campaign's summaries rebuilt from them (the earlier runs "
+                "stay in results/runs)")
     if not replace:
         raise CampaignFolderError(
             f"campaign_id {record['campaign_id']}: {campaign_dir} holds the results of another grid ({what}); "
@@ -116,3 +125,119 @@ def check_campaign_folder(campaign_dir: Path, record: Mapping[str, Any], replace
         return f"replace_campaign: would move {campaign_dir} ({what}) to {aside}"
     campaign_dir.rename(aside)
     return f"replace_campaign: moved {campaign_dir} ({what}) to {aside}"
+
+
+# ---------------------------------------------------------------------------------------------- the project folder
+# Relative paths of a config (results_dir, datasets_dir, .py plugins) resolve against one folder, the project, for
+# Snakemake and every `tcbench campaign` command alike, wherever the command starts: otherwise a command started from
+# another folder plans the whole campaign (dataset, every run) again there, or reports a finished one as pending.
+
+#: The config key that starts a new project in a folder that is not one (planning refuses it otherwise).
+ALLOW_NEW_PROJECT = "allow_new_project"
+
+
+class ProjectError(ValueError):
+    """Planning would create a results tree or a dataset in a folder that is not a tcbench project."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """The folder a campaign command works in. ``moved_from`` is the folder it started in when that folder was not a
+    project (the command then works in the project holding the Snakefile)."""
+
+    folder: Path
+    moved_from: Path | None = None
+
+    def note(self) -> str | None:
+        """The line that says the command works elsewhere than where it started, or None."""
+        if self.moved_from is None:
+            return None
+        return (f"note: {self.moved_from} is not a tcbench project: working in the project {self.folder}; to start a "
+                f"project in {self.moved_from} instead, add --config {ALLOW_NEW_PROJECT}=true")
+
+
+def _relative(value: Any, default: str) -> Path | None:
+    """A config path that lies in the project (relative), or None when it is absolute (it is placed explicitly)."""
+    path = Path(value if isinstance(value, str) and value else default)
+    return None if path.is_absolute() else path
+
+
+def project_sign(folder: Path, config_files: Sequence[str | os.PathLike[str]], config: Mapping[str, Any]) -> str | None:
+    """Why ``folder`` is a tcbench project, or None: it holds the Snakefile, the campaign's config file (in the folder
+    or below its config/), or results or datasets of this config (``<results_dir>/runs`` or ``campaigns``, a
+    prepared dataset under ``<datasets_dir>``). A ``.snakemake/`` alone is no sign: a mistaken run leaves one."""
+    folder = folder.resolve()
+    if (folder / "Snakefile").is_file():
+        return "it holds the Snakefile"
+    for given in config_files:
+        path = Path(given).resolve()
+        if path.is_file() and (path.parent == folder or folder / "config" in path.parents):
+            return f"it holds the config {path}"
+    results = _relative(config.get("results_dir"), "results")
+    if results is not None and any((folder / results / part).is_dir() for part in ("runs", "campaigns")):
+        return f"it holds the results tree {results}"
+    datasets = _relative(config.get("datasets_dir"), "resources/datasets")
+    if datasets is not None and (folder / datasets).is_dir() and any((folder / datasets).glob("*/dataset.json")):
+        return f"it holds datasets in {datasets}"
+    return None
+
+
+def _asked(config: Mapping[str, Any]) -> bool:
+    value = config.get(ALLOW_NEW_PROJECT)
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def choose_project(start: Path, named: bool, snakefile_dir: Path, config_files: Sequence[str | os.PathLike[str]],
+                   config: Mapping[str, Any]) -> Project:
+    """The project a command works in: the folder named with ``--directory`` (``named``); else the folder it starts
+    in when that is a project (or ``allow_new_project`` asks for one there); else the project holding the Snakefile.
+    A named folder that is not a project is checked by ``check_project`` once the config is complete."""
+    start = start.absolute()
+    if named or project_sign(start, config_files, config) or _asked(config):
+        return Project(start)
+    return Project(snakefile_dir.absolute(), moved_from=start)
+
+
+def check_project(folder: Path, config_files: Sequence[str | os.PathLike[str]], config: Mapping[str, Any]) -> None:
+    """Refuse (ProjectError, one line) to create a results tree or dataset in ``folder`` when it is not a project:
+    no sign of one (project_sign), not empty (a named empty folder is a new project), not asked for with
+    ``allow_new_project``, and the config places results or datasets in it (relative paths)."""
+    if project_sign(folder, config_files, config) or _asked(config):
+        return
+    placed = [f"{key} {path}" for key, default in (("results_dir", "results"), ("datasets_dir", "resources/datasets"))
+              if (path := _relative(config.get(key), default)) is not None]
+    if not placed:
+        return
+    others = sorted(p.name for p in folder.iterdir() if p.name != ".snakemake") if folder.is_dir() else []
+    if not others:
+        return
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    raise ProjectError(
+        f"{folder.absolute()} is not a tcbench project (it holds {shown}, but no Snakefile, campaign config, results "
+        f"tree or dataset): planning would create {' and '.join(placed)} in it; work in a project or an empty "
+        f"folder, or add --config {ALLOW_NEW_PROJECT}=true to start a project here")
+
+
+def relocate_snakemake_log(start: Path, project: Path, logfile_handlers: dict[Any, str]) -> None:
+    """Move the log Snakemake opened in ``start/.snakemake/log`` (it does so before reading the Snakefile) into the
+    project's, so a command started elsewhere leaves nothing there. Renamed on the same file system only (the open
+    handler keeps writing to the moved file); elsewhere it stays where it is. Empty folders it leaves are removed."""
+    logdir = start / ".snakemake" / "log"
+    target = project / ".snakemake" / "log"
+    for handler, logfile in list(logfile_handlers.items()):
+        path = Path(logfile)
+        if path.parent != logdir:
+            continue
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            os.rename(path, target / path.name)
+        except OSError:
+            continue
+        if hasattr(handler, "baseFilename"):
+            handler.baseFilename = str(target / path.name)
+        logfile_handlers[handler] = str(target / path.name)
+    for folder in (logdir, logdir.parent):
+        try:
+            folder.rmdir()
+        except OSError:
+            break

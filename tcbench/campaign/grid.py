@@ -9,6 +9,7 @@ experiment) are applied when the campaign's repo is merged, never to the run its
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,16 @@ def pre_steps(runs: list[RunSpec]) -> dict[str, dict[str, Any]]:
         if pre is not None:
             out.setdefault(run_key(pre), pre)
     return out
+
+
+def campaign_code(runs: Iterable[RunSpec]) -> dict[str, str]:
+    """The identity of the plugin code a campaign's runs execute (their version or code hash, by component)."""
+    from tcbench.runs.provenance import code_identity
+
+    found: dict[str, str] = {}
+    for spec in runs:
+        found.update(code_identity(spec.params))
+    return found
 
 
 def experiment_name(config: dict[str, Any], params: dict[str, Any]) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes
+from tcbench.campaign.reuse import marker_problem
+from tcbench.data.registry import get_dataset
 from tcbench.tracking.marker import MarkerError, read_marker
 
 STATES = ("done", "running", "failed", "pending")
@@ -125,9 +127,12 @@ def run_status(spec: RunSpec, results_dir: str, workdir: Path, locked: bool, tag
     if marker_path.exists():
         try:
             marker = read_marker(marker_path)
-            return RunStatus(state="done", seconds=float(marker["durations"].get("total", 0.0)), **common)
         except MarkerError as exc:
             return RunStatus(state="failed", detail=str(exc), **common)
+        problem = marker_problem(marker, spec.params, get_dataset(spec.params["dataset"]["name"]))
+        if problem is not None:  # a marker without every declared context is not a result (planned again)
+            return RunStatus(state="failed", detail=f"incomplete: {problem}", **common)
+        return RunStatus(state="done", seconds=float(marker["durations"].get("total", 0.0)), **common)
     record = _incomplete_record(workdir, output)
     if record is not None and locked:
         return RunStatus(state="running", external_jobid=record.get("external_jobid"), **common)

@@ -19,7 +19,36 @@ def _campaign_labels(campaign_id: str, n: int) -> list[dict[str, object]]:
     return [{"campaign_id": campaign_id, "campaign_exp_idx": i} for i in range(1, n + 1)]
 
 
-@click.group()
+#: Options of `tcbench campaign` steps that name what they write: on a storage fault without a file name, the file
+#: systems of these are checked for the cause.
+_OUTPUT_OPTIONS = ("--dst", "--output-dir", "--campaign-dir", "--output", "--report", "--path", "--output-folder")
+
+
+class _CampaignGroup(click.Group):
+    """Every campaign step ends on a storage fault (disk full, read-only, permission) with one line naming the cause
+    and the path, exit 1, and without waiting for AIM's teardown (it can block on a full disk): a workflow job's log
+    is on that disk too, and Snakemake's storage guard names the cause on the terminal."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            from tcbench.cli import fast_exit
+            from tcbench.runs.faults import io_failure, storage_problem
+
+            args = [*getattr(ctx, "_protected_args", []), *ctx.args]
+            outputs = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg in _OUTPUT_OPTIONS]
+            cause = io_failure(exc) or next((p for p in map(storage_problem, outputs) if p is not None), None)
+            if cause is None:
+                raise
+            fast_exit.request(1)
+            fail(f"cannot write the campaign's files: {cause}; nothing finished was replaced (outputs are written "
+                 "atomically)", 1)
+
+
+@click.group(cls=_CampaignGroup)
 def campaign() -> None:
     """Campaign-level steps: merge per-run AIM repos, write summaries."""
 
@@ -28,6 +57,25 @@ def campaign() -> None:
 _cores_option = click.option("--cores", default="all", show_default=True, help="Snakemake --cores.")
 _profile_option = click.option("--profile", default=None, help="Snakemake profile: a folder, or one of the project's "
                                "profiles by name (local, local-gpu, slurm-gpu).")
+_directory_option = click.option(
+    "--directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+    help="The campaign's project folder: relative paths of the config (results_dir, datasets_dir) resolve there "
+         "(Snakemake's --directory) [default: the current folder when it is a tcbench project (it holds the "
+         "Snakefile, the config, or results or datasets of it), else the project holding the Snakefile].")
+
+
+def _project(directory: Path | None, configfile: Path | None, config: dict[str, Any]) -> Any:
+    """The project folder a command works in (tcbench.campaign.folder.choose_project); says so when it is not the
+    folder the command started in."""
+    from tcbench.campaign.compose import SNAKEFILE
+    from tcbench.campaign.folder import choose_project
+
+    start = directory or Path.cwd()
+    given = [configfile] if configfile is not None else [start / "config" / "config.yaml"]
+    project = choose_project(start, directory is not None, SNAKEFILE.parent, given, config)
+    if project.note():
+        click.echo(project.note(), err=True)
+    return project
 
 
 def _csv(cast):
@@ -115,14 +163,16 @@ def _command_methods(command: str) -> list[str]:
 @click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
 @_cores_option
 @_profile_option
-def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, **opts: Any) -> None:
+@_directory_option
+def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
+                                directory: Path | None, **opts: Any) -> None:
     """Plan (--dry-run) or run the augment-at-loading campaign, as the original's command, through Snakemake."""
     config = _load_configfile(configfile) or {
         "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
         "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
     }
     _apply_options(config, opts, "augment-at-loading")
-    _plan_or_run(config, dry_run, cores, profile)
+    _plan_or_run(config, dry_run, cores, profile, _project(directory, configfile, config), configfile)
 
 
 def _campaign_method(config: dict[str, Any], command: str) -> Any:
@@ -167,41 +217,54 @@ def _with_campaign_defaults(config: dict[str, Any], command: str, axes: dict[str
     varied = {a.name for a in method.grid_axes(settings)}
     grid.update({axis: values for axis, values in axes.items() if values is not None and axis in varied})
 
-def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str | None) -> None:
-    """Validate and print the composition; unless ``dry_run``, save the config and run Snakemake on it."""
+def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str | None, project: Any,
+                 configfile: Path | None) -> None:
+    """Validate and print the composition; unless ``dry_run``, save the config and run Snakemake on it, in the
+    project folder (``project``: relative paths of the config resolve there, as for Snakemake itself)."""
+    import contextlib
+
     import yaml
 
     from tcbench.campaign.compose import SNAKEFILE, complete_config, composition, resolve_profile
-    from tcbench.campaign.config import ConfigError
+    from tcbench.campaign.config import ConfigError, check_paths
+    from tcbench.campaign.folder import ProjectError, check_project
     from tcbench.campaign.lock import CampaignBusy, campaign_lock
     from tcbench.campaign.progress import run_with_progress
     from tcbench.reporting.console import make_console
+    from tcbench.runs.faults import io_failure
 
+    folder = project.folder
     try:
-        complete_config(config)
-        text = composition(config)
         profile_dir = resolve_profile(profile) if profile else None
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        with contextlib.chdir(folder):
+            check_paths(config)  # a results_dir that is a file, or read-only: one line per path, before anything
+            complete_config(config)
+            check_project(folder, [configfile] if configfile is not None else [], config)
+            text = composition(config)
+    except (ConfigError, ProjectError, ValueError, FileNotFoundError) as exc:
         fail(exc)
     click.echo(text)
     if dry_run:
         return
-    out = Path(config["results_dir"]) / "campaigns" / config["campaign_id"] / "campaign_config.yaml"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    out = folder / config["results_dir"] / "campaigns" / config["campaign_id"] / "campaign_config.yaml"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(config, sort_keys=False))
+    except OSError as exc:
+        fail(f"cannot write {out}: {io_failure(exc) or exc}", 1)
     # --rerun-incomplete: after a kill, a job Snakemake had started is re-run (its outputs are atomic, never partial).
-    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(out)]
+    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(folder), "--configfile", str(out)]
     cmd = [*base, "--cores", cores, "--rerun-incomplete"]
     if profile_dir is not None:
         cmd += ["--profile", str(profile_dir)]
     try:
-        with campaign_lock(Path.cwd()) as stale:
+        with campaign_lock(folder) as stale:
             if stale:
                 released = subprocess.run([*base, "--unlock"], capture_output=True, text=True)
                 if released.returncode != 0:
                     fail(f"cannot release Snakemake's lock: {released.stderr.strip()[-500:]}", 1)
                 click.echo("released a stale Snakemake lock left by a killed campaign (no Snakemake process works in "
-                           f"{Path.cwd()})")
+                           f"{folder})")
             click.echo("running: " + " ".join(cmd))
             code = run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console())
     except CampaignBusy as exc:
@@ -268,8 +331,9 @@ def _dropout_list(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
 @_cores_option
 @_profile_option
+@_directory_option
 def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
-                                      **opts: Any) -> None:
+                                      directory: Path | None, **opts: Any) -> None:
     """Plan (--dry-run) or run the SimCLR campaign (pre-training shared by every finetune seed) through Snakemake."""
     config = _load_configfile(configfile) or {
         "campaign_id": "contralearn-and-finetune", "dataset": {"name": "ucdavis-icdm19"},
@@ -292,22 +356,25 @@ def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, co
         simclr["cl_batch_size"] = simclr["ft_batch_size"] = opts["batch_size"]
     if opts["train_val_split_ratio"] is not None:
         config.setdefault("training", {})["train_val_split_ratio"] = opts["train_val_split_ratio"]
-    _plan_or_run(config, dry_run, cores, profile)
+    _plan_or_run(config, dry_run, cores, profile, _project(directory, configfile, config), configfile)
 
 
 @campaign.command("status")
-@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("config/config.yaml"),
-              show_default=True, help="The campaign's config (the one given to snakemake --configfile).")
-@click.option("--directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."), show_default=True,
-              help="Snakemake's working directory (its -d / --directory; relative results_dir are resolved there).")
+@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The campaign's config (the one given to snakemake --configfile) [default: config/config.yaml of "
+                   "the project].")
+@click.option("--directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The campaign's project folder (Snakemake's -d / --directory; relative results_dir are resolved "
+                   "there) [default: the current folder when it is a tcbench project, else the project holding the "
+                   "Snakefile, as for snakemake and the campaign commands].")
 @click.option("--state", "states", multiple=True, type=click.Choice(["done", "running", "failed", "pending"]),
               help="Only list runs in this state (repeatable) [default: every state but done].")
 @click.option("--all", "show_all", is_flag=True, help="List done runs too.")
 @click.option("--watch", is_flag=True, help="Refresh until every run is done (Ctrl-C to stop watching).")
 @click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run instead of the table.")
-def status(configfile: Path, directory: Path, states: tuple[str, ...], show_all: bool, watch: bool, interval: float,
-           as_json: bool) -> None:
+def status(configfile: Path | None, directory: Path | None, states: tuple[str, ...], show_all: bool, watch: bool,
+           interval: float, as_json: bool) -> None:
     """Every run of a campaign with its state (done, running, failed with its log, pending), its tags (the grid
     values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs."""
     import time
@@ -317,8 +384,18 @@ def status(configfile: Path, directory: Path, states: tuple[str, ...], show_all:
     from tcbench.campaign.status import campaign_status
     from tcbench.reporting.console import make_console, status_table
 
+    import contextlib
+
+    raw = _load_configfile(configfile) or {}
+    directory = _project(directory, configfile, raw).folder
+    if configfile is None:  # the project's default config, whichever folder the command started in
+        configfile = directory / "config" / "config.yaml"
+        if not configfile.is_file():
+            fail(f"--configfile: no {configfile}; give the campaign's config (the one given to snakemake --configfile)")
+        raw = _load_configfile(configfile)
     try:
-        config = complete_config(_load_configfile(configfile))
+        with contextlib.chdir(directory):
+            config = complete_config(raw)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         fail(exc)
     shown = set(states) or ({"done", "running", "failed", "pending"} if show_all else {"running", "failed", "pending"})

@@ -12,3 +12,11 @@ def fail(message: object, code: int = 2) -> NoReturn:
     """Print ``error: <message>`` and exit with ``code`` (2: a usage mistake, the default)."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def plugin_hint(command: str) -> str:
+    """How to make a plugin's method known to ``tcbench <command>``: methods of plugin modules exist only in a
+    process that loaded the module (a config's ``plugins:`` does it for the workflow, not for a command typed by
+    hand)."""
+    return (f"a plugin's method is known once its module is loaded: `tcbench --plugin path/to/module.py {command}` "
+            "(repeatable; or list the modules in $TCBENCH_PLUGINS, separated by ':')")

@@ -12,6 +12,7 @@ from tcbench.cli.aimrepo import aimrepo
 from tcbench.cli.campaign import campaign
 from tcbench.cli.campaign_analysis import analyze, compare, report
 from tcbench.cli.datasets import datasets
+from tcbench.cli.errors import fail
 from tcbench.cli.fast_exit import exit_now_if_requested
 from tcbench.cli.methods import methods
 from tcbench.cli.run import run
@@ -34,8 +35,8 @@ def cli(plugins: tuple[str, ...]) -> None:
 
         try:
             export_plugins(load_plugins(plugins))
-        except PluginError as exc:
-            raise click.UsageError(str(exc)) from None
+        except PluginError as exc:  # the plugin's mistake, named with its file and line: one line, no usage text
+            fail(exc)
 
 
 cli.add_command(datasets)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
+
+from tcbench.cli.errors import fail, plugin_hint
 
 
 @click.group()
@@ -14,21 +14,23 @@ def methods() -> None:
 
 @methods.command("list")
 def list_methods() -> None:
-    """Every registered method: name, where it comes from, its grid axes and whether it trains on a GPU."""
+    """Every registered method: name, where it comes from (a plugin file's path, else its module), its grid axes
+    and whether it trains on a GPU."""
     from rich import box
     from rich.table import Table
 
     from tcbench.methods import get_method, method_names
+    from tcbench.methods.registry import plugin_source
     from tcbench.reporting.console import make_console
 
     table = Table(box=box.SIMPLE_HEAD, header_style="bold")
-    for column in ("method", "module", "grid axes", "gpu", "pre-step", "summary"):
+    for column in ("method", "from", "grid axes", "gpu", "pre-step", "summary"):
         table.add_column(column)
     for name in method_names():
         method = get_method(name)
         axes = ", ".join(a.name + (" (optional)" if a.name in method.optional_axes else "") for a in method.axes)
         pre = method.pre_step.name if method.pre_step else ""
-        table.add_row(name, method.origin, axes, "yes" if method.uses_gpu else "no", pre, method.summary)
+        table.add_row(name, plugin_source(type(method)), axes, "yes" if method.uses_gpu else "no", pre, method.summary)
     make_console().print(table)
 
 
@@ -46,8 +48,7 @@ def show(name: str) -> None:
     try:
         method = get_method(name)
     except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(f"{exc}; {plugin_hint(f'methods show {name}')}")
     axes = {a.name for a in method.axes}
     table = Table(title=f"{method.name}: {method.summary}", box=box.SIMPLE_HEAD, header_style="bold")
     for column in ("config key", "option", "type", "default", "valid values", "run key", "help"):

@@ -9,17 +9,22 @@ over once, as the canonical JSON the campaign grid built, rather than rendered i
 
 from __future__ import annotations
 
+import dis
+import inspect
 import json
 import logging
+import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import click
 
 from tcbench.cli import fast_exit
-from tcbench.cli.errors import fail
+from tcbench.cli.errors import fail, plugin_hint
 from tcbench.methods.params import LABELS, Param
 
 
@@ -103,13 +108,113 @@ def _stop(message: str, code: int) -> None:
     fail(message, code)
 
 
+#: What tcbench raises for a mistake in what the user gave it (config, options, data): its checks of a run's
+#: parameters and dataset before the method runs, and its readers of the run's data (DatasetError is a ValueError, a
+#: diverged training a FloatingPointError, a missing splits file a FileNotFoundError).
+_MISTAKES = (ValueError, FileNotFoundError, FloatingPointError)
+_TCBENCH_DIR = Path(__file__).resolve().parent.parent
+_RAISE = dis.opmap["RAISE_VARARGS"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a failed run is reported: ``mistake`` (one line, exit 2) or a bug (traceback, exit 1), and for a bug the
+    innermost place in the method's or plugin's code it passed through (``file:line in function``)."""
+
+    mistake: bool
+    where: str | None = None
+
+
+def classify_failure(exc: BaseException, methods: Sequence[Any] = ()) -> Failure:
+    """A mistake or a bug, decided by where ``exc`` comes from rather than by its type alone.
+
+    Raised outside every method's ``execute`` (the checks of the parameters, the dataset and the run folder, the
+    checks of what ``execute`` returned), a ``ValueError``, ``FileNotFoundError`` or ``FloatingPointError`` is a
+    mistake in the user's input: those checks raise nothing else on purpose. An exception escaping ``execute`` is
+    a bug, unless a ``raise`` statement of tcbench's own code raised it (the readers of the run's data and the
+    training loop check the data and the options the run was given, in messages written for the user). A
+    ``ValueError`` from numpy, scikit-learn or torch, from the interpreter (a failed unpacking) or from a plugin's
+    code is a bug: it keeps its traceback, and ``where`` names the line of the method's code it came through.
+    ``methods`` (the run's method and its pre-step) add their files to those of the ``execute`` frames.
+    """
+    from tcbench.methods.contract import Method
+
+    entries: list[TracebackType] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    executes = [tb for tb in entries if tb.tb_frame.f_code.co_name == "execute"
+                and isinstance(tb.tb_frame.f_locals.get("self"), Method)]
+    files = {_source_file(m if isinstance(m, type) else type(m)) for m in methods if m is not None}
+    for tb in executes:
+        files |= {tb.tb_frame.f_code.co_filename, _source_file(type(tb.tb_frame.f_locals["self"]))}
+    files.discard(None)
+    inside = [tb for tb in entries if tb.tb_frame.f_code.co_filename in files]
+    where = None
+    if inside:
+        from tcbench.methods.registry import shown_path
+
+        last = inside[-1]
+        where = f"{shown_path(last.tb_frame.f_code.co_filename)}:{last.tb_lineno} in {last.tb_frame.f_code.co_name}"
+    if not isinstance(exc, _MISTAKES):
+        return Failure(False, where)
+    if not executes:
+        return Failure(True)
+    return Failure(True) if entries and _raised_by_tcbench(entries[-1]) else Failure(False, where)
+
+
+def _raised_by_tcbench(tb: TracebackType) -> bool:
+    """Whether the frame ``tb`` ends in is a ``raise`` statement of the tcbench package."""
+    code = tb.tb_frame.f_code
+    try:
+        Path(code.co_filename).resolve().relative_to(_TCBENCH_DIR)
+    except ValueError:
+        return False
+    return 0 <= tb.tb_lasti < len(code.co_code) and code.co_code[tb.tb_lasti] == _RAISE
+
+
+def _source_file(cls: type) -> str | None:
+    try:
+        return inspect.getsourcefile(cls) or inspect.getfile(cls)
+    except TypeError:
+        return None
+
+
+class _TracebackIntoRunLog(logging.Filter):
+    """Gives the run's failure line in its log (``artifacts/log.txt``) the traceback of a bug, so the log of a
+    failed job shows where the method's code failed; a mistake or a storage fault stays one line there too."""
+
+    def __init__(self, methods: Sequence[Any]) -> None:
+        super().__init__()
+        self.methods = methods
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tcbench.runs.faults import io_failure
+
+        exc = sys.exc_info()[1]
+        if record.levelno < logging.ERROR or record.exc_info is not None or not isinstance(exc, Exception):
+            return True
+        try:
+            if io_failure(exc) is None and not classify_failure(exc, self.methods).mistake:
+                record.exc_info = sys.exc_info()
+        except Exception:  # the failure line is written anyway; only its traceback would be missing
+            pass
+        return True
+
+
 def _execute(method: Any, params: dict[str, Any], place: Any) -> None:
-    """Run; say in one line why a run failed (bad input: exit 2; a storage fault, an interruption or a bug: exit 1
-    or 130), print the done line, exit fast either way."""
+    """Run; say why a run failed: a mistake in the user's input in one line (exit 2), a storage fault in one line
+    (exit 1), an interruption (130), a bug with its traceback and a last line naming the method's code (exit 1);
+    print the done line; exit fast either way."""
+    from tcbench.methods.registry import is_builtin
     from tcbench.runs.faults import io_failure, storage_problem
     from tcbench.runs.template import execute_run
 
     logging.raiseExceptions = False  # a full disk must not print a traceback per log line that cannot be written
+    run_log = logging.getLogger("tcbench.run")
+    into_log = _TracebackIntoRunLog((method, method.pre_step))
+    run_log.addFilter(into_log)
     try:
         marker = execute_run(method, params, place)
     except KeyboardInterrupt:
@@ -118,10 +223,18 @@ def _execute(method: Any, params: dict[str, Any], place: Any) -> None:
         cause = io_failure(exc) or storage_problem(place.run_dir or place.results_dir)
         if cause is not None:
             _stop(f"cannot write the run's results: {cause}; no marker written (the next attempt starts clean)", 1)
-        if isinstance(exc, (ValueError, FileNotFoundError, FloatingPointError)):
+        failure = classify_failure(exc, (method, method.pre_step))
+        if failure.mistake:
             _stop(str(exc), 2)
         traceback.print_exc()
-        _stop(f"{type(exc).__name__}: {exc} (a bug, please report it with the traceback above); no marker written", 1)
+        said = " ".join(f"{type(exc).__name__}: {exc}".split())  # the last line stays one line
+        if failure.where is not None and not is_builtin(type(method)):
+            _stop(f"{said} (a bug in the code of method {method.name}, at {failure.where}; the traceback above and "
+                  "the run's log show the calls); no marker written", 1)
+        at = f" at {failure.where}" if failure.where is not None else ""
+        _stop(f"{said} (a bug{at}, please report it with the traceback above); no marker written", 1)
+    finally:
+        run_log.removeFilter(into_log)
     click.echo(method.done_line(marker))
     fast_exit.request()  # every output is closed (the marker fsynced): nothing is left for teardown to flush
 
@@ -226,9 +339,12 @@ class RunCommands(click.Group):
                 return method_command(cmd_name, aliases[cmd_name])
             return method_command(cmd_name, [get_method(cmd_name)])
         except PluginError as exc:
-            raise click.UsageError(str(exc)) from None
-        except ValueError:
-            return None
+            fail(exc)
+        except ValueError:  # neither a command nor a method: perhaps the method of a plugin not loaded
+            if ctx.resilient_parsing:  # shell completion asks about partial words: no message, no exit
+                return None
+            fail(f"tcbench run {cmd_name}: no such command or method; valid values: {self.list_commands(ctx)}; "
+                 f"{plugin_hint(f'run {cmd_name} --help')}")
 
 
 @click.group(cls=RunCommands)

@@ -50,9 +50,13 @@ def dataset_spec(config: dict[str, Any]) -> dict[str, Any]:
         return with_min_pkts(read_dataset_spec(dataset_paths(config).root), dataset_min_pkts(config))
     spec: dict[str, Any] = {"name": dataset["name"], "source": dataset["source"]}
     if dataset["source"] == "synthetic":
-        from tcbench.data.synthetic import GENERATOR_VERSION
+        from tcbench.data.synthetic import GENERATOR_VERSION, check_generator_version
 
-        spec["synthetic"] = {**dict(sorted(dataset["synthetic"].items())), "generator_version": GENERATOR_VERSION}
+        # The version a config names (the default when it names none, as configs written before versions were
+        # selectable): the same key and value as before for version 2, so runs made on it keep their run keys.
+        synthetic = dict(sorted(dataset["synthetic"].items()))
+        version = check_generator_version(synthetic.get("generator_version", GENERATOR_VERSION))
+        spec["synthetic"] = {**synthetic, "generator_version": version}
     return spec
 
 

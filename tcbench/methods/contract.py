@@ -62,6 +62,14 @@ class Method(ABC):
     hparam_order: ClassVar[tuple[str, ...] | None] = None
     #: Where the plugin came from (module), set by the registry.
     origin: ClassVar[str] = ""
+    #: The version of the method's results, for a plugin that wants to keep its finished runs across edits that
+    #: change no number: when set, it enters the run key instead of the hash of the plugin's file, and planning
+    #: still names runs made by other code of the same version (tcbench.runs.provenance). Bump it when results
+    #: change. In-tree methods leave it unset: tcbench.RESULTS_VERSION covers them.
+    version: ClassVar[str | int | None] = None
+    #: The metrics every test context of a run records (``RunContext.report`` gives all four); a run without one
+    #: of them gets no marker.
+    test_metrics: ClassVar[tuple[str, ...]] = ("acc", "precision", "recall", "f1")
 
     # ------------------------------------------------------------------------------------------- parameters
     @classmethod
@@ -130,6 +138,18 @@ class Method(ABC):
         """The test contexts a run reports (one confusion matrix plot each)."""
         return dataset.test_contexts(bool(settings.get("test_leftover", False)))
 
+    def missing_results(self, metrics: Mapping[str, Mapping[str, Any]], dataset: DatasetDef,
+                        params: Mapping[str, Any]) -> list[str]:
+        """What a run's recorded metrics lack of what the method declares (each test context with each of
+        ``test_metrics``), as ``context`` or ``context/metric``; empty for a complete run."""
+        missing = []
+        for context in self.test_contexts(dataset, params):
+            if context not in metrics:
+                missing.append(context)
+            else:
+                missing += [f"{context}/{m}" for m in self.test_metrics if m not in metrics[context]]
+        return missing
+
     def campaign_defaults(self, settings: Mapping[str, Any]) -> dict[str, list[Any]]:
         """Grid axis values the original's ``tcbench campaign`` command uses when the user gives none."""
         return {}
@@ -182,10 +202,21 @@ class Method(ABC):
 
 @functools.cache
 def _param_index(cls: type[Method]) -> dict[str, Param]:
-    """A method's parameters by name, built once per class (planning asks for them per run)."""
+    """A method's parameters by name, built once per class (planning asks for them per run).
+
+    A name is one config key, one option and one entry of the run key, so two declarations may share it only as
+    the same parameter listed once as an axis and once as a setting (an optional axis, whose setting applies when
+    the grid leaves it out). ValueError naming the parameter otherwise; the registry checks this at registration.
+    """
     seen: dict[str, Param] = {}
-    for param in (*cls.axes, *cls.settings):
-        other = seen.setdefault(param.name, param)
-        if other is not param and other != param:
-            raise TypeError(f"method {cls.name}: parameter {param.name} is declared twice, differently")
+    for group, params in (("axes", cls.axes), ("settings", cls.settings)):
+        names = [param.name for param in params]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"method {cls.name}: parameter {repeated[0]!r} is listed twice in {group}")
+        for param in params:
+            other = seen.setdefault(param.name, param)
+            if other is not param and other != param:
+                raise ValueError(f"method {cls.name}: parameter {param.name!r} is declared twice, differently, in "
+                                 "axes and settings (two Params of one name: rename one, or list the same Param)")
     return seen

@@ -64,6 +64,7 @@ class Param:
     tag: str | None = None
     pattern: str | None = None  # a str must match it whole (regular expression)
     pattern_help: str | None = None  # the pattern in words, for error messages
+    component: str | None = None  # "augmentation": the values name registered augmentations (their code is a run's)
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -112,11 +113,27 @@ class Param:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not valid for this parameter, or None: the one place values are checked."""
+        return self._problem(value, self.valid_values())
+
+    def default_problem(self) -> str | None:
+        """Why the declared default is not one of the declaration's own valid values, or None.
+
+        Checked when a method registers, so that a default outside its ``choices``, bounds or pattern is the
+        plugin author's error at import, not every job's error for a key the user's config never set. Values from
+        ``choices_from`` are left out: they come from a registry that plugins loaded later may still extend.
+        """
+        problem = self._problem(self.default, self.choices)
+        if problem is None:
+            return None
+        valid = (self.describe_valid() if self.choices_from is None
+                 else self.pattern_help or f"{_KINDS[self.kind][1]} {self.bounds()}".strip())
+        return f"its default {problem}; valid values: {valid}"
+
+    def _problem(self, value: Any, valid: Sequence[Any] | None) -> str | None:
         try:
             cast = self.cast(value)
         except (TypeError, ValueError):
             return f"{value!r} is not {_KINDS[self.kind][1]}"
-        valid = self.valid_values()
         items = cast if self.kind is list else [cast]
         if self.kind is list:
             if not items:
@@ -185,7 +202,7 @@ SPLIT_INDEX = Param("split_index", int, 0, "Train split (0..n_splits-1), or -1 f
 SEED = Param("seed", int, 12345, "Run seed: weight init, shuffling and the 80/20 train/val draw.", minimum=0, tag="seed")
 FLOWPIC_DIM = Param("flowpic_dim", int, 32, "Flowpic resolution.", choices_from=_flowpic_dims, tag="dim")
 AUG_NAME = Param("aug_name", str, "noaug", "Augmentation applied at loading: the flows plus augmented copies.",
-                 choices_from=_augmentation_names, tag="aug")
+                 choices_from=_augmentation_names, tag="aug", component="augmentation")
 WITH_DROPOUT = Param("with_dropout", bool, True,
                      "Dropout2d(0.25) after conv2 and feature Dropout(0.5) after the last FC layer.",
                      section="training", off_option="--no-dropout", tag="dropout")

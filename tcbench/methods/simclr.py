@@ -52,7 +52,8 @@ PROJECTION_LAYER_DIM = Param("projection_layer_dim", int, 30,
                              minimum=1, option="--cl-projection-layer-dim", tag="proj")
 VIEW_AUGMENTATIONS = Param("augmentations", list, ["changertt", "timeshift"],
                            "Augmentations composed (in a random order per view) into each of the two views of a flow.",
-                           choices_from=_view_augmentation_names, unique=True, option="--cl-aug-names")
+                           choices_from=_view_augmentation_names, unique=True, option="--cl-aug-names",
+                           component="augmentation")
 TEMPERATURE = Param("temperature", float, 0.07, "NT-Xent temperature.", exclusive_minimum=0, option="--cl-temperature")
 CL_LEARNING_RATE = Param("cl_learning_rate", float, 0.001, "Pre-training Adam learning rate.", exclusive_minimum=0)
 CL_EPOCHS = Param("cl_epochs", int, 50, "Maximum pre-training epochs.", minimum=1)

@@ -15,6 +15,7 @@ import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,8 +101,15 @@ def compare_with_paper(long: pd.DataFrame, reference: str, stand_in: bool, metho
 
 
 def paper_plot(comparison: pd.DataFrame, path: Path, title: str) -> Path:
+    """:func:`paper_figure` saved as a PNG."""
+    from tcbench.reporting.plots import _save
+
+    return _save(paper_figure(comparison, title), path)
+
+
+def paper_figure(comparison: pd.DataFrame, title: str) -> Any:
     """Ours vs the paper per cell (dots with 95 % interval whiskers), one panel per test context."""
-    from tcbench.reporting.plots import _pyplot, _save
+    from tcbench.reporting.plots import _pyplot, legend_outside
 
     plt = _pyplot()
     # The cells the campaign ran (all cells when it ran none yet): a table-4 subset is not lost among 63 rows.
@@ -121,10 +129,10 @@ def paper_plot(comparison: pd.DataFrame, path: Path, title: str) -> Path:
         ax.set_title(context, fontsize=10)
         ax.set_xlabel(f"{part['metric'].iloc[0]} ({'%' if part['metric'].iloc[0] == 'acc' else 'x100'})")
         ax.grid(axis="x", alpha=0.3)
-    axes[0][0].legend(loc="lower left", fontsize=8)
+    legend_outside(axes[0][-1], fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def cell_label(row: pd.Series) -> str:

@@ -1,4 +1,5 @@
-"""Campaign figures: accuracy with ci95 error bars per augmentation and flowpic dim, and averaged confusion matrices.
+"""Campaign figures: accuracy with ci95 error bars per augmentation and flowpic dim, and averaged confusion matrices
+(one per condition).
 
 Both are drawn from what the summary already uses (the runsinfo long table) and from the per-run
 `<context>_conf_mtx.csv` artifacts, so a figure never disagrees with the summary table next to it.
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tcbench.atomic import atomic_write
+from tcbench.reporting.report_plan import format_value
 from tcbench.reporting.runs_table import CONTEXT_COLUMN
 from tcbench.reporting.stats import ci95
 from tcbench.reporting.summary import default_groupby
@@ -38,7 +40,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def accuracy_plot(long: pd.DataFrame, path: str | os.PathLike[str], metric: str = "acc") -> Path:
+def legend_outside(ax: Any, **options: Any) -> Any:
+    """A legend right of ``ax``, outside every panel: inside the axes it would cover error bars or curves (bars
+    reach the top of a 0-100 scale). Give it the rightmost panel of a row so that it covers no other panel."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **options)
+
+
+def accuracy_figure(long: pd.DataFrame, metric: str = "acc") -> Any:
     """One panel per test context: mean ``metric`` with ci95 error bars, one bar per flowpic dim, one bar group
     per experimental condition: the hparams that vary besides the dim (e.g. augmentation; projection and dropout
     for SimCLR), else the augmentation, else the campaign."""
@@ -71,34 +79,51 @@ def accuracy_plot(long: pd.DataFrame, path: str | os.PathLike[str], metric: str 
         # The whole scale, from 0: a cut axis makes a gap inside the intervals look large (the paired comparisons
         # of the report show the differences themselves).
         ax.set_ylim(0.0, 100.0 if metric == "acc" else 1.0)
-        if series:
-            ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    if series:
+        legend_outside(axes[0][-1], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_plot(long: pd.DataFrame, path: str | os.PathLike[str], metric: str = "acc") -> Path:
+    """:func:`accuracy_figure` saved as a PNG."""
+    return _save(accuracy_figure(long, metric), Path(path))
 
 
 def difference_figure(table: pd.DataFrame, metric: str) -> object | None:
     """Paired comparisons (``tcbench.reporting.comparisons``) as a figure: each compared value's mean difference to
-    the baseline with its paired 95 % interval, one panel per test context, a line at no difference."""
+    the baseline with its paired 95 % interval, one panel per test context, a line at no difference. A row is
+    labelled by what tells it apart from the others (the compared value, its baseline when there are several,
+    the other conditions that vary); what all rows share goes into the axis label."""
     plt = _pyplot()
     part = table[table["metric"] == metric]
     if part.empty:
         return None
     contexts = list(dict.fromkeys(part[CONTEXT_COLUMN]))
-    fig, axes = plt.subplots(1, len(contexts), figsize=(4.5 * len(contexts), 0.45 * len(part) / len(contexts) + 1.6),
+    others = [c for c in part.columns[: list(part.columns).index("metric")] if c != CONTEXT_COLUMN]
+    varying = [c for c in others if part[c].nunique(dropna=False) > 1]
+    several_compared, several_baselines = part["compared"].nunique() > 1, part["baseline"].nunique() > 1
+    labels = [" ".join([*([str(r["compared"])] if several_compared or not several_baselines else []),
+                        *([f"vs {r['baseline']}"] if several_baselines else []), *(f"{c}={r[c]}" for c in varying)])
+              for _, r in part.iterrows()]
+    part = part.assign(_label=labels)
+    # Room for the labels: a panel grows with the longest one instead of squeezing the intervals.
+    width = 3.2 + 0.065 * max(len(label) for label in labels)
+    fig, axes = plt.subplots(1, len(contexts), figsize=(width * len(contexts), 0.45 * len(part) / len(contexts) + 1.6),
                              squeeze=False)
+    compared = "" if several_compared else f"{part['compared'].iloc[0]} "
+    baseline = "the baseline" if several_baselines else str(part["baseline"].iloc[0])
     for ax, context in zip(axes[0], contexts):
         rows = part[part[CONTEXT_COLUMN] == context].reset_index(drop=True)
-        others = [c for c in rows.columns[: list(rows.columns).index("metric")] if c != CONTEXT_COLUMN]
-        labels = [" ".join([str(r["compared"]), *(f"{c}={r[c]}" for c in others)]) for _, r in rows.iterrows()]
         y = np.arange(len(rows))
         low = (rows["mean_diff"] - rows["ci95_low"]).fillna(0)
         high = (rows["ci95_high"] - rows["mean_diff"]).fillna(0)
         ax.errorbar(rows["mean_diff"], y, xerr=[low, high], fmt="o", color="tab:blue", capsize=3)
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_yticks(y, rows["_label"], fontsize=8)
         ax.invert_yaxis()
         ax.set_title(context, fontsize=10)
-        ax.set_xlabel(f"{metric} difference to {rows['baseline'].iloc[0]} (paired, 95 % CI)")
+        ax.set_xlabel(f"{metric}: {compared}- {baseline} (paired, 95 % CI)", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -129,33 +154,60 @@ def draw_confusion(ax: Any, matrix: pd.DataFrame, title: str, fontsize: float = 
     return image
 
 
-def confusion_plot(matrix: pd.DataFrame, title: str, path: str | os.PathLike[str]) -> Path:
+def confusion_panels(run_dirs: Sequence[Path], hparams: Sequence[Mapping[str, Any]], context: str,
+                     keys: Sequence[str]) -> list[tuple[str, pd.DataFrame, int]]:
+    """(condition label, averaged matrix, runs averaged) per value of the conditions ``keys`` among the runs that
+    evaluated ``context``: runs of different conditions (noaug and an augmentation) are never pooled, a pooled
+    matrix would show neither."""
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for run_dir, h in zip(run_dirs, hparams):
+        path = Path(run_dir) / "artifacts" / f"{context}_conf_mtx.csv"
+        if path.exists():
+            groups.setdefault(tuple(format_value(h.get(k)) for k in keys), []).append(path)
+    return [(" ".join(f"{k}={v}" for k, v in zip(keys, values)) or "all runs", average_confusion(csvs), len(csvs))
+            for values, csvs in sorted(groups.items())]
+
+
+def confusion_plot(panels: Sequence[tuple[str, pd.DataFrame, int]], title: str, path: str | os.PathLike[str]) -> Path:
+    """One averaged confusion matrix per condition (:func:`confusion_panels`), side by side (4 per row), one
+    colour scale."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    image = draw_confusion(ax, matrix, title)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.colorbar(image, ax=ax)
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 4.2 * rows), squeeze=False)
+    image = None
+    for ax, (label, matrix, n) in zip(axes.flat, panels):
+        image = draw_confusion(ax, matrix, f"{label} ({n} runs)" if len(panels) > 1 else f"{n} runs")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    if image is not None:
+        fig.colorbar(image, ax=list(axes.flat), shrink=0.8)
     return _save(fig, Path(path))
 
 
 def campaign_figures(long: pd.DataFrame, run_dirs: Sequence[Path], hparams: Sequence[Mapping[str, Any]],
                      out_dir: str | os.PathLike[str]) -> list[Path]:
     """``accuracy.png`` and, per test context and value of the report's split hparam (the flowpic dim), the
-    averaged confusion matrix ``confusion_<context>_<hparam>_<v>.png`` (names: tcbench.reporting.report_plan)."""
-    from tcbench.reporting.report_plan import confusion_file_names, format_value, report_split
+    confusion matrices ``confusion_<context>_<hparam>_<v>.png`` (names: tcbench.reporting.report_plan), one panel
+    per condition (the other hparams that vary between the runs)."""
+    from tcbench.reporting.report_plan import confusion_file_names, report_split, varying_conditions
 
     out = Path(out_dir)
     written = [accuracy_plot(long, out / "accuracy.png")]
     hp, values = report_split(hparams)
+    keys = [k for k in varying_conditions(hparams) if k != hp]
     for value in values or [None]:
-        dirs = [d for d, h in zip(run_dirs, hparams) if hp is None or h.get(hp) == value]
+        selected = [(d, h) for d, h in zip(run_dirs, hparams) if hp is None or h.get(hp) == value]
         label = f", {hp} {format_value(value)}" if hp else ""
         for context in sorted(long[CONTEXT_COLUMN].unique()):
-            csvs = [p for p in (d / "artifacts" / f"{context}_conf_mtx.csv" for d in dirs) if p.exists()]
-            if csvs:
+            panels = confusion_panels([d for d, _ in selected], [h for _, h in selected], context, keys)
+            if panels:
                 (name,) = confusion_file_names([context], hp, [value] if hp else [])
-                written.append(confusion_plot(average_confusion(csvs), f"{context}{label} ({len(csvs)} runs)", out / name))
+                written.append(confusion_plot(panels, f"{context}{label}", out / name))
     return written
 
 

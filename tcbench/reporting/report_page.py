@@ -4,7 +4,8 @@ No network and no separate files: figures are embedded PNGs, the style and the t
 the campaign (id, dataset identity, method, grid, run counts, compute), every run (a sortable table), the summary
 tables with units, accuracy with 95 % intervals on the whole scale, the paired comparisons with their differences
 and the critical-difference diagrams, learning curves (from the campaign's AIM repo), per-class precision / recall
-/ F1, confusion matrices per dim and test context, and the paper side by side when the campaign names its table.
+/ F1, confusion matrices per condition and test context, and the paper side by side when the campaign names its
+table.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tcbench.atomic import atomic_write
-from tcbench.reporting.console import format_duration
-from tcbench.reporting.plots import _pyplot, accuracy_plot, average_confusion, draw_confusion
+from tcbench.reporting.plots import _pyplot, accuracy_plot, confusion_panels, draw_confusion, legend_outside
 from tcbench.reporting.runs_table import CONTEXT_COLUMN
 from tcbench.reporting.stats import ci95
 
@@ -112,6 +112,28 @@ def _p(value: Any) -> str:
     return f'<span class="sig">{text}</span>' if value < 0.05 else text
 
 
+def duration_text(seconds: Any) -> str:
+    """A wall time with its units, to the precision it is worth: ``0.43 s``, ``42.1 s``, ``3 min 05 s``,
+    ``2 h 04 min``, ``1 d 03 h`` (a tiny campaign's runs take seconds: minutes alone would read 0)."""
+    if seconds is None or (isinstance(seconds, (float, np.floating)) and math.isnan(seconds)):
+        return ""
+    value = float(seconds)
+    if value < 59.95:
+        return f"{value:.3g} s"
+    total = int(round(value))
+    if total < 3600:
+        return f"{total // 60} min {total % 60:02d} s"
+    if total < 86_400:
+        return f"{total // 3600} h {total % 3600 // 60:02d} min"
+    return f"{total // 86_400} d {total % 86_400 // 3600:02d} h"
+
+
+def _empty(value: Any) -> bool:
+    if value is None or (isinstance(value, (list, tuple, dict, str)) and not value):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
 class ReportInputs:
     """What the page is built from: the completed config, the runs' markers (with their folders), the long table,
     the campaign folder (summaries, analysis, plots) and the merged AIM repo."""
@@ -146,33 +168,69 @@ def _campaign_section(inputs: ReportInputs) -> str:
         "dataset": identity,
         "grid": grid,
         "runs": f"{len(inputs.markers)}" + (f" (+ {len(pre)} shared pre-trainings)" if pre else ""),
-        "compute": f"{format_duration(seconds + seconds_pre)} of run time in all ({seconds / 3600:.2f} h of runs"
-                   + (f", {seconds_pre / 3600:.2f} h of pre-training" if pre else "") + ")",
+        "compute": f"{duration_text(seconds + seconds_pre)} of run time in all"
+                   + (f" ({duration_text(seconds)} of runs, {duration_text(seconds_pre)} of pre-training)" if pre else ""),
         "report written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{v if k == 'grid' else html.escape(str(v))}</dd>" for k, v in items.items())
     return f'<section id="campaign"><h1>Campaign {html.escape(config["campaign_id"])}</h1>{note}<dl>{rows}</dl></section>'
 
 
-def _runs_section(inputs: ReportInputs) -> str:
-    from tcbench.campaign.grid import grid_axes
+#: What the run template writes into every marker; any other top-level field is the method's own (the CNN's
+#: epochs_run, stopped_early and determinism, SimCLR's pretraining, a plugin's own record).
+RUN_RECORD_FIELDS: frozenset[str] = frozenset(
+    {"marker_version", "run_key", "method", "experiment", "hparams", "params", "aim", "metrics", "creation_time",
+     "end_time", "durations", "versions", "environment", "provenance", "artifacts"})
 
-    axes = [name for name, _ in grid_axes(inputs.config)]
-    rows = []
-    for marker in inputs.markers:
+
+def _flat_fields(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {k: v for key, item in value.items() for k, v in _flat_fields(item, f"{prefix}.{key}").items()}
+    if isinstance(value, (list, tuple)):
+        return {prefix: ", ".join(map(str, value))}
+    return {prefix: value}
+
+
+def runs_frame(markers: Sequence[Mapping[str, Any]], axes: Sequence[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The runs table (run_key, grid values, test metrics, duration in seconds, the method's own marker fields)
+    and the method's nested fields that hold one value in every run (the determinism settings of a CPU campaign),
+    said once under the table rather than repeated in a column per run. A column empty in every run (a method
+    without epochs) is left out."""
+    rows, extras = [], []
+    for marker in markers:
         row: dict[str, Any] = {"run_key": marker["run_key"]}
         row.update({axis: marker["params"].get(axis) for axis in axes})
         for context, metrics in sorted(marker["metrics"].items()):
             if context.startswith("test"):
                 row[f"{context} acc (%)"] = metrics.get("acc")
-                if "f1" in metrics:
-                    row[f"{context} f1"] = metrics["f1"]
-        row["epochs"] = marker.get("epochs_run", "")
-        row["duration (s)"] = marker["durations"].get("total")
+                row[f"{context} f1"] = metrics.get("f1")
         rows.append(row)
-    table = _table(pd.DataFrame(rows), sortable=True)
-    return (f'<section id="runs"><h2>Runs</h2><p class="muted">Every run of the campaign (click a column to sort). '
-            f'Each run lives in <code>results/runs/&lt;run_key&gt;/</code>.</p><div class="scroll">{table}</div></section>')
+        extras.append({k: v for name, value in marker.items() if name not in RUN_RECORD_FIELDS
+                       for k, v in _flat_fields(value, name).items()})
+    names = list(dict.fromkeys(k for e in extras for k in e))
+    same = {}
+    for name in names:
+        values = {repr(e.get(name)) for e in extras}
+        if "." in name and len(markers) > 1 and len(values) == 1:
+            same[name] = extras[0][name]
+    for row, extra, marker in zip(rows, extras, markers):
+        row["duration"] = marker["durations"].get("total")
+        row.update({k: extra.get(k) for k in names if k not in same})
+    frame = pd.DataFrame(rows)
+    keep = [c for c in frame.columns if not all(_empty(v) for v in frame[c])]
+    return frame[keep], {k: v for k, v in same.items() if not _empty(v)}
+
+
+def _runs_section(inputs: ReportInputs) -> str:
+    from tcbench.campaign.grid import grid_axes
+
+    frame, same = runs_frame(inputs.markers, [name for name, _ in grid_axes(inputs.config)])
+    table = _table(frame, sortable=True, formats={"duration": duration_text})
+    said = "; ".join(f"<code>{html.escape(k)}</code> = {html.escape(_fmt(v))}" for k, v in same.items())
+    common = f'<p class="muted">Same in every run: {said}</p>' if same else ""
+    return (f'<section id="runs"><h2>Runs</h2><p class="muted">Every run of the campaign (click a column to sort), '
+            f"with the method's own record of each run (e.g. epochs run). Each run lives in "
+            f'<code>results/runs/&lt;run_key&gt;/</code>.</p><div class="scroll">{table}</div>{common}</section>')
 
 
 def _summary_section(inputs: ReportInputs) -> str:
@@ -186,11 +244,11 @@ def _summary_section(inputs: ReportInputs) -> str:
             columns.append(f"{top} {sub}{unit}".strip())
         frame.columns = columns
         for column in [c for c in frame.columns if c.startswith("run_duration")]:
-            frame[column] = frame[column].map(lambda v: format_duration(v) if v == v else "")
+            frame[column] = frame[column].map(duration_text)
         parts.append(f"<h3>{html.escape(path.name)}</h3>{_table(frame)}")
     return (f'<section id="summary"><h2>Summary</h2><p class="muted">Per test context and varying hyper-parameter: '
             f'mean, standard deviation (ddof 1) and 95 % Student-t half-width over the runs; acc in %, f1 / precision / '
-            f'recall weighted averages in [0, 1], run durations as wall time.</p>{"".join(parts)}</section>')
+            f'recall weighted averages in [0, 1], run durations as wall time with their units.</p>{"".join(parts)}</section>')
 
 
 def _accuracy_section(inputs: ReportInputs) -> str:
@@ -209,6 +267,27 @@ def _difference_figure(table: pd.DataFrame, metric: str) -> str:
     return _png(fig) if fig is not None else ""
 
 
+#: The columns of a comparison that answer "does it differ, by how much, how sure": first, so that they fit the
+#: window; the rest of the CSV's statistics follow (scrolling right).
+KEY_COMPARISON_COLUMNS = ("context", "metric", "compared", "baseline", "n_pairs", "mean_diff", "95 % interval", "holm_p")
+MORE_COMPARISON_COLUMNS = ("wilcoxon_p", "t_p_value", "effect_size_dz", "mean_baseline", "mean_compared",
+                           "pairs_for_observed_diff", "pairs_for_1pt")
+
+
+def comparison_view(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A comparison CSV as the page shows it: the key columns first (the interval as one ``low .. high`` column),
+    the conditions that vary between its rows next to the context, the other statistics after them; and the
+    conditions that hold one value in every row (the file's flowpic dim), said once above the table."""
+    conditions = [c for c in table.columns[: list(table.columns).index("metric")] if c != CONTEXT_COLUMN]
+    fixed = {c: table[c].iloc[0] for c in conditions if len(table) and table[c].nunique(dropna=False) == 1}
+    interval = [f"{_fmt(low)} .. {_fmt(high)}" if low == low and high == high else ""
+                for low, high in zip(table["ci95_low"], table["ci95_high"])]
+    shown = table.rename(columns={CONTEXT_COLUMN: "context"}).assign(**{"95 % interval": interval})
+    varying = [c for c in conditions if c not in fixed]
+    order = ["context", *varying, *KEY_COMPARISON_COLUMNS[1:], *MORE_COMPARISON_COLUMNS]
+    return shown[[c for c in order if c in shown.columns]], fixed
+
+
 def _comparisons_section(inputs: ReportInputs) -> str:
     tables = sorted((inputs.campaign_dir / "campaign_summary").glob("comparison*.csv"))
     if not tables:
@@ -221,7 +300,10 @@ def _comparisons_section(inputs: ReportInputs) -> str:
         figure = _difference_figure(table, table["metric"].iloc[0]) if len(table) else ""
         cd = inputs.campaign_dir / "plots" / path.name.replace("comparison", "critical_difference").replace(".csv", ".png")
         cd_image = _img(cd.read_bytes(), "critical difference diagram") if cd.exists() else ""
-        parts.append(f"<h3>{html.escape(path.name)}</h3>{figure}<div class='scroll'>{_table(table, formats=formats)}</div>"
+        shown, fixed = comparison_view(table)
+        said = "".join(f" {html.escape(str(k))} = {html.escape(_fmt(v))}." for k, v in fixed.items())
+        parts.append(f"<h3>{html.escape(path.name)}</h3>{figure}<p class='muted'>The CSV's rows, the numbers to report "
+                     f"first.{said}</p><div class='scroll'>{_table(shown, formats=formats)}</div>"
                      f"<h4>Critical-difference diagram</h4>{cd_image}")
     return (
         '<section id="comparisons"><h2>Comparisons</h2>'
@@ -242,10 +324,16 @@ def _learning_curves(inputs: ReportInputs) -> str:
     curves = learning_curves(inputs.aim_repo)
     if curves.empty:
         return ""
+    fig = learning_curves_figure(curves, [k for k in inputs.long.columns if k in _conditions(inputs)])
+    return _png(fig)
+
+
+def learning_curves_figure(curves: pd.DataFrame, keys: Sequence[str]) -> Any:
+    """Per (metric, context) panel, the mean per epoch over the runs of each condition (the values of ``keys``),
+    one line per condition, the legend right of the panels."""
     plt = _pyplot()
-    keys = [k for k in inputs.long.columns if k in _conditions(inputs)]
-    label = (lambda r: " ".join(f"{k}={r[k]}" for k in keys)) if keys else (lambda r: "all runs")
-    curves["condition"] = curves.apply(label, axis=1) if keys else "all runs"
+    curves = curves.assign(condition=curves.apply(lambda r: " ".join(f"{k}={r[k]}" for k in keys), axis=1)
+                           if keys else "all runs")
     panels = list(dict.fromkeys(zip(curves["metric"], curves["context"])))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, (metric, context) in zip(axes[0], panels):
@@ -256,9 +344,9 @@ def _learning_curves(inputs: ReportInputs) -> str:
         ax.set_title(f"{context} {metric}", fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    legend_outside(axes[0][-1], fontsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def _conditions(inputs: ReportInputs) -> list[str]:
@@ -293,25 +381,35 @@ def _per_class_section(inputs: ReportInputs) -> str:
 
 
 def _confusion_section(inputs: ReportInputs) -> str:
+    """One figure per condition (each value of the varying hparams, the flowpic dim included), a panel per test
+    context: a matrix pooling noaug with an augmentation would show neither."""
+    from tcbench.reporting.report_plan import format_value
+
     plt = _pyplot()
-    by_dim: dict[Any, list[tuple[Mapping[str, Any], Path]]] = {}
+    keys = _conditions(inputs)
+    if "flowpic_dim" not in keys and any("flowpic_dim" in m["params"] for m in inputs.markers):
+        keys = ["flowpic_dim", *keys]
+    groups: dict[tuple[str, ...], list[tuple[Mapping[str, Any], Path]]] = {}
     for marker, run_dir in zip(inputs.markers, inputs.run_dirs):
-        by_dim.setdefault(marker["params"].get("flowpic_dim", "-"), []).append((marker, Path(run_dir)))
-    images = []
-    for dim, runs in sorted(by_dim.items(), key=lambda kv: str(kv[0])):
+        values = tuple(format_value(marker["hparams"].get(k, marker["params"].get(k))) for k in keys)
+        groups.setdefault(values, []).append((marker, Path(run_dir)))
+    parts = []
+    for values, runs in sorted(groups.items()):
+        condition = ", ".join(f"{k}={v}" for k, v in zip(keys, values)) or "all runs"
         contexts = sorted({c for m, _ in runs for c in m["metrics"] if c.startswith("test")})
         fig, axes = plt.subplots(1, len(contexts), figsize=(4.2 * len(contexts), 3.8), squeeze=False)
         for ax, context in zip(axes[0], contexts):
-            csvs = [d / "artifacts" / f"{context}_conf_mtx.csv" for _, d in runs]
-            csvs = [p for p in csvs if p.exists()]
-            if not csvs:
+            panels = confusion_panels([d for _, d in runs], [{} for _ in runs], context, [])
+            if not panels:
                 ax.axis("off")
                 continue
-            draw_confusion(ax, average_confusion(csvs), f"{context}, dim {dim} ({len(csvs)} runs)", fontsize=6)
+            _, matrix, n = panels[0]
+            draw_confusion(ax, matrix, f"{context} ({n} runs)", fontsize=6)
         fig.tight_layout()
-        images.append(_png(fig))
+        parts.append(f'<h3 class="condition">{html.escape(condition)}</h3>{_png(fig)}')
     return (f'<section id="confusion"><h2>Confusion matrices</h2><p class="muted">Row-normalised (rows = true '
-            f'class), averaged over the runs of each flowpic dim.</p>{"".join(images)}</section>')
+            f'class), averaged over the runs of each condition (never across conditions or flowpic dims).</p>'
+            f'{"".join(parts)}</section>')
 
 
 def _paper_section(inputs: ReportInputs) -> str:

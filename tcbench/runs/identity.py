@@ -1,6 +1,7 @@
 """A run's identity: the canonical parameters that change its result, and the run key hashed from them.
 
-The run key (a sha256 prefix of the canonical JSON of the parameters plus the results version of the code) names the
+The run key (a sha256 prefix of the canonical JSON of the parameters, the results version of the code and the identity
+of any plugin code the run executes) names the
 folder ``results/runs/<run_key>/``. Campaigns that share a grid point therefore share the run, editing one
 result-relevant parameter changes exactly the keys of the affected runs, and labels (campaign id, AIM experiment,
 device, threads, paths) can never trigger a rerun because they are not in the parameters at all.
@@ -29,8 +30,13 @@ def canonical_json(obj: Any) -> str:
 
 
 def run_key(params: Mapping[str, Any]) -> str:
-    """Content address of a run: sha256 of its canonical parameters and the results version of the code."""
-    payload = canonical_json({"results_version": RESULTS_VERSION, **params})
+    """Content address of a run: sha256 of its canonical parameters, the results version of tcbench's code and the
+    identity of any plugin code the run executes (``tcbench.runs.provenance.code_identity``: a plugin's declared
+    version or its code hash; nothing for tcbench's own methods and augmentations, so their keys stay as they were)."""
+    from tcbench.runs.provenance import code_identity
+
+    code = code_identity(params)
+    payload = canonical_json({"results_version": RESULTS_VERSION, **params, **({"code": code} if code else {})})
     return hashlib.sha256(payload.encode()).hexdigest()[:RUN_KEY_LENGTH]
 
 

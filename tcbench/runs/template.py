@@ -29,6 +29,7 @@ from tcbench import RESULTS_VERSION, __version__
 from tcbench.data.paths import DatasetPaths
 from tcbench.data.registry import DatasetDef, get_dataset
 from tcbench.runs.identity import run_key
+from tcbench.runs.provenance import provenance
 from tcbench.runs.tracker import SideTracker
 
 if TYPE_CHECKING:
@@ -244,6 +245,8 @@ def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dic
             last = time.time()
             check_finite(run.metrics)
             if method.tracked:
+                check_complete(method, run)
+            if method.tracked:
                 run._tracker().flush()
         # Leaving the block closed the AIM run (also on errors), which sets its end_time.
         key_name = "run_key" if method.results_kind == "runs" else f"{method.results_kind}_key"
@@ -257,7 +260,8 @@ def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dic
             marker = marker_base(run) | extras
         else:
             marker = {"marker_version": MARKER_VERSION, key_name: key, "params": params, **extras,
-                      "creation_time": started, "end_time": ended, "durations": run.durations, "versions": versions()}
+                      "creation_time": started, "end_time": ended, "durations": run.durations, "versions": versions(),
+                      "provenance": provenance(params)}
         marker["artifacts"] = sorted(p.name for p in artifacts.iterdir())
         marker_path = write_marker(run_dir / "marker.json", marker)
         log.info("run %s done in %.1f s: marker %s", key, marker["durations"]["total"], marker_path)
@@ -268,6 +272,21 @@ def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dic
     finally:
         root.removeHandler(handler)
         handler.close()
+
+
+class IncompleteRunError(ValueError):
+    """A method returned without recording every test context and metric it declares: its run gets no marker,
+    since the summaries and the report would miss the context (and a half result must never count as done)."""
+
+
+def check_complete(method: Method, run: RunContext) -> None:
+    missing = method.missing_results(run.metrics, run.dataset, run.params)
+    if missing:
+        declared = ", ".join(method.test_contexts(run.dataset, run.params))
+        raise IncompleteRunError(
+            f"run {run.key}: method {method.name} recorded no {', '.join(missing)} (it declares the test contexts "
+            f"{declared}, each with {', '.join(method.test_metrics)}); no marker written: the method must call "
+            "run.record(context, scores) for each")
 
 
 def check_finite(metrics: Mapping[str, Mapping[str, float]]) -> None:
@@ -298,6 +317,7 @@ def marker_base(run: RunContext) -> dict[str, Any]:
         "durations": run.durations,
         "versions": versions(),
         "environment": execution_environment(),
+        "provenance": provenance(run.params),
     }
 
 
@@ -310,10 +330,12 @@ def execution_environment() -> dict[str, str]:
 def versions() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {"tcbench": __version__, "results_version": RESULTS_VERSION, "python": platform.python_version()}
-    for name in ("torch", "aim", "numpy", "xgboost", "xgboost-cpu"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
+    from tcbench.runs.provenance import library_versions
+
+    found = {"tcbench": __version__, "results_version": RESULTS_VERSION, "python": platform.python_version(),
+             **library_versions()}
+    try:
+        found["aim"] = version("aim")
+    except PackageNotFoundError:
+        pass
     return found

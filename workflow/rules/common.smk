@@ -12,8 +12,9 @@ from snakemake.exceptions import WorkflowError
 
 from tcbench.campaign.folder import (MANIFEST, CampaignFolderError, check_campaign_folder, digest, lasting_settings,
                                      manifest, write_manifest)
-from tcbench.campaign.grid import campaign_method, campaign_runs, method_settings, pre_steps
+from tcbench.campaign.grid import campaign_code, campaign_method, campaign_runs, method_settings, pre_steps
 from tcbench.campaign.jobs import use_running_python
+from tcbench.campaign.reuse import inspect_finished
 from tcbench.campaign.status import release_finished_records
 from tcbench.data.paths import dataset_paths
 from tcbench.data.registry import get_dataset
@@ -108,7 +109,7 @@ if (GPUS_PER_RUN or GPUS_PER_PRE_STEP) and not workflow.remote_exec:
 
 # A campaign id names one grid: a folder holding another grid's outputs is refused before anything runs (or moved
 # aside with replace_campaign: true); campaign.json records this grid's runs (tcbench.campaign.folder).
-CAMPAIGN_RECORD = manifest(config, list(RUNS))
+CAMPAIGN_RECORD = manifest(config, list(RUNS), campaign_code(RUNS.values()))
 try:
     _said = check_campaign_folder(CAMPAIGN_DIR, CAMPAIGN_RECORD, config["replace_campaign"], workflow.output_settings.dryrun)
 except CampaignFolderError as exc:
@@ -130,6 +131,22 @@ def marker_paths():
 # release Snakemake's records of finished markers, so neither --rerun-incomplete (a kill right after the marker was
 # written) nor a changed job command or label (a code upgrade, another campaign's experiment name) retrains it.
 release_finished_records(marker_paths() + [str(RESULTS / PRE_STEP_KIND / key / "marker.json") for key in PRE_STEPS])
+
+
+# A finished run is reused only when it is complete, and never silently when other code made it
+# (tcbench.campaign.reuse): incomplete runs are trained again; runs of other code are named with each reason, and
+# trained again with rerun_other_code: true. Their markers are set aside before the DAG is built (a dry run only
+# says so). Jobs under a cluster executor re-read this file: they skip it.
+if not workflow.remote_exec:
+    _finished = inspect_finished(
+        [*zip(MARKERS, (spec.params for spec in RUNS.values())),
+         *((str(RESULTS / PRE_STEP_KIND / key / "marker.json"), params) for key, params in PRE_STEPS.items())],
+        DATASET)
+    for _line in _finished.messages(config["rerun_other_code"], "add `--config rerun_other_code=true` to this command",
+                                    dry_run=workflow.output_settings.dryrun):
+        print(_line, file=sys.stderr)
+    if not workflow.output_settings.dryrun:
+        _finished.set_aside(config["rerun_other_code"], Path(CAMPAIGN_MANIFEST))
 
 
 # The runs' hparams as the report steps will see them: the summary, analysis and figure names derive from them.
