@@ -21,8 +21,9 @@ min_version("9.0")
 # The project folder: relative paths of the config (results_dir, datasets_dir, .py plugins) resolve against it, as
 # for every `tcbench campaign` command. It is the folder given with -d / --directory; else the folder Snakemake starts
 # in when that is a tcbench project (it holds the Snakefile, the config, or results or datasets of this config), or
-# when `--config allow_new_project=true` asks for one there; else the project holding this Snakefile. So
-# `snakemake -s proj/Snakefile` from another folder plans (and writes .snakemake/) in proj, not a second campaign there.
+# when `--config start_project=true` asks for one there; else the project of the --configfile (the folder above
+# its config/ folder, or the folder holding it); else the project holding this Snakefile. So `snakemake -s
+# proj/Snakefile` from another folder plans (and writes .snakemake/) in proj, not a second campaign there.
 _START = Path.cwd()
 _CONFIG_FILES = list(workflow.overwrite_configfiles) or [_START / "config" / "config.yaml"]
 PROJECT = choose_project(_START, workflow.overwrite_workdir is not None, Path(workflow.basedir), _CONFIG_FILES, config)
@@ -55,7 +56,7 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 
-# A new results tree or dataset only in a project, an empty folder, or where allow_new_project asks for one.
+# A new results tree or dataset only in a project, an empty folder, or where start_project asks for one.
 if not (workflow.remote_exec or workflow.subprocess_exec):
     try:
         check_project(Path.cwd(), _CONFIG_FILES, config)
@@ -78,8 +79,8 @@ include: "workflow/rules/report.smk"
 # space is warned about; while jobs run, the storage guard ends the campaign within seconds of its first failed write
 # and names the cause and the folder on the terminal (a job's own log is on the full disk).
 if not (workflow.remote_exec or workflow.subprocess_exec):
-    _dataset_files = {str(DATA.parquet), *([SPLITS_FILE] if DATASET.draws_train_splits else []), *(f for inputs in (*RUN_INPUTS.values(), *PRE_STEP_INPUTS.values())
-                                                         for name, f in inputs.items() if name == "flowpics")}
+    _flowpics = {inputs["flowpics"] for inputs in (*RUN_INPUTS.values(), *PRE_STEP_INPUTS.values()) if "flowpics" in inputs}
+    _dataset_files = {str(DATA.parquet), *([SPLITS_FILE] if DATASET.draws_train_splits else []), *_flowpics}
     try:
         check_paths(config, {"datasets_dir": not all(os.path.exists(f) for f in _dataset_files)})
     except ConfigError as exc:

@@ -275,3 +275,17 @@ def test_confusion_matrices_are_never_pooled_across_dims(tmp_path, monkeypatch):
     for name, matrix in drawn.items():
         expected = np.eye(2) if "flowpic_dim_32" in name else 1 - np.eye(2)
         assert np.array_equal(matrix.to_numpy(), expected), name
+
+
+def test_two_campaigns_differ_in_their_settings_and_unshared_hparams_never_in_replicates():
+    """`campaign compare`'s differs_in: the method, a recorded setting (the generator's scale) and an hparam only
+    one campaign has; a dim both ran (one also ran another) is matched, seeds and splits pair the runs."""
+    from tcbench.reporting.campaign_compare import Campaign, differing
+
+    settings = {"dataset": {"name": "ucdavis-icdm19", "synthetic": {"scale": 1.0, "seed": 1}}, "splits": {"n_splits": 5}}
+    first = Campaign("a", long_table(augs=("noaug", "changertt"), dims=(32, 64)), "monolithic", settings)
+    other = long_table(augs=("noaug",), dims=(32,), seeds=(4, 5)).drop(columns=["aug_name"])
+    other.insert(list(other.columns).index("end_time") + 1, "max_depth", 6)  # an hparam of b's runs only
+    second = Campaign("b", other, "xgboost",
+                      {**settings, "dataset": {**settings["dataset"], "synthetic": {"scale": 0.05, "seed": 1}}})
+    assert differing(first, second) == ["method", "dataset.synthetic.scale", "aug_name", "max_depth"]

@@ -4,7 +4,6 @@ and matrices written here; the whole page of a real campaign is checked in test_
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -1,11 +1,15 @@
 """End to end: a 2-augmentation campaign (noaug, changertt; 2 splits x 2 seeds, dim 32) through the real workflow
 yields its comparison CSV, critical-difference diagram and report page; the CSV agrees with scipy recomputed from
-the runsinfo parquet; a real browser renders the page; two campaigns compare run pair by run pair."""
+the runsinfo parquet; a real browser renders the page (its key columns within a 1280px window); two campaigns, also
+of two methods, compare run pair by run pair."""
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -106,8 +110,8 @@ def test_report_page_renders_in_a_real_browser(two_augs, request):
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180).stdout
     body = dom[dom.index("<body"):dom.index(">", dom.index("<body"))]
     attrs = dict(part.split("=", 1) for part in body.replace('"', "").split()[1:])
-    # accuracy, difference to noaug, critical difference, learning curves, confusion matrices (one dim)
-    assert attrs["data-images"] == "5" and attrs["data-images-loaded"] == "5", body
+    # accuracy, difference to noaug, critical difference, learning curves, confusion matrices (one per augmentation)
+    assert attrs["data-images"] == "6" and attrs["data-images-loaded"] == "6", body
     # runs, summary, comparison, per class
     assert attrs["data-tables"] == "4", body
     for section in ("campaign", "runs", "summary", "accuracy", "comparisons", "learning-curves", "per-class", "confusion"):
@@ -172,3 +176,128 @@ def test_campaign_compare_pairs_two_campaigns(two_augs, tmp_path):
         assert row["wilcoxon_p"] == pytest.approx(expected) or (math.isnan(row["wilcoxon_p"]) and math.isnan(expected))
     bad = CliRunner().invoke(cli, ["campaign", "compare", str(two_augs), str(tmp_path)])
     assert bad.exit_code == 2 and "no campaign_summary/runsinfo" in bad.output
+
+
+def test_comparison_key_columns_fit_a_1280px_window(two_augs, tmp_path):
+    """In a 1280px window, the columns a comparison is read by (holm_p is the one to report) lie inside the window
+    and inside their table's scroll box: none is hidden to the right."""
+    exe = browser()
+    probe = tmp_path / "probe.html"
+    measure = ("<script>window.addEventListener('load', function () { var out = [];"
+               "document.querySelectorAll('#comparisons table').forEach(function (t) {"
+               "var box = t.parentElement.getBoundingClientRect(); var cells = {};"
+               "Array.from(t.tHead.rows[0].cells).forEach(function (c) { var r = c.getBoundingClientRect();"
+               "cells[c.textContent] = [r.left, r.right]; });"
+               "out.push({width: window.innerWidth, left: box.left, right: box.right, cells: cells}); });"
+               "document.body.dataset.probe = JSON.stringify(out); });</script></body>")
+    probe.write_text((two_augs / "report.html").read_text().replace("</body>", measure))
+    dom = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,900",
+                          "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                         timeout=180).stdout
+    start = dom.index('data-probe="') + len('data-probe="')
+    tables = json.loads(html.unescape(dom[start:dom.index('"', start)]))
+    assert tables and tables[0]["width"] == 1280
+    for table in tables:
+        for name in ("context", "compared", "baseline", "n_pairs", "mean_diff", "95 % interval", "holm_p"):
+            left, right = table["cells"][name]
+            assert table["left"] <= left and right <= min(table["right"], table["width"]), (name, table)
+
+
+def test_report_page_confusion_per_condition_durations_with_units_and_method_fields(two_augs):
+    """noaug and changertt get a confusion figure each; durations read with units (these runs take seconds, never
+    0m0s); the runs table shows the CNN's own record (epochs run, early stop)."""
+    page = (two_augs / "report.html").read_text()
+    section = page[page.index('<section id="confusion">'):]
+    section = section[:section.index("</section>")]
+    assert re.findall(r'<h3 class="condition">([^<]*)</h3>', section) == ["flowpic_dim=32, aug_name=changertt",
+                                                                        "flowpic_dim=32, aug_name=noaug"]
+    assert section.count("<img") == 2
+    runs = page[page.index('<section id="runs">'):page.index('<section id="summary">')]
+    headers = re.findall(r"<th>([^<]*)</th>", runs)
+    assert {"epochs_run", "stopped_early", "duration"} <= set(headers), headers
+    summary = page[page.index('<section id="summary">'):page.index('<section id="accuracy">')]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page[page.index('<section id="runs">'):page.index('<section id="accuracy">')])
+    durations = [c for c in cells if re.fullmatch(r"[\d.]+ s|\d+ min \d\d s", c)]
+    assert len(durations) >= 8 + 6 * 3, durations  # the 8 runs, and mean, std, ci95 of each summary row
+    assert not [c for c in cells if re.fullmatch(r"\d+m\d+s", c)]
+    assert "run_duration mean" in summary
+    assert re.search(r"<dt>compute</dt><dd>[\d.]+ s of run time in all|<dt>compute</dt><dd>\d+ min \d\d s of run", page)
+
+
+XGB_CONFIG = {**{k: v for k, v in AUG_CONFIG.items() if k != "training"}, "campaign_id": "two-augs-xgb",
+              "method": "xgboost", "xgboost": {"flow_representation": "flowpic"},
+              "grid": {"split_index": [0, 1], "seed": [12345, 42], "flowpic_dim": [32]}}
+
+
+@pytest.fixture(scope="module")
+def across_methods(two_augs, tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """XGBoost on the same data, splits, seeds and dim as two-augs (run next to it, sharing its data), compared
+    against two-augs with `tcbench campaign compare`: (the XGBoost campaign's folder, comparison.csv)."""
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    workdir = two_augs.parents[2]
+    path = workdir / "xgb.yaml"
+    path.write_text(yaml.safe_dump(XGB_CONFIG))
+    proc = snakemake(workdir, "--cores", "2", configfile=path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    other = two_augs.parent / "two-augs-xgb"
+    out = tmp_path_factory.mktemp("across-methods")
+    result = CliRunner().invoke(cli, ["campaign", "compare", str(two_augs), str(other), "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "comparison.png").read_bytes().startswith(b"\x89PNG")
+    return other, pd.read_csv(out / "comparison.csv")
+
+
+def test_compare_across_methods_names_everything_that_differs(across_methods):
+    """The method, the CNN's own hparams (augmentation, epochs, dropout) and XGBoost's differ; the split, seeds and
+    dim are what pairs the runs."""
+    _, table = across_methods
+    (differs,) = set(table["differs_in"])
+    names = differs.split(", ")
+    assert names[0] == "method"
+    assert {"aug_name", "epochs", "with_dropout", "learning_rate", "flow_representation"} <= set(names)
+    assert not {"split_index", "seed", "flowpic_dim", "dataset"} & set(names)
+
+
+def test_compare_across_methods_pairs_each_run_with_its_counterpart_only(two_augs, across_methods):
+    """Each XGBoost run pairs once with the CNN run of its split and seed, per augmentation of the CNN campaign (kept
+    apart, never pooled): 4 pairs per row, the differences recomputed from the two parquet files."""
+    other, table = across_methods
+    a = pd.read_parquet(two_augs / "campaign_summary" / "runsinfo_flowpic_dim_32.parquet")
+    b = pd.read_parquet(other / "campaign_summary" / "runsinfo_flowpic_dim_32.parquet")
+    assert len(b["run_key"].unique()) == 4
+    contexts = sorted(a["test_split_name"].unique())
+    assert len(table) == 2 * 2 * len(contexts)  # acc and f1 x both augmentations x contexts
+    assert set(table["n_pairs"]) == {4}
+    assert set(table["compared"]) == {"two-augs-xgb (xgboost)"}
+    assert set(table["baseline"]) == {"two-augs (monolithic, aug_name=noaug)", "two-augs (monolithic, aug_name=changertt)"}
+    for _, row in table.iterrows():
+        aug = row["baseline"].split("aug_name=")[1].rstrip(")")
+        base = a[(a["aug_name"] == aug) & (a["test_split_name"] == row["test_split_name"])].set_index(PAIR_KEYS)
+        comp = b[b["test_split_name"] == row["test_split_name"]].set_index(PAIR_KEYS)
+        diffs = (comp[row["metric"]] - base[row["metric"]].reindex(comp.index)).to_numpy()
+        assert len(diffs) == 4 and row["mean_diff"] == pytest.approx(diffs.mean())
+        assert row["mean_baseline"] == pytest.approx(base[row["metric"]].mean())
+
+
+def test_compare_says_in_one_line_why_nothing_pairs(two_augs, across_methods, tmp_path):
+    """The XGBoost campaign's results with other seeds (as a campaign run with seeds 7 and 8 leaves them): no run
+    has a counterpart, and one line says which setting keeps them apart."""
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    source, _ = across_methods
+    other = tmp_path / "xgb-other-seeds"
+    (other / "campaign_summary").mkdir(parents=True)
+    shutil.copy(source / "campaign.json", other / "campaign.json")
+    runs = pd.read_parquet(source / "campaign_summary" / "runsinfo_flowpic_dim_32.parquet")
+    runs["seed"] = runs["seed"].map({12345: 7, 42: 8})
+    runs.to_parquet(other / "campaign_summary" / "runsinfo_flowpic_dim_32.parquet")
+    result = CliRunner().invoke(cli, ["campaign", "compare", str(two_augs), str(other), "--output-dir", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert result.output == ("error: two-augs and xgb-other-seeds share no grid point: no common seed "
+                             "(two-augs: 12345, 42; xgb-other-seeds: 7, 8)\n")
+    assert not (tmp_path / "out").exists()

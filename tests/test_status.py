@@ -20,9 +20,14 @@ CONFIG = {"campaign_id": "watched", "dataset": {"name": "ucdavis-icdm19", "synth
           "grid": {"split_index": [0], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [1, 2, 3, 4, 5]}}
 
 
+# Every test context of the CNN with every metric it declares: a marker lacking one is not done.
+COMPLETE_METRICS = {ctx: {"acc": 90.0, "precision": 0.9, "recall": 0.9, "f1": 0.9}
+                    for ctx in ("test-script", "test-human", "test-train-val-leftover")}
+
+
 def _marker(key: str) -> dict:
     return {"marker_version": 1, "run_key": key, "method": "monolithic", "experiment": "e", "hparams": {},
-            "aim": {"repo": "aim", "run_hash": "h"}, "metrics": {}, "creation_time": 0.0, "end_time": 8.0,
+            "aim": {"repo": "aim", "run_hash": "h"}, "metrics": COMPLETE_METRICS, "creation_time": 0.0, "end_time": 8.0,
             "durations": {"total": 8.0}, "versions": {}, "artifacts": []}
 
 

@@ -25,7 +25,7 @@ MANIFEST = "campaign.json"
 
 #: Config keys that instruct one invocation and are not part of the campaign (the report page leaves them out, so
 #: giving them never reruns a step).
-INSTRUCTIONS = frozenset({"replace_campaign", "rerun_other_code", "allow_new_project"})
+INSTRUCTIONS = frozenset({"replace_campaign", "rerun_other_code", "start_project"})
 
 
 def lasting_settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,7 +133,9 @@ def check_campaign_folder(campaign_dir: Path, record: Mapping[str, Any], replace
 # another folder plans the whole campaign (dataset, every run) again there, or reports a finished one as pending.
 
 #: The config key that starts a new project in a folder that is not one (planning refuses it otherwise).
-ALLOW_NEW_PROJECT = "allow_new_project"
+START_PROJECT = "start_project"
+#: How to set it for one command.
+ASK = f"snakemake: --config {START_PROJECT}=true; tcbench campaign: in the --configfile"
 
 
 class ProjectError(ValueError):
@@ -152,8 +154,9 @@ class Project:
         """The line that says the command works elsewhere than where it started, or None."""
         if self.moved_from is None:
             return None
-        return (f"note: {self.moved_from} is not a tcbench project: working in the project {self.folder}; to start a "
-                f"project in {self.moved_from} instead, add --config {ALLOW_NEW_PROJECT}=true")
+        return (f"note: {self.moved_from} is not a tcbench project: working in the project {self.folder} (relative "
+                f"paths of the config resolve there); to start a project in {self.moved_from} instead, set "
+                f"{START_PROJECT}: true ({ASK})")
 
 
 def _relative(value: Any, default: str) -> Path | None:
@@ -183,25 +186,40 @@ def project_sign(folder: Path, config_files: Sequence[str | os.PathLike[str]], c
 
 
 def _asked(config: Mapping[str, Any]) -> bool:
-    value = config.get(ALLOW_NEW_PROJECT)
+    value = config.get(START_PROJECT)
     return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def config_project(config_files: Sequence[str | os.PathLike[str]]) -> Path | None:
+    """The project a campaign config belongs to: the folder above its ``config/`` folder (``proj/config/x.yaml``,
+    ``proj/config/campaigns/x.yaml``), else the folder holding it; None without a config file."""
+    for given in config_files:
+        path = Path(given).absolute()
+        if not path.is_file():
+            continue
+        for parent in path.parents:
+            if parent.name == "config":
+                return parent.parent
+        return path.parent
+    return None
 
 
 def choose_project(start: Path, named: bool, snakefile_dir: Path, config_files: Sequence[str | os.PathLike[str]],
                    config: Mapping[str, Any]) -> Project:
     """The project a command works in: the folder named with ``--directory`` (``named``); else the folder it starts
-    in when that is a project (or ``allow_new_project`` asks for one there); else the project holding the Snakefile.
-    A named folder that is not a project is checked by ``check_project`` once the config is complete."""
+    in when that is a project (or ``start_project`` asks for one there); else the project of its config file
+    (config_project); else the project holding the Snakefile. A named folder that is not a project is checked by
+    ``check_project`` once the config is complete."""
     start = start.absolute()
     if named or project_sign(start, config_files, config) or _asked(config):
         return Project(start)
-    return Project(snakefile_dir.absolute(), moved_from=start)
+    return Project(config_project(config_files) or snakefile_dir.absolute(), moved_from=start)
 
 
 def check_project(folder: Path, config_files: Sequence[str | os.PathLike[str]], config: Mapping[str, Any]) -> None:
     """Refuse (ProjectError, one line) to create a results tree or dataset in ``folder`` when it is not a project:
     no sign of one (project_sign), not empty (a named empty folder is a new project), not asked for with
-    ``allow_new_project``, and the config places results or datasets in it (relative paths)."""
+    ``start_project``, and the config places results or datasets in it (relative paths)."""
     if project_sign(folder, config_files, config) or _asked(config):
         return
     placed = [f"{key} {path}" for key, default in (("results_dir", "results"), ("datasets_dir", "resources/datasets"))
@@ -215,7 +233,7 @@ def check_project(folder: Path, config_files: Sequence[str | os.PathLike[str]], 
     raise ProjectError(
         f"{folder.absolute()} is not a tcbench project (it holds {shown}, but no Snakefile, campaign config, results "
         f"tree or dataset): planning would create {' and '.join(placed)} in it; work in a project or an empty "
-        f"folder, or add --config {ALLOW_NEW_PROJECT}=true to start a project here")
+        f"folder, or set {START_PROJECT}: true to start a project here ({ASK})")
 
 
 def relocate_snakemake_log(start: Path, project: Path, logfile_handlers: dict[Any, str]) -> None:

@@ -61,7 +61,8 @@ _directory_option = click.option(
     "--directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
     help="The campaign's project folder: relative paths of the config (results_dir, datasets_dir) resolve there "
          "(Snakemake's --directory) [default: the current folder when it is a tcbench project (it holds the "
-         "Snakefile, the config, or results or datasets of it), else the project holding the Snakefile].")
+         "Snakefile, the config, or results or datasets of it), else the config's project (the folder above its "
+         "config/ folder, or holding it), else the project holding the Snakefile].")
 
 
 def _project(directory: Path | None, configfile: Path | None, config: dict[str, Any]) -> Any:
@@ -365,8 +366,8 @@ def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, co
                    "the project].")
 @click.option("--directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="The campaign's project folder (Snakemake's -d / --directory; relative results_dir are resolved "
-                   "there) [default: the current folder when it is a tcbench project, else the project holding the "
-                   "Snakefile, as for snakemake and the campaign commands].")
+                   "there) [default: the current folder when it is a tcbench project, else the config's project, "
+                   "else the project holding the Snakefile, as for snakemake and the campaign commands].")
 @click.option("--state", "states", multiple=True, type=click.Choice(["done", "running", "failed", "pending"]),
               help="Only list runs in this state (repeatable) [default: every state but done].")
 @click.option("--all", "show_all", is_flag=True, help="List done runs too.")

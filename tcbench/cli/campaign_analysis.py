@@ -89,8 +89,10 @@ def report(config_json: str, campaign_dir: Path, output: Path, runsinfo: tuple[P
 @click.option("--metrics", default="acc,f1", show_default=True, help="Metrics compared, comma list.")
 def compare(first: Path, second: Path, output_dir: Path | None, metrics: str) -> None:
     """Two campaigns (their results/campaigns/<id> folders) compared run pair by run pair on their common grid
-    points: SECOND against FIRST, paired by split and seeds and by every other value they share, with the statistics
-    of the campaign comparisons (paired t-interval, Wilcoxon, Holm, effect size, runs needed)."""
+    points: each run of SECOND against its counterpart in FIRST (same split, seeds, test context and value of every
+    hparam the two share values of), with the statistics of the campaign comparisons (paired t-interval, Wilcoxon,
+    Holm, effect size, runs needed). The differs_in column names what the pairs differ in (the method, dataset and
+    split settings, unshared hparams); an hparam only one campaign varies gets one row per value."""
     from tcbench.reporting.campaign_compare import compare_campaigns
 
     out = output_dir or first.parent.parent / "comparisons" / f"{first.name}_vs_{second.name}"

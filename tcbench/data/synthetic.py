@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
@@ -483,12 +484,12 @@ _CONDITIONS_V3: dict[str, _Conditions] = {
     # Humans browse from other networks than the lab's scripts: slower and more varied paths, later captures,
     # longer start-up delays and more loss.
     PARTITION_HUMAN: _Conditions(
-        timing_median=1.25,
+        timing_median=1.35,
         timing_sigma=0.25,
         timing_p_wide=0.3,
         timing_wide=(0.5, 2.5),
-        p_late=0.45,
-        late_max_s=1.5,
+        p_late=0.5,
+        late_max_s=2.0,
         delay_mean_s=0.3,
         outages_per_s=0.15,
         outage_s=(0.1, 0.5),
@@ -510,7 +511,7 @@ _HUMAN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
     "google-doc": {"google-drive": 0.01, "youtube": 0.01},
     "google-drive": {"google-music": 0.06, "youtube": 0.06},
     "google-music": {"google-drive": 0.03, "google-search": 0.02},
-    "google-search": {"google-doc": 0.35, "google-drive": 0.03, "youtube": 0.03},
+    "google-search": {"google-doc": 0.2, "google-drive": 0.03, "youtube": 0.03},
     "youtube": {"google-drive": 0.08, "google-music": 0.02, "google-doc": 0.01},
 }
 LOOKALIKES_V3: dict[str, dict[str, dict[str, float]]] = {
@@ -530,19 +531,47 @@ def _conditions_rng(seed: int, part_idx: int, cls_idx: int, i: int) -> np.random
     return np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, i, _CONDITIONS_STREAM]))
 
 
-def _draw_path(rng: np.random.Generator, cond: _Conditions) -> _Path:
-    u = rng.random(4)
+_STANDARD_NORMAL = NormalDist()
+
+
+def _path_from_uniforms(u: np.ndarray, cond: _Conditions) -> _Path:
+    """A flow's conditions from three uniforms (timing, offset, loss rate), each mapped through its distribution.
+
+    The timing uniform first picks the mixture's part (below ``timing_p_wide``: the log-uniform part), then, rescaled
+    to [0, 1), the quantile inside that part; the offset uniform likewise picks a late capture (below ``p_late``)
+    or a start-up delay and its quantile. So stratified uniforms give stratified conditions (see
+    :func:`_condition_uniforms`).
+    """
     lo, hi = cond.timing_wide
     if u[0] < cond.timing_p_wide:
-        timing = math.exp(math.log(lo) + u[1] * (math.log(hi) - math.log(lo)))
+        q = u[0] / cond.timing_p_wide
+        timing = math.exp(math.log(lo) + q * (math.log(hi) - math.log(lo)))
     else:
-        timing = cond.timing_median * math.exp(cond.timing_sigma * float(rng.standard_normal()))
+        q = min(max((u[0] - cond.timing_p_wide) / (1.0 - cond.timing_p_wide), 1e-12), 1.0 - 1e-12)
+        timing = cond.timing_median * math.exp(cond.timing_sigma * _STANDARD_NORMAL.inv_cdf(q))
     timing = min(max(timing, lo), hi)
-    if u[2] < cond.p_late:
-        offset = -cond.late_max_s * u[3]
+    if u[1] < cond.p_late:
+        offset = -cond.late_max_s * u[1] / cond.p_late
     else:
-        offset = float(rng.exponential(cond.delay_mean_s)) if cond.delay_mean_s > 0 else 0.0
-    return _Path(timing, offset, cond.random_loss_max * float(rng.random()))
+        offset = -cond.delay_mean_s * math.log1p(-(u[1] - cond.p_late) / (1.0 - cond.p_late))
+    return _Path(timing, offset, cond.random_loss_max * float(u[2]))
+
+
+def _draw_path(rng: np.random.Generator, cond: _Conditions) -> _Path:
+    """Independent conditions: the pretraining flows' (each from its own stream, so scale cannot move them)."""
+    return _path_from_uniforms(rng.random(3), cond)
+
+
+def _condition_uniforms(seed: int, part_idx: int, cls_idx: int, n: int) -> np.ndarray:
+    """(n, 3) stratified uniforms for the n flows of one class of a test partition.
+
+    Each condition's uniforms are a Latin hypercube over the class (one value in each of n equal slices, the
+    slices shuffled independently per condition), as the look-alikes are: a test class of 15 flows then meets the
+    declared spread of conditions at every seed, instead of, say, 2 or 8 slow paths by chance, which would move
+    test accuracy and the augmentations' gains from seed to seed more than any design choice.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, 0, _CONDITIONS_STREAM]))
+    return np.stack([(rng.permutation(n) + rng.random(n)) / n for _ in range(3)], axis=1)
 
 
 def _assemble_v3(rng: np.random.Generator, crng: np.random.Generator, pk: _Packets, epoch: float, path: _Path,
@@ -597,15 +626,17 @@ def _assemble_v3(rng: np.random.Generator, crng: np.random.Generator, pk: _Packe
     return _Flow(ttf, out_sizes, out_dirs, epoch)
 
 
-def _generate_flow_v3(seed: int, part_idx: int, cls_idx: int, i: int, source: str, partition: str) -> _Flow:
+def _generate_flow_v3(seed: int, part_idx: int, cls_idx: int, i: int, source: str, partition: str,
+                      uniforms: np.ndarray | None = None) -> _Flow:
     """One version-3 flow: the user's behaviour from the flow's own stream (as version 2, with version 3's
-    knobs), then the path's conditions from a stream of their own."""
+    knobs), then the path's conditions from a stream of their own (``uniforms``: the flow's stratified condition
+    uniforms in a test partition; None: drawn from that stream)."""
     rng = _flow_rng(seed, part_idx, cls_idx, i)
     rng.random()  # the pretraining look-alike draw, consumed as in version 2
     epoch = float(rng.integers(*_EPOCH_RANGE_US)) / 1e6
     crng = _conditions_rng(seed, part_idx, cls_idx, i)
     cond = _CONDITIONS_V3[partition]
-    path = _draw_path(crng, cond)
+    path = _draw_path(crng, cond) if uniforms is None else _path_from_uniforms(uniforms, cond)
     pk = _Packets.empty(_sizes_dirs_v3)
     _GENERATORS[source](rng, _DOMAINS_V3[partition], pk, pace=path.timing if source in _SESSION_CLASSES else 1.0)
     return _assemble_v3(rng, crng, pk, epoch, path, cond)
@@ -716,6 +747,17 @@ def synthetic_dataset_id(seed: int = 12345, scale: float = 1.0, lookalikes: bool
     return name if lookalikes else f"{name}_nolookalikes"
 
 
+def _test_uniforms(seed: int, spec: _FlowSpec, strata: dict[tuple[int, int], np.ndarray]) -> np.ndarray | None:
+    """The stratified condition uniforms of a test-partition flow (None for pretraining flows); ``strata`` caches
+    one class's array."""
+    if spec.partition == PARTITION_PRETRAINING:
+        return None
+    key = (spec.part_idx, spec.cls_idx)
+    if key not in strata:
+        strata[key] = _condition_uniforms(seed, spec.part_idx, spec.cls_idx, CLASS_COUNTS[spec.partition][spec.app])
+    return strata[key][spec.i - 1]
+
+
 def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes: bool = True,
                                generator_version: int = GENERATOR_VERSION) -> pa.Table:
     """The synthetic dataset as an Arrow table with the curated ucdavis-icdm19 schema (SCHEMA).
@@ -731,11 +773,13 @@ def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes
     specs = _catalogue(seed, scale, lookalikes, LOOKALIKES if version == 2 else LOOKALIKES_V3)
     ttf_parts, size_parts, dir_parts = [], [], []
     epochs = np.empty(len(specs))
+    strata: dict[tuple[int, int], np.ndarray] = {}
     for k, s in enumerate(specs):
         if version == 2:
             flow = _generate_flow(seed, s.part_idx, s.cls_idx, s.i, s.source, _DOMAINS[s.partition])
         else:
-            flow = _generate_flow_v3(seed, s.part_idx, s.cls_idx, s.i, s.source, s.partition)
+            flow = _generate_flow_v3(seed, s.part_idx, s.cls_idx, s.i, s.source, s.partition,
+                                     _test_uniforms(seed, s, strata))
         ttf_parts.append(flow.timetofirst)
         size_parts.append(flow.sizes)
         dir_parts.append(flow.dirs)

@@ -29,8 +29,9 @@ from tcbench.reporting.report_plan import CAMPAIGN_LABELS, RUN_ID_COLUMNS, forma
 from tcbench.reporting.runs_table import CONTEXT_COLUMN, hparams_of, metrics_of
 
 #: Sections of a campaign's recorded settings (campaign.json) that change what a run trained and was tested on
-#: without always showing in its hparams (the dataset's generator seed and scale, the samples per split).
-SETTING_SECTIONS: tuple[str, ...] = ("dataset", "splits")
+#: without always showing in its hparams: the dataset's generator seed and scale, the samples per split, the
+#: identity of a plugin method's code.
+SETTING_SECTIONS: tuple[str, ...] = ("dataset", "splits", "code")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ def _no_pairs_reason(first: Campaign, second: Campaign, replicates: Sequence[str
     a, b = first.name, second.name
     ours = [c for c in first.columns() if is_replicate(c)]
     theirs = [c for c in second.columns() if is_replicate(c)]
+    if not ours and not theirs:
+        return f"{a} and {b} share no grid point: their runs record no split or seed to pair them by"
     if sorted(ours) != sorted(theirs):
         return (f"{a} and {b} share no grid point: {a} tells its runs apart by {', '.join(ours) or 'nothing'}, "
                 f"{b} by {', '.join(theirs) or 'nothing'}, so no run of one has a counterpart in the other")
@@ -137,6 +140,9 @@ def paired_campaigns(first: Campaign, second: Campaign, metrics: Sequence[str]) 
     ours, theirs = first.columns(), second.columns()
     replicates = [c for c in ours if c in theirs and is_replicate(c)]
     matched = [c for c in ours if c in theirs and c not in differ and not is_replicate(c)]
+    if not replicates or {c for c in ours if is_replicate(c)} != {c for c in theirs if is_replicate(c)}:
+        # Runs told apart by other replicates (SimCLR's two seeds against a CNN's one) have no counterpart.
+        raise ValueError(_no_pairs_reason(first, second, replicates, matched))
     for campaign in (first, second):
         missing = [m for m in metrics if m not in campaign.long.columns]
         if missing:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime
+import errno
 import logging
 import os
 import shutil
@@ -324,6 +325,23 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+#: An empty campaign repo (AIM's SQLite index and folders) and the re-index, on top of the copied runs.
+REPO_OVERHEAD_BYTES = 2**20
+
+
+def _check_space(plans: Sequence[_Plan], dst: Path) -> None:
+    """Refuse a merge that cannot fit before writing anything (an ENOSPC OSError naming ``dst``): it copies every
+    run's AIM data and artifacts, and on a full disk AIM's repo creation fails in a subprocess that prints its own
+    traceback instead of a reason."""
+    from tcbench.runs.faults import folder_bytes
+
+    need = REPO_OVERHEAD_BYTES + sum(folder_bytes(p.repo_root) + folder_bytes(p.run_dir / "artifacts") for p in plans)
+    free = shutil.disk_usage(dst.parent).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"No space left on device (the campaign repo needs about {need / 2**20:.1f} MiB, "
+                                    f"{free / 2**20:.1f} MiB free)", str(dst))
+
+
 def merge_run_repos(
     runs: Sequence[MergeSource],
     dst: str | os.PathLike[str],
@@ -348,6 +366,7 @@ def merge_run_repos(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(dst)
+    _check_space(plans, dst)
     tmp = temp_sibling(dst, "tmp")
     try:
         init_run_repo(tmp, ensure_template_repo(template) if template is not None else None)
