@@ -12,7 +12,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from tcbench.campaign.config import ConfigError, check_paths, prepare_config, reparse_command_line
-from tcbench.campaign.folder import ProjectError, check_project, choose_project, relocate_snakemake_log
+from tcbench.campaign.folder import (PROJECT_ENV, Project, ProjectError, check_project, choose_project,
+                                     relocate_snakemake_log)
 from tcbench.runs.faults import CampaignStorageGuard, footprint_warning
 
 min_version("9.0")
@@ -26,13 +27,21 @@ min_version("9.0")
 # proj/Snakefile` from another folder plans (and writes .snakemake/) in proj, not a second campaign there.
 _START = Path.cwd()
 _CONFIG_FILES = list(workflow.overwrite_configfiles) or [_START / "config" / "config.yaml"]
-PROJECT = choose_project(_START, workflow.overwrite_workdir is not None, Path(workflow.basedir), _CONFIG_FILES, config)
+# Jobs that Snakemake spawns (`run:` rules, cluster jobs) re-read this file from the folder Snakemake started in: they
+# take the project chosen by the main process (TCBENCH_PROJECT in their environment), never a choice of their own.
+_SPAWNED = workflow.remote_exec or workflow.subprocess_exec
+if _SPAWNED and os.environ.get(PROJECT_ENV):
+    _CHOSEN = Path(os.environ[PROJECT_ENV])
+    PROJECT = Project(_CHOSEN, moved_from=None if _CHOSEN == _START.absolute() else _START)
+else:
+    PROJECT = choose_project(_START, workflow.overwrite_workdir is not None, Path(workflow.basedir), _CONFIG_FILES, config)
+os.environ[PROJECT_ENV] = str(PROJECT.folder)
 if PROJECT.moved_from is not None:
 
     workdir: str(PROJECT.folder)
 
-    relocate_snakemake_log(_START, PROJECT.folder, workflow.logger_manager.logfile_handlers)
-    if not (workflow.remote_exec or workflow.subprocess_exec):
+    if not _SPAWNED:
+        relocate_snakemake_log(_START, PROJECT.folder, workflow.logger_manager.logfile_handlers)
         print(PROJECT.note(), file=sys.stderr)
 
 
@@ -57,7 +66,7 @@ except ConfigError as exc:
 
 
 # A new results tree or dataset only in a project, an empty folder, or where start_project asks for one.
-if not (workflow.remote_exec or workflow.subprocess_exec):
+if not _SPAWNED:
     try:
         check_project(Path.cwd(), _CONFIG_FILES, config)
     except ProjectError as exc:
@@ -78,7 +87,7 @@ include: "workflow/rules/report.smk"
 # The dataset folder must be writable when the plan writes there; a campaign that will not fit in results_dir's free
 # space is warned about; while jobs run, the storage guard ends the campaign within seconds of its first failed write
 # and names the cause and the folder on the terminal (a job's own log is on the full disk).
-if not (workflow.remote_exec or workflow.subprocess_exec):
+if not _SPAWNED:
     _flowpics = {inputs["flowpics"] for inputs in (*RUN_INPUTS.values(), *PRE_STEP_INPUTS.values()) if "flowpics" in inputs}
     _dataset_files = {str(DATA.parquet), *([SPLITS_FILE] if DATASET.draws_train_splits else []), *_flowpics}
     try:

@@ -132,6 +132,8 @@ def check_campaign_folder(campaign_dir: Path, record: Mapping[str, Any], replace
 # Snakemake and every `tcbench campaign` command alike, wherever the command starts: otherwise a command started from
 # another folder plans the whole campaign (dataset, every run) again there, or reports a finished one as pending.
 
+#: The environment variable through which Snakemake's main process hands its project folder to the jobs it spawns.
+PROJECT_ENV = "TCBENCH_PROJECT"
 #: The config key that starts a new project in a folder that is not one (planning refuses it otherwise).
 START_PROJECT = "start_project"
 #: How to set it for one command.

@@ -258,7 +258,9 @@ def _torch_build() -> dict[str, Any] | None:
     if torch is None:
         return None
     config = torch.__config__.show()
-    blas = next((line.split("=", 1)[1].strip() for line in config.splitlines() if "BLAS_INFO=" in line), "")
+    # The build summary holds "..., BLAS_INFO=mkl, BUILD_TYPE=Release, ..." on one line.
+    blas = next((line.split("BLAS_INFO=", 1)[1].split(",")[0].strip() for line in config.splitlines()
+                 if "BLAS_INFO=" in line), "")
     return {"version": torch.__version__, "git": getattr(torch.version, "git_version", ""),
             "cuda": torch.version.cuda, "blas": blas, "mkldnn": bool(torch.backends.mkldnn.is_available())}
 
