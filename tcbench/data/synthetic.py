@@ -2,12 +2,18 @@
 
 The real dataset cannot be downloaded automatically, yet every campaign needs *some* ucdavis-shaped parquet. This
 module writes one with the curated schema, the real partitions and class counts, and per-class packet series whose
-32x32 flowpics are about as hard to classify as the real ones: ~96-97 % in-domain, ~70-75 % on the shifted
-"human" partition (look-alike flows act as structured label noise, D.3), ~99.5 % with look-alikes off.
+32x32 flowpics are about as hard to classify as the real ones. Two generator versions, selected by
+``generator_version`` and part of the dataset identity (docs/synthetic.md):
 
-Determinism: every flow gets its own numpy Generator seeded by ``SeedSequence([seed, partition, class, i])``, so a
-flow's packets depend only on (seed, partition, class, i, lookalikes) and not on how many other flows exist;
-changing ``scale`` (which only resizes the pretraining partition) leaves every other flow byte-identical.
+- 2: flows differ in user behaviour only; ~96 % in-domain, ~72 % on the shifted "human" partition, which is
+  almost only look-alike flows (structured label noise), ~99.5 % with look-alikes off;
+- 3: version 2's behaviour plus per-flow network conditions (a timing factor, an observation offset, packet loss),
+  shifted and wider on the human partition: what the paper's augmentations imitate varies between flows.
+
+Determinism: every flow gets its own numpy Generator seeded by ``SeedSequence([seed, partition, class, i])`` (version
+3 adds a second one for its conditions), so a flow's packets depend only on (version, seed, partition, class, i,
+lookalikes) and not on how many other flows exist; changing ``scale`` (which only resizes the pretraining
+partition) leaves every other flow byte-identical.
 
 flow_id numbering (unique within the dataset, independent of ``scale``):
 ``pretraining`` -> ``GoogleDoc-1 .. GoogleDoc-n``; ``retraining-human-triggered`` -> ``GoogleDoc-human1 ..``;
@@ -96,7 +102,8 @@ class _Domain:
     search_always_doclike: bool = False  # humans: 1412-B big packets, activity spread over 15 s (areas A, B)
     youtube_period_s: tuple[float, float] = (1.8, 5.0)
     youtube_p_continuous: float = 0.03
-    search_doclike_acks: bool = False  # version 3: doc-like searches keep search's 74-B ACKs (sizes are the path's)
+    search_doclike_acks: bool = False  # version 3: doc-like searches keep search's 74-B ACKs
+    search_doclike_big: tuple[int, int] | None = None  # version 3: their big packets spread over this range
 
 
 _DOMAINS = {
@@ -345,6 +352,8 @@ def _gen_search(rng: np.random.Generator, dom: _Domain, pk: _Packets, pace: floa
     big, small = (_const(FULL_SIZE), _lognormal(100, 0.3, 64, 300)) if doclike else (_const(1294), _const(74))
     if doclike and dom.search_doclike_acks:
         small = _const(74)
+    if doclike and dom.search_doclike_big is not None:
+        big = _uniform(*dom.search_doclike_big)
     comps = [_Component(0.45, small, 0.65), _Component(0.40, big, 0.0), _Component(0.15, _uniform(100, 700), 0.65)]
     n0 = int(round(0.4 * total))
     rest = total - n0
@@ -488,10 +497,10 @@ _CONDITIONS_V3: dict[str, _Conditions] = {
     # Humans browse from other networks than the lab's scripts: slower and more varied paths, later captures,
     # longer start-up delays and more loss.
     PARTITION_HUMAN: _Conditions(
-        timing_median=1.6,
+        timing_median=1.45,
         timing_sigma=0.25,
         timing_p_wide=0.3,
-        timing_wide=(0.5, 3.0),
+        timing_wide=(0.5, 2.5),
         p_late=0.5,
         late_max_s=2.0,
         delay_mean_s=0.3,
@@ -501,10 +510,11 @@ _CONDITIONS_V3: dict[str, _Conditions] = {
     ),
 }
 
-# Look-alike flows of version 3. The network conditions now cause some of the errors (those an augmentation can
-# undo), so the look-alike rates are lower than version 2's; human searches keep the largest one (search
-# predicted as doc is the paper's dominant human error), and most of the others share the human partition's
-# doc-like search behaviour (_Domain.search_always_doclike) instead of being drawn by the doc generator.
+# Look-alike flows of version 3. Look-alikes are errors no augmentation and no retraining can undo; in version 3 the
+# network conditions cause part of the errors instead, so the rates are lower than version 2's. Search predicted as
+# doc stays the dominant human error (as in the paper), but now mostly through the human searches' doc-like
+# behaviour (_Domain.search_always_doclike), which a model can learn from labelled human flows, and only 10 % of
+# human searches are drawn by the doc generator.
 _IN_DOMAIN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
     "google-drive": {"google-music": 0.03, "google-doc": 0.01},
     "google-music": {"google-doc": 0.02},
@@ -523,14 +533,16 @@ LOOKALIKES_V3: dict[str, dict[str, dict[str, float]]] = {
     PARTITION_SCRIPT: _IN_DOMAIN_LOOKALIKES_V3,
     PARTITION_HUMAN: _HUMAN_LOOKALIKES_V3,
 }
-# Version 3's user behaviour: version 2's, except that a human search that looks like a doc session (its big
-# packets and its activity spread over the window) keeps the 74-B ACKs of every search: what a user does changes
-# the flow's timing and its responses, not the protocol's acknowledgements. A model that learnt the in-domain
-# classes still reads such a flow as a doc; one that has seen a few labelled human flows can tell the two apart.
+# Version 3's user behaviour: version 2's, except for the human searches that look like doc sessions (activity
+# spread over the window, full-size responses): they keep the 74-B ACKs of every search (a user changes the flow's
+# timing and responses, not the protocol's acknowledgements), and their big packets spread over 1340-1500 B as the
+# real human searches' big-packet mode is shifted to ~1400 B and broader. A model that learnt the in-domain
+# classes still reads them as docs (its search cue is the 1294-B row); labelled human flows show the difference.
 _DOMAINS_V3 = {
     PARTITION_PRETRAINING: _DOMAINS[PARTITION_PRETRAINING],
     PARTITION_SCRIPT: _DOMAINS[PARTITION_SCRIPT],
-    PARTITION_HUMAN: dataclasses.replace(_DOMAINS[PARTITION_HUMAN], search_doclike_acks=True),
+    PARTITION_HUMAN: dataclasses.replace(_DOMAINS[PARTITION_HUMAN], search_doclike_acks=True,
+                                         search_doclike_big=(1340, 1500)),
 }
 
 # Classes whose length the user or script sets (see _GENERATORS): the timing factor leaves their session length.
