@@ -98,14 +98,15 @@ def test_a_campaign_on_a_4_mib_file_system_ends_within_60_s_naming_the_cause(tmp
 
 
 def test_a_full_disk_during_the_merge_keeps_the_finished_campaign(tmp_path):
-    """A finished 2-run campaign on an 8 MiB tmpfs, then the disk filled: merging again (forced) ends at once with
+    """A finished 2-run campaign on a 16 MiB tmpfs (the runs and campaign outputs take about 8 MiB, so 8 MiB left
+    no headroom), then the disk filled: merging again (forced) ends at once with
     the cause and the path on the terminal; the merged repo in place still lists both runs and the markers are
     intact. The merge step by hand says the same in one line (exit 1), no traceback."""
     from aim import Repo
 
     work = tmp_path / "proj"
     work.mkdir()
-    with mounted_tmpfs(tmp_path / "small", "8m") as small:
+    with mounted_tmpfs(tmp_path / "small", "16m") as small:
         results = small / "results"
         config = write_config(work, campaign_id="merged", results_dir=str(results), training={"epochs": 1},
                               grid={**TINY_CONFIG["grid"], "seed": [1]})
