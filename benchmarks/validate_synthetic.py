@@ -94,7 +94,9 @@ def _dataset(args: argparse.Namespace) -> dict:
 def campaign_configs(args: argparse.Namespace) -> dict[str, dict]:
     """The campaigns of the selected parts, each a complete config (the paper's settings, the chosen axes)."""
     tag = f"validate-v{args.generator_version}-seed{args.seed}"
+    # replace_campaign: a campaign folder of an earlier, smaller grid is moved aside (its runs are reused).
     common = {"results_dir": str(args.work / "results"), "datasets_dir": str(args.work / "datasets"),
+              "replace_campaign": True,
               "dataset": _dataset(args), "splits": {"n_splits": 5, "samples_per_class": 100},
               "resources": {"device": "cpu", "threads_per_run": 1}}
     configs = {}
@@ -144,8 +146,10 @@ def run_campaign(name: str, config: dict, args: argparse.Namespace) -> None:
         sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-6000:])
         raise SystemExit(f"[{name}] snakemake failed ({proc.returncode}); config: {path}")
     if args.dry_run:
-        print("\n".join(line for line in proc.stdout.splitlines() if line.strip().startswith(("train", "pretrain", "total",
-                                                                                              "synth", "job "))))
+        lines = proc.stdout.splitlines()
+        first = next((i for i, line in enumerate(lines) if line.startswith("job ")), 0)
+        end = next((i for i in range(first, len(lines)) if lines[i].startswith("total")), first)
+        print("\n".join(lines[first:end + 1]))
     print(f"[{name}] done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 

@@ -364,3 +364,16 @@ def test_pretraining_flows_match_the_reference(version: int) -> None:
         assert d_lo <= np.median(duration[mine]) <= d_hi, app
         inside = mine[flow_of] & (ttf < 15)
         assert abs(np.mean(sizes[inside] == FULL_SIZE) - full) < 0.06, app
+
+
+def test_version_3_human_searches_keep_search_acks(table: pa.Table, table_v3: pa.Table) -> None:
+    """Human searches look like doc sessions in both versions; in version 3 they keep search's 74-B ACKs and their big
+    packets spread over 1340-1500 B instead of sitting at the doc's 1412 B."""
+    def search_sizes(t: pa.Table) -> np.ndarray:
+        human = t.filter(pc.and_(pc.equal(t["partition"], PARTITION_HUMAN), pc.equal(t["app"], "google-search")))
+        return _flat(human, "pkts_size")[1]
+
+    v2, v3 = search_sizes(table), search_sizes(table_v3)
+    assert np.mean(v2 == 74) < 0.05 < 0.25 < np.mean(v3 == 74)
+    spread = (v3 >= 1340) & (v3 != FULL_SIZE)
+    assert np.mean((v2 >= 1340) & (v2 != FULL_SIZE)) < 0.02 < 0.1 < np.mean(spread)
