@@ -18,7 +18,6 @@ Markers written before tcbench recorded provenance are counted and reused, with 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 from tcbench.data.registry import DatasetDef
 from tcbench.methods.registry import get_method
 from tcbench.runs.provenance import CodeNow
+from tcbench.tracking.marker import MarkerError, read_marker
 
 #: How many run keys a planning message lists per reason before it says "and N more".
 SHOWN_KEYS = 6
@@ -114,12 +114,12 @@ def inspect_finished(runs: Iterable[tuple[str, Mapping[str, Any]]], dataset: Dat
     """Check the finished runs among ``runs`` (marker path, the run's parameters); absent markers are skipped."""
     found = FinishedRuns()
     for path, params in runs:
-        try:
-            marker = json.loads(Path(path).read_text())
-        except FileNotFoundError:
+        if not Path(path).exists():
             continue
-        except (OSError, ValueError):
-            found.incomplete[path] = "its marker cannot be read"
+        try:
+            marker = read_marker(path)
+        except MarkerError as exc:  # the reader's message names the file and what is wrong
+            found.incomplete[path] = f"its marker is not valid: {exc}"
             continue
         problem = marker_problem(marker, params, dataset)
         if problem is not None:

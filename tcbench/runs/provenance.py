@@ -209,14 +209,7 @@ def code_identity(params: Mapping[str, Any]) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------ the record
 def component_files() -> set[Path]:
     """Files that define an in-tree component: each counts only for the runs that use one of its components."""
-    from tcbench.augment import augmentation_names, get_augmentation
-    from tcbench.methods.registry import get_method, method_names
-
-    classes = [type(get_method(n)) for n in method_names(include_steps=True)]
-    classes += [type(get_augmentation(n)) for n in augmentation_names()]
-    import inspect
-
-    return {Path(inspect.getfile(c)).resolve() for c in classes} & set(result_files())
+    return {c.file for c in builtin_components()} & set(result_files())
 
 
 def shared_files() -> dict[str, str]:
