@@ -265,19 +265,6 @@ def check_imported(config: dict[str, Any]) -> None:
         )
 
 
-def check_synthetic_version(config: dict[str, Any]) -> None:
-    """The synthetic dataset's folder carries the generator version it holds: a folder named for another version
-    would let runs that record one version read the data of another."""
-    from tcbench.data.paths import dataset_id
-    from tcbench.data.synthetic import GENERATOR_VERSION
-
-    version = config["dataset"]["synthetic"].get("generator_version", GENERATOR_VERSION)
-    folder = dataset_id(config)
-    if f"-synth{version}_" not in folder:
-        raise ConfigError(f"dataset.synthetic.generator_version: {version} is not built by this workflow (its dataset "
-                          f"folder would be {folder}, named for another version); valid values: [{GENERATOR_VERSION}]")
-
-
 def check_dataset_variant(config: dict[str, Any]) -> None:
     """A dataset with filtered variants (mirage19, mirage22, utmobilenet21): imported only, a variant it has, its
     index splits, no cap on samples per class."""
@@ -348,8 +335,6 @@ def check_config(config: dict[str, Any]) -> None:
         check_dataset_variant(config)
     if config["dataset"]["source"] == "imported":
         check_imported(config)
-    if config["dataset"]["source"] == "synthetic":
-        check_synthetic_version(config)
     check_grid(config)
     if dataset.draws_train_splits:
         n_splits = config["splits"]["n_splits"]

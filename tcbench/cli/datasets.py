@@ -9,6 +9,7 @@ import click
 
 from tcbench.data import ucdavis
 from tcbench.data.registry import DATASET_NAMES as _NAMES
+from tcbench.data.synthetic import GENERATOR_VERSION, GENERATOR_VERSIONS
 
 DATASET_NAMES = click.Choice(_NAMES)
 
@@ -28,17 +29,24 @@ def datasets() -> None:
               help="Fraction of the real pretraining flows to generate (human and script partitions stay full).")
 @click.option("--lookalikes/--no-lookalikes", default=True,
               help="Draw a few flows with another class's generator (the real data's confusions).")
-def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, lookalikes: bool) -> None:
+@click.option("--generator-version", type=click.Choice([str(v) for v in GENERATOR_VERSIONS]),
+              default=str(GENERATOR_VERSION), show_default=True,
+              help="Generator version (docs/synthetic.md); part of the dataset identity and folder name.")
+def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, lookalikes: bool,
+          generator_version: str) -> None:
     """Generate the synthetic ucdavis-icdm19 dataset (curated schema, real class counts)."""
     from tcbench.data.dataset_info import dataset_spec
     from tcbench.data.dataset_info import write_content_record, write_dataset_spec
     from tcbench.data.synthetic import synthetic_dataset_id, write_synthetic_ucdavis
 
-    output_dir = output_dir or datasets_dir / synthetic_dataset_id(seed, scale, lookalikes)
+    version = int(generator_version)
+    output_dir = output_dir or datasets_dir / synthetic_dataset_id(seed, scale, lookalikes, version)
     t0 = time.perf_counter()
-    path = write_synthetic_ucdavis(output_dir / f"{ucdavis.DATASET_NAME}.parquet", seed=seed, scale=scale, lookalikes=lookalikes)
+    path = write_synthetic_ucdavis(output_dir / f"{ucdavis.DATASET_NAME}.parquet", seed=seed, scale=scale,
+                                   lookalikes=lookalikes, generator_version=version)
     config = {"dataset": {"name": ucdavis.DATASET_NAME, "source": "synthetic",
-                          "synthetic": {"seed": seed, "scale": scale, "lookalikes": lookalikes}}}
+                          "synthetic": {"seed": seed, "scale": scale, "lookalikes": lookalikes,
+                                        "generator_version": version}}}
     write_dataset_spec(output_dir, dataset_spec(config))
     write_content_record(output_dir, path)  # what runs check the file against (an edit is refused, not trained on)
     click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s")

@@ -56,10 +56,11 @@ def dataset_id(config: dict[str, Any]) -> str:
     """Folder name of the configured dataset under datasets_dir."""
     dataset = config["dataset"]
     if dataset["source"] == "synthetic":
-        from tcbench.data.synthetic import synthetic_dataset_id
+        from tcbench.data.synthetic import GENERATOR_VERSION, synthetic_dataset_id
 
         syn = dataset["synthetic"]
-        return synthetic_dataset_id(syn["seed"], syn["scale"], syn["lookalikes"])
+        return synthetic_dataset_id(syn["seed"], syn["scale"], syn["lookalikes"],
+                                    syn.get("generator_version", GENERATOR_VERSION))
     return dataset["name"]
 
 

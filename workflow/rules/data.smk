@@ -14,6 +14,7 @@ if config["dataset"]["source"] == "synthetic":
             seed=config["dataset"]["synthetic"]["seed"],
             scale=config["dataset"]["synthetic"]["scale"],
             lookalikes="--lookalikes" if config["dataset"]["synthetic"]["lookalikes"] else "--no-lookalikes",
+            version=config["dataset"]["synthetic"]["generator_version"],
         conda:
             "../envs/tcbench.yaml"
         log:
@@ -22,7 +23,7 @@ if config["dataset"]["source"] == "synthetic":
             str(LOGS / "datasets" / DATA.root.name / "synth.benchmark.tsv")
         shell:
             "tcbench datasets synth --output-dir {params.out} --seed {params.seed} --scale {params.scale} "
-            "{params.lookalikes} > {log} 2>&1"
+            "{params.lookalikes} --generator-version {params.version} > {log} 2>&1"
 
 
 # ucdavis-icdm19 draws its train splits; the other datasets come with index splits from their import.
