@@ -22,7 +22,7 @@ from _common import ensure_full_dataset, machine
 
 
 def _split0(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from tcbench.data.curated import read_labels
+    from tcbench.data.labels import read_labels
     from tcbench.data.splits import TrainSplits, ucdavis_run_split
 
     labels = read_labels(dataset / "ucdavis-icdm19.parquet")

@@ -49,7 +49,7 @@ def main() -> None:
     print(f"import xgboost (scikit-learn hidden): {time.perf_counter() - t0:.2f} s, xgboost {xgb.__version__}")
 
     from tcbench.data import ucdavis
-    from tcbench.data.curated import read_labels
+    from tcbench.data.labels import read_labels
     from tcbench.features.pktseries import MinMaxScaler, read_pktseries_features
     from tcbench.training.xgb import predict_classes, train_xgboost
 

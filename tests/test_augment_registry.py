@@ -378,6 +378,7 @@ def test_a_new_in_tree_module_is_discovered_with_no_other_edit(tmp_path):
     pkg = tmp_path / "tcbench"
     (pkg / "features").mkdir(parents=True)
     shutil.copy(ROOT / "tcbench" / "__init__.py", pkg / "__init__.py")
+    shutil.copy(ROOT / "tcbench" / "plugins.py", pkg / "plugins.py")
     shutil.copy(ROOT / "tcbench" / "features" / "__init__.py", pkg / "features" / "__init__.py")
     shutil.copy(ROOT / "tcbench" / "features" / "flowpic.py", pkg / "features" / "flowpic.py")
     shutil.copytree(ROOT / "tcbench" / "augment", pkg / "augment", ignore=shutil.ignore_patterns("__pycache__"))

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from tcbench.reporting.comparisons import friedman, holm, nemenyi_cd, paired_comparisons, pairs_needed, rankings
-from tcbench.reporting.report_plan import (analysis_file_names, check_report_settings, choose_factor,
+from tcbench.campaign.report_plan import (analysis_file_names, check_report_settings, choose_factor,
                                            planned_analysis_files, published_tables)
 
 CONTEXTS = ("test-script", "test-human")
@@ -144,7 +144,7 @@ HPARAM_SHAPES = [
 
 @pytest.mark.parametrize("hparams,expected", HPARAM_SHAPES)
 def test_the_factor_compared_by_default(hparams, expected):
-    from tcbench.reporting.report_plan import report_split
+    from tcbench.campaign.report_plan import report_split
 
     split, _ = report_split(hparams)
     assert choose_factor(hparams, split) == expected
@@ -152,7 +152,8 @@ def test_the_factor_compared_by_default(hparams, expected):
 
 def test_planned_files_are_the_written_files(tmp_path):
     """What the workflow plans (report_plan, no pandas) is what the analysis writes, for several campaign shapes."""
-    from tcbench.reporting.analysis import run_hparams, write_campaign_analysis
+    from tcbench.reporting.analysis import write_campaign_analysis
+    from tcbench.reporting.runs_table import run_hparams
 
     shapes = {"augs x dims": long_table(), "dims only": long_table(augs=("noaug",)),
               "augs, one dim": long_table(dims=(32,))}
@@ -248,7 +249,7 @@ def test_confusion_matrices_are_never_pooled_across_dims(tmp_path, monkeypatch):
     """One averaged matrix per test context and flowpic dim, under the names the workflow plans: dim-32 runs that
     are always right and dim-64 runs that are always wrong give an identity and an anti-identity matrix."""
     from tcbench.reporting import plots
-    from tcbench.reporting.report_plan import confusion_file_names, report_split
+    from tcbench.campaign.report_plan import confusion_file_names, report_split
 
     long = long_table(augs=("noaug",), splits=(0,), seeds=(1, 2))
     classes = ["a", "b"]

@@ -77,7 +77,7 @@ CASES = {
     "negative seed": ({"grid.seed": [-3]}, "grid.seed[0]", "-3 is out of range; valid values: integers >= 0"),
     "negative synthetic seed": ({"dataset.synthetic.seed": -1}, "dataset.synthetic.seed", "valid values: integers >= 0"),
     "split index below -1": ({"grid.split_index": [-2]}, "grid.split_index[0]",
-                             "-2 is out of range; valid values: integers >= -1 (a train split 0..splits.n_splits-1, or -1"),
+                             "-2 is out of range; valid values: integers >= -1 (Train split (0..n_splits-1), or -1"),
     "zero epochs": ({"training.epochs": 0}, "training.epochs", "0 is out of range; valid values: integers >= 1"),
     "negative batch size": ({"training.batch_size": -1}, "training.batch_size", "valid values: integers >= 1"),
     "zero learning rate": ({"training.learning_rate": 0}, "training.learning_rate", "0 is out of range; valid values: numbers > 0"),

@@ -185,7 +185,7 @@ def test_table8_campaigns_need_the_import_then_plan_105_runs(name, tmp_path):
     import json
 
     from tcbench.campaign.compose import complete_config
-    from tcbench.data.paths import dataset_paths
+    from tcbench.data.sources import dataset_paths
 
     raw = yaml.safe_load((ROOT / "config" / "campaigns" / name).read_text())
     raw["datasets_dir"] = str(tmp_path)

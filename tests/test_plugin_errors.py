@@ -21,12 +21,12 @@ import pytest
 
 from tcbench.campaign.compose import complete_config
 from tcbench.campaign.config import ConfigError
-from tcbench.methods import registry
+from tcbench.plugins import PLUGINS_ENV
 
 from test_workflow import ROOT, TINY_CONFIG
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
-ENV.pop(registry.PLUGINS_ENV, None)
+ENV.pop(PLUGINS_ENV, None)
 
 
 def tcbench(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -190,7 +190,7 @@ def test_a_plugin_taking_a_builtin_name_is_told_to_rename(tmp_path):
         complete_config({**copy.deepcopy(TINY_CONFIG), "plugins": [str(plugin)], "method": "xgboost"})
     assert str(info.value) == "invalid configuration: " + expected.removeprefix("error: ")
     from_env = subprocess.run([sys.executable, "-c", "from tcbench.methods import methods; methods()"], text=True,
-                              capture_output=True, env={**ENV, registry.PLUGINS_ENV: str(plugin)}, timeout=300)
+                              capture_output=True, env={**ENV, PLUGINS_ENV: str(plugin)}, timeout=300)
     assert from_env.returncode != 0 and "rename the plugin's method" in from_env.stderr
     assert "XGBoostBaseline must use another" not in from_env.stderr
 

@@ -67,7 +67,7 @@ def test_confusion_matrices_are_never_pooled_across_conditions(tmp_path):
     """noaug runs always right, changertt runs always wrong, one dim: one identity and one anti-identity matrix in
     each planned file (pooled, every cell would read 0.5)."""
     from tcbench.reporting.plots import campaign_figures, confusion_panels
-    from tcbench.reporting.report_plan import confusion_file_names, report_split
+    from tcbench.campaign.report_plan import confusion_file_names, report_split
 
     long = long_table(augs=("noaug", "changertt"), dims=(32,), splits=(0,), seeds=(1, 2))
     classes = ["a", "b"]

@@ -204,7 +204,7 @@ def test_contrastive_training_restores_the_best_validation_epoch():
 # -------------------------------------------------------------------------------------------- data and the grid
 def test_finetune_partition_counts_match_the_original(tiny_dataset):
     from tcbench.data import ucdavis
-    from tcbench.data.curated import read_labels
+    from tcbench.data.labels import read_labels
     from tcbench.data.splits import finetune_partition
 
     labels = read_labels(tiny_dataset / "ucdavis-icdm19.parquet")

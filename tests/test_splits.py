@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tcbench.data import ucdavis
-from tcbench.data.curated import FlowLabels, read_labels
+from tcbench.data.labels import FlowLabels, read_labels
 from tcbench.data.splits import TrainSplits, ucdavis_run_split, ucdavis_train_splits
 
 CODE = {name: i for i, name in enumerate(ucdavis.CLASSES)}

@@ -254,7 +254,7 @@ def test_per_flow_invariants_of_every_version(version: int, table: pa.Table, tab
 
 
 def test_generator_version_in_identity() -> None:
-    from tcbench.data.dataset_info import dataset_spec
+    from tcbench.data.sources import dataset_spec
 
     assert synthetic_dataset_id(generator_version=3) == "ucdavis-icdm19-synth3_seed12345_scale1"
     assert synthetic_dataset_id(42, 0.25, generator_version=2) == "ucdavis-icdm19-synth2_seed42_scale0.25"

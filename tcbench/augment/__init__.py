@@ -33,7 +33,6 @@ Importing this package never imports torch: the image operations import it when 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from types import ModuleType
 
 import numpy as np
@@ -49,6 +48,7 @@ from tcbench.augment.registry import (
     unregister_augmentation,
 )
 from tcbench.features.flowpic import PacketSeries, check_dim
+from tcbench.plugins import package_modules
 
 DEFAULT_AUG_SAMPLES = 10
 
@@ -203,13 +203,10 @@ def _discover_augmentations() -> tuple[str, ...]:
     Runs last in this module, so a discovered module may import anything from ``tcbench.augment``. Such modules
     must not import torch at module level (this package is imported without it; see the module docstring).
     """
-    found = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_") or info.name in _INFRASTRUCTURE_MODULES:
-            continue
-        importlib.import_module(f"{__name__}.{info.name}")
-        found.append(info.name)
-    return tuple(found)
+    found = package_modules(__name__, skip=_INFRASTRUCTURE_MODULES)
+    for module in found:
+        importlib.import_module(module)
+    return tuple(module.rsplit(".", 1)[1] for module in found)
 
 
 #: In-tree augmentation modules found besides ``original`` (empty until one is added).

@@ -14,25 +14,21 @@ from __future__ import annotations
 
 import inspect
 import re
-import threading
 from typing import TypeVar
 
 from tcbench.augment.base import OPERANDS, Augmentation, ImageAugmentation, Operand, SeriesAugmentation
-from tcbench.methods.registry import PluginError, collision_message, declared_at
+from tcbench.plugins import PluginError, Registry, declared_at
 
 A = TypeVar("A", bound=type[Augmentation])
 
 # Names travel in comma lists (--cl-aug-names), run names joined with "+" and file names: keep them plain.
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
-_AUGMENTATIONS: dict[str, Augmentation] = {}
-_LOCK = threading.Lock()
+#: The registered augmentations by name. Its built-ins are imported with the package (``tcbench.augment``), so
+#: the registry has no loader of its own.
+REGISTRY: Registry[Augmentation] = Registry("augmentation")
 
 __all__ = ["augmentation_names", "get_augmentation", "register_augmentation", "unregister_augmentation"]
-
-
-def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _check_class(cls: type) -> None:
@@ -72,27 +68,18 @@ def register_augmentation(cls: A) -> A:
     if instance.operates_on == "none" and instance.copies(10) != 0:
         raise PluginError(f"{declared_at(cls)}: augmentation class {cls.__qualname__} operates on nothing, so it "
                           "cannot make copies")
-    with _LOCK:
-        known = _AUGMENTATIONS.get(cls.name)
-        if known is not None and type(known) is not cls and _qualname(type(known)) != _qualname(cls):
-            raise PluginError(collision_message("augmentation", cls.name, type(known), cls))
-        _AUGMENTATIONS[cls.name] = instance
+    REGISTRY.add(cls.name, cls, instance)
     return cls
 
 
 def unregister_augmentation(name: str) -> None:
     """Forget ``name`` (tests and interactive sessions that register a temporary plugin)."""
-    with _LOCK:
-        if _AUGMENTATIONS.pop(name, None) is None:
-            raise ValueError(f"unknown augmentation {name!r}; valid: {list(_AUGMENTATIONS)}")
+    REGISTRY.remove(name)
 
 
 def get_augmentation(name: str) -> Augmentation:
     """The registered augmentation called ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return _AUGMENTATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown augmentation {name!r}; valid: {list(_AUGMENTATIONS)}") from None
+    return REGISTRY.get(name)
 
 
 def augmentation_names(operates_on: Operand | None = None) -> tuple[str, ...]:
@@ -100,5 +87,4 @@ def augmentation_names(operates_on: Operand | None = None) -> tuple[str, ...]:
     ``"none"``, ``"flowpic"`` or ``"packets"``."""
     if operates_on is not None and operates_on not in OPERANDS:
         raise ValueError(f"operates_on must be one of {list(OPERANDS)}, got {operates_on!r}")
-    items = list(_AUGMENTATIONS.items())
-    return tuple(name for name, aug in items if operates_on is None or aug.operates_on == operates_on)
+    return tuple(name for name, aug in REGISTRY.items() if operates_on is None or aug.operates_on == operates_on)

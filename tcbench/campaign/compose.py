@@ -31,11 +31,6 @@ def resolve_profile(profile: str) -> Path:
     raise FileNotFoundError(f"--profile {profile}: no config.yaml in {given.resolve()} and not a profile of this "
                             f"project (valid: {names}, or a folder holding a Snakemake profile config.yaml)")
 
-# The original's dry-run labels of its axes (any other axis is shown by its name).
-AXIS_LABELS = {"with_dropout": "with_dropout", "split_index": "split_indexes", "aug_name": "augmentations",
-               "flowpic_dim": "flowpic_dims", "seed": "seeds", "max_n_pkts": "max_n_pkts",
-               "contrastive_learning_seed": "contrastive learning seeds", "finetune_seed": "finetune seeds",
-               "projection_layer_dim": "projection layer dims"}
 
 
 def complete_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +44,7 @@ def composition(config: dict[str, Any]) -> str:
     """The original's dry-run banner and axes (`name (count): [values]`), plus the total number of runs."""
     runs = campaign_runs(config)
     method = campaign_method(config)
-    labels = [(AXIS_LABELS.get(name, name), values) for name, values in grid_axes(config)]
+    labels = [(method.param(name).axis_title, values) for name, values in grid_axes(config)]
     width = max(len(label) for label, _ in labels)
     lines = ["#" * 10, f"# campaign_id: {config['campaign_id']} | run 1/{len(runs)} - time to completion 0:00:00", "#" * 10]
     for label, values in labels:

@@ -12,7 +12,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from tcbench.data.registry import DATASETS, INDEX_SPLITS, get_dataset
+from tcbench.data.registry import INDEX_SPLITS, get_dataset
 from tcbench.data.splits import LARGER_TRAINSET_SPLIT
 
 
@@ -162,7 +162,7 @@ def load_config_plugins(config: dict[str, Any], project_dir: Path) -> None:
     """Import the plugin modules a config names (their methods and augmentations must be known before the schema
     is built) and export them to the processes the workflow starts. A relative file path is looked up in the
     working directory, then in ``project_dir`` (the folder of the Snakefile)."""
-    from tcbench.methods.registry import PluginError, export_plugins, load_plugins
+    from tcbench.plugins import PluginError, export_plugins, load_plugins
 
     plugins = config.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
@@ -247,22 +247,20 @@ def prepare_config(config: dict[str, Any], schema_path: str | Path) -> dict[str,
     return config
 
 
-def check_imported(config: dict[str, Any]) -> None:
-    """An imported dataset must exist before anything is planned: say how to import it."""
-    from tcbench.data.dataset_info import DATASET_INFO
-    from tcbench.data.paths import dataset_paths
+def check_dataset_source(config: dict[str, Any]) -> None:
+    """The source provides this dataset, its variant exists, and a dataset the workflow does not build exists
+    before anything is planned (its source says how to get it)."""
+    from tcbench.data.sources import dataset_paths, source_of, synthetic_datasets
 
-    paths = dataset_paths(config)
-    needed = [paths.parquet, paths.root / DATASET_INFO] + ([paths.index_splits] if paths.variant else [])
-    missing = [p for p in needed if not p.exists()]
-    if missing:
-        name = config["dataset"]["name"]
-        synthetic = get_dataset(name).synthetic
-        raise ConfigError(
-            f"dataset: {name} (source imported) is not in {paths.root} ({', '.join(str(p.relative_to(paths.root)) for p in missing)} missing); "
-            f"import it first: tcbench datasets import {name} --raw <the authors' archives> --datasets-dir "
-            f"{config['datasets_dir']}" + ("  (or set dataset.source: synthetic)" if synthetic else "")
-        )
+    source, name = source_of(config), config["dataset"]["name"]
+    if source.stand_in and name not in synthetic_datasets():
+        raise ConfigError(f"dataset.source: {source.name!r} exists only for {', '.join(synthetic_datasets())}; "
+                          f"{name} must be imported (tcbench datasets import {name} --raw ...); valid values: ['imported']")
+    if get_dataset(name).variants:
+        check_dataset_variant(config)
+    problem = source.missing(config, dataset_paths(config))
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def check_dataset_variant(config: dict[str, Any]) -> None:
@@ -271,10 +269,6 @@ def check_dataset_variant(config: dict[str, Any]) -> None:
     dataset = config["dataset"]
     definition = get_dataset(dataset["name"])
     name = definition.name
-    if dataset["source"] != "imported":
-        synthetic = [d for d in DATASETS.values() if d.synthetic]
-        raise ConfigError(f"dataset.source: {dataset['source']!r} exists only for {', '.join(d.name for d in synthetic)}; "
-                          f"{name} must be imported (tcbench datasets import {name} --raw ...); valid values: ['imported']")
     if dataset["min_pkts"] not in definition.variants:
         raise ConfigError(f"dataset.min_pkts: {dataset['min_pkts']} is not a variant of {name}; valid values: {list(definition.variants)}")
     bad = [s for s in config["grid"]["split_index"] if s not in range(INDEX_SPLITS)]
@@ -287,22 +281,18 @@ def check_dataset_variant(config: dict[str, Any]) -> None:
 def check_split_sizes(config: dict[str, Any]) -> None:
     """ucdavis-icdm19's train splits are drawn without overlap from its pretraining partition: the smallest class
     must hold n_splits x samples_per_class flows, or the splits job fails after the dataset was built."""
-    from tcbench.data import ucdavis
-    from tcbench.data.synthetic import synthetic_class_counts
+    from tcbench.data.sources import source_of
 
     n_splits, per_class = config["splits"]["n_splits"], config["splits"]["samples_per_class"]
-    if config["dataset"]["source"] == "synthetic":
-        scale = config["dataset"]["synthetic"]["scale"]
-        counts, origin = synthetic_class_counts(scale)[ucdavis.PARTITION_PRETRAINING], f"dataset.synthetic.scale={scale}"
-    else:
-        counts, origin = ucdavis.CLASS_COUNTS[ucdavis.PARTITION_PRETRAINING], f"the imported {config['dataset']['name']}"
+    source = source_of(config)
+    counts, origin = source.pretraining_counts(config)
     smallest = min(counts, key=counts.get)
     if counts[smallest] < n_splits * per_class:
         raise ConfigError(
             f"splits.samples_per_class: {n_splits} splits x {per_class} samples_per_class need {n_splits * per_class} "
             f"pretraining flows per class, but {origin} gives only {counts[smallest]} for {smallest}; valid values: "
             f"1..{counts[smallest] // n_splits} with splits.n_splits={n_splits}"
-            + (" (or raise the scale)" if config["dataset"]["source"] == "synthetic" else "")
+            + (" (or raise the scale)" if source.built_by_workflow else "")
         )
 
 
@@ -331,10 +321,7 @@ def check_config(config: dict[str, Any]) -> None:
     from tcbench.campaign.grid import campaign_method
 
     dataset = get_dataset(config["dataset"]["name"])
-    if dataset.variants:
-        check_dataset_variant(config)
-    if config["dataset"]["source"] == "imported":
-        check_imported(config)
+    check_dataset_source(config)
     check_grid(config)
     if dataset.draws_train_splits:
         n_splits = config["splits"]["n_splits"]
@@ -350,7 +337,7 @@ def check_config(config: dict[str, Any]) -> None:
 def check_report(config: dict[str, Any]) -> None:
     """The report settings name an axis, value and published table this campaign has (before anything runs)."""
     from tcbench.campaign.grid import campaign_method, grid_axes
-    from tcbench.reporting.report_plan import check_report_settings
+    from tcbench.campaign.report_plan import check_report_settings
 
     report = config["report"]
     report["baseline"] = check_report_settings(report, grid_axes(config), campaign_method(config).name, config["dataset"]["name"])

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tcbench.methods.contract import Method
+from tcbench.contract import Method
 from tcbench.methods.registry import get_method
 from tcbench.runs.identity import run_key, run_params
 
@@ -50,7 +50,7 @@ def grid_axes(config: dict[str, Any]) -> list[tuple[str, list[Any]]]:
 
 def campaign_runs(config: dict[str, Any]) -> list[RunSpec]:
     """Every run of the campaign in the original's order, with 1-based campaign_exp_idx."""
-    from tcbench.data.dataset_info import dataset_spec
+    from tcbench.data.sources import dataset_spec
 
     method = campaign_method(config)
     axes = grid_axes(config)

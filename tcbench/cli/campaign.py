@@ -29,6 +29,25 @@ class _CampaignGroup(click.Group):
     and the path, exit 1, and without waiting for AIM's teardown (it can block on a full disk): a workflow job's log
     is on that disk too, and Snakemake's storage guard names the cause on the terminal."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from tcbench.cli.campaign_commands import campaign_command_names
+
+        return sorted({*super().list_commands(ctx), *campaign_command_names()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The method campaign commands are built from the registry when first asked for (``tcbench --help``
+        imports no method)."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        from tcbench.cli.campaign_commands import campaign_command_names, make_command
+
+        if cmd_name not in campaign_command_names():
+            return None
+        command = make_command(cmd_name, _plan_or_run_command, [_cores_option, _profile_option, _directory_option])
+        self.add_command(command)
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -116,108 +135,6 @@ def _load_configfile(path: Path | None) -> dict[str, Any] | None:
         fail(exc)
 
 
-class MethodChoice(click.Choice):
-    """The methods answering to one of the original's command names, read from the registry when first needed (so
-    ``tcbench --help`` imports no method, and a plugin that declares the command name is offered too)."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-        super().__init__([])
-
-    @property  # type: ignore[override]
-    def choices(self) -> list[str]:
-        return _command_methods(self.command)
-
-    @choices.setter
-    def choices(self, value: Any) -> None:
-        pass
-
-
-def _command_methods(command: str) -> list[str]:
-    from tcbench.methods import methods
-
-    return [m.name for m in methods() if command in m.commands]
-
-
-@campaign.command("augment-at-loading")
-@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Start from this campaign config (e.g. config/campaigns/*.yaml); the options below override it.")
-@click.option("--campaign-id", default=None, help="Campaign name [default: from --configfile, else augment-at-loading].")
-@click.option("--method", type=MethodChoice("augment-at-loading"), default=None,
-              help="The method [default: from --configfile, else the first listed: the CNN].")
-@click.option("--input-repr", type=click.Choice(["pktseries", "flowpic"]), default=None, help="XGBoost input.")
-@click.option("--augmentations", callback=_csv(str), default=None,
-              help="Comma list [default: noaug,rotate,horizontalflip,colorjitter,packetloss,changertt,timeshift].")
-@click.option("--flowpic-dims", callback=_csv(int), default=None, help="Comma list [default: 32,64,1500].")
-@click.option("--pktseries-len", callback=_csv(int), default=None, help="XGBoost pktseries lengths, comma list [default: 10,30].")
-@click.option("--seeds", callback=_csv(int), default=None, help="Comma list [default: 12345,42,666].")
-@click.option("--split-indexes", callback=_csv(int), default=None, help="Comma list [default: 0,1,2,3,4].")
-@click.option("--max-train-splits", type=int, default=None, help="Keep only the first N split indexes (-1: all).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs [default: 50].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Mini-batch size [default: 32].")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate [default: 0.001].")
-@click.option("--patience-steps", type=click.IntRange(min=1), default=None, help="Early-stopping patience [default: 5].")
-@click.option("--no-dropout", is_flag=True, default=False, help="Train without dropout.")
-@click.option("--no-test-leftover", is_flag=True, default=False, help="Skip the test-train-val-leftover test.")
-@click.option("--suppress-val-augmentation", is_flag=True, default=False, help="Validate on the original flows only.")
-@click.option("--max-samples-per-class", type=int, default=None, help="Cap per class before the train/val split (-1: none).")
-@click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
-@_cores_option
-@_profile_option
-@_directory_option
-def augment_at_loading_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
-                                directory: Path | None, **opts: Any) -> None:
-    """Plan (--dry-run) or run the augment-at-loading campaign, as the original's command, through Snakemake."""
-    config = _load_configfile(configfile) or {
-        "campaign_id": "augment-at-loading", "dataset": {"name": "ucdavis-icdm19"},
-        "grid": {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]},
-    }
-    _apply_options(config, opts, "augment-at-loading")
-    _plan_or_run(config, dry_run, cores, profile, _project(directory, configfile, config), configfile)
-
-
-def _campaign_method(config: dict[str, Any], command: str) -> Any:
-    """The config's method (set to the command's first when the config names none); a one-line error if unknown."""
-    from tcbench.methods import get_method
-
-    if not config.get("method"):
-        config["method"] = _command_methods(command)[0]
-    try:
-        return get_method(config["method"])
-    except ValueError as exc:
-        fail(exc)
-
-
-def _set_setting(config: dict[str, Any], command: str, name: str, value: Any, option: str) -> None:
-    """Put a command-line value into the config section the method declares the setting in."""
-    method = _campaign_method(config, command)
-    try:
-        param = method.param(name)
-    except KeyError:
-        click.echo(f"error: {option}: method {method.name} has no setting {name}; methods that have it: "
-                   f"{[m for m in _command_methods(command) if _declares(m, name)]} (--method)", err=True)
-        sys.exit(2)
-    config.setdefault(param.section or method.section, {})[name] = value
-
-
-def _declares(method_name: str, param: str) -> bool:
-    from tcbench.methods import get_method
-
-    return any(p.name == param for p in get_method(method_name).params())
-
-
-def _with_campaign_defaults(config: dict[str, Any], command: str, axes: dict[str, list[Any] | None]) -> None:
-    """Set the method (when the config names none, the command's first) and fill in the original's default grid of
-    the method's campaign command; ``axes`` (command-line values, None when not given) override the grid, for the
-    axes the method varies."""
-    method = _campaign_method(config, command)
-    settings = {p.name: (config.get(p.section or method.section) or {}).get(p.name, p.default) for p in method.settings}
-    grid = config.setdefault("grid", {})
-    for axis, values in method.campaign_defaults(settings).items():
-        grid.setdefault(axis, values)
-    varied = {a.name for a in method.grid_axes(settings)}
-    grid.update({axis: values for axis, values in axes.items() if values is not None and axis in varied})
-
 def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str | None, project: Any,
                  configfile: Path | None) -> None:
     """Validate and print the composition; unless ``dry_run``, save the config and run Snakemake on it, in the
@@ -273,90 +190,8 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
     sys.exit(code)
 
 
-def _apply_options(config: dict[str, Any], opts: dict[str, Any], command: str) -> None:
-    """Overlay the command-line options on the config, with the original's defaults where the config is silent."""
-    training = config.setdefault("training", {})
-    if opts["campaign_id"]:
-        config["campaign_id"] = opts["campaign_id"]
-    if opts["method"]:
-        config["method"] = opts["method"]
-    if opts["input_repr"]:
-        _set_setting(config, command, "flow_representation", opts["input_repr"], "--input-repr")
-    _with_campaign_defaults(config, command, {
-        "split_index": opts["split_indexes"], "seed": opts["seeds"], "flowpic_dim": opts["flowpic_dims"],
-        "max_n_pkts": opts["pktseries_len"], "aug_name": opts["augmentations"]})
-    grid = config["grid"]
-    if opts["max_train_splits"] is not None and opts["max_train_splits"] > 0:
-        grid["split_index"] = grid["split_index"][: opts["max_train_splits"]]
-    for key in ("epochs", "batch_size", "learning_rate", "patience_steps", "max_samples_per_class"):
-        if opts[key] is not None:
-            training[key] = opts[key]
-    if opts["no_dropout"]:
-        training["with_dropout"] = False
-    if opts["no_test_leftover"]:
-        training["test_leftover"] = False
-    if opts["suppress_val_augmentation"]:
-        training["suppress_val_augmentation"] = True
-
-
-DROPOUT_VALUES = {"enabled": True, "disabled": False}
-
-
-def _dropout_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[bool] | None:
-    if value is None:
-        return None
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [n for n in names if n not in DROPOUT_VALUES]
-    if bad or not names:
-        raise click.BadParameter(f"{bad or value!r}: valid values are a comma list of {list(DROPOUT_VALUES)}")
-    return [DROPOUT_VALUES[n] for n in names]
-
-
-@campaign.command("contralearn-and-finetune")
-@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Start from this campaign config (e.g. config/campaigns/imc23-ucdavis-contralearn-*.yaml); the options below override it.")
-@click.option("--campaign-id", default=None, help="Campaign name [default: from --configfile, else contralearn-and-finetune].")
-@click.option("--split-indexes", callback=_csv(int), default=None, help="Comma list [default: 0,1,2,3,4].")
-@click.option("--max-train-splits", type=int, default=None, help="Keep only the first N split indexes (-1: all).")
-@click.option("--cl-seeds", callback=_csv(int), default=None, help="Pre-training seeds, comma list [default: 12345,1,2,3,4].")
-@click.option("--ft-seeds", callback=_csv(int), default=None, help="Finetune seeds, comma list [default: 12345,1,2,3,4].")
-@click.option("--flowpic-dims", callback=_csv(int), default=None, help="Comma list of 32, 64, 1500 [default: 32].")
-@click.option("--dropout", callback=_dropout_list, default=None,
-              help="Comma list of enabled/disabled: one grid value each [default: disabled].")
-@click.option("--cl-projection-layer-dims", callback=_csv(int), default=None, help="Projection head widths, comma list [default: 30].")
-@click.option("--augmentations", callback=_csv(str), default=None,
-              help="View augmentations composed into each view, comma list [default: changertt,timeshift].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Pre-training and finetune batch size [default: 32].")
-@click.option("--train-val-split-ratio", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
-              help="Pre-training train share of each class of the split [default: 0.8].")
-@click.option("--dry-run", is_flag=True, help="Print the campaign composition and exit.")
-@_cores_option
-@_profile_option
-@_directory_option
-def contralearn_and_finetune_campaign(configfile: Path | None, dry_run: bool, cores: str, profile: str | None,
-                                      directory: Path | None, **opts: Any) -> None:
-    """Plan (--dry-run) or run the SimCLR campaign (pre-training shared by every finetune seed) through Snakemake."""
-    config = _load_configfile(configfile) or {
-        "campaign_id": "contralearn-and-finetune", "dataset": {"name": "ucdavis-icdm19"},
-        "grid": {"split_index": [0, 1, 2, 3, 4]},
-    }
-    config["method"] = _command_methods("contralearn-and-finetune")[0]
-    simclr = config.setdefault(config["method"], {})
-    _with_campaign_defaults(config, "contralearn-and-finetune", {
-        "split_index": opts["split_indexes"], "contrastive_learning_seed": opts["cl_seeds"],
-        "finetune_seed": opts["ft_seeds"], "flowpic_dim": opts["flowpic_dims"], "with_dropout": opts["dropout"],
-        "projection_layer_dim": opts["cl_projection_layer_dims"]})
-    grid = config["grid"]
-    if opts["max_train_splits"] is not None and opts["max_train_splits"] > 0:
-        grid["split_index"] = grid["split_index"][: opts["max_train_splits"]]
-    if opts["campaign_id"]:
-        config["campaign_id"] = opts["campaign_id"]
-    if opts["augmentations"]:
-        simclr["augmentations"] = opts["augmentations"]
-    if opts["batch_size"] is not None:
-        simclr["cl_batch_size"] = simclr["ft_batch_size"] = opts["batch_size"]
-    if opts["train_val_split_ratio"] is not None:
-        config.setdefault("training", {})["train_val_split_ratio"] = opts["train_val_split_ratio"]
+def _plan_or_run_command(config: dict[str, Any], configfile: Path | None, dry_run: bool, cores: str,
+                         profile: str | None, directory: Path | None) -> None:
     _plan_or_run(config, dry_run, cores, profile, _project(directory, configfile, config), configfile)
 
 

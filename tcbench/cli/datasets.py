@@ -35,7 +35,7 @@ def datasets() -> None:
 def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, lookalikes: bool,
           generator_version: str) -> None:
     """Generate the synthetic ucdavis-icdm19 dataset (curated schema, real class counts)."""
-    from tcbench.data.dataset_info import dataset_spec
+    from tcbench.data.sources import dataset_spec
     from tcbench.data.dataset_info import write_content_record, write_dataset_spec
     from tcbench.data.synthetic import synthetic_dataset_id, write_synthetic_ucdavis
 
@@ -111,7 +111,7 @@ def _print_counts(name: str, parquet: Path) -> None:
     from tcbench.reporting.console import print_class_counts, print_value_counts
 
     if name == ucdavis.DATASET_NAME:
-        from tcbench.data.curated import read_labels
+        from tcbench.data.labels import read_labels
 
         print_class_counts(read_labels(parquet), title=name)
         return
@@ -132,8 +132,8 @@ def _print_counts(name: str, parquet: Path) -> None:
 def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) -> None:
     """Draw the ucdavis-icdm19 train splits from the pretraining partition, as the original tcbench does."""
     from tcbench.data.paths import DatasetPaths
-    from tcbench.data.checks import DatasetError
-    from tcbench.data.curated import read_labels
+    from tcbench.data.parquet import DatasetError
+    from tcbench.data.labels import read_labels
     from tcbench.data.splits import ucdavis_train_splits
 
     paths = DatasetPaths(dataset_dir, ucdavis.DATASET_NAME)
@@ -157,7 +157,7 @@ def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) 
 def flowpics(dataset_dir: Path, dataset_name: str, min_pkts: int, dim: str, block_duration: float) -> None:
     """Compute the flowpics of every flow once and cache them as a sparse matrix shared by all runs."""
     from tcbench.data.paths import DatasetPaths
-    from tcbench.data.checks import DatasetError
+    from tcbench.data.parquet import DatasetError
     from tcbench.features.flowpic_store import build_flowpic_store, save_flowpic_store
 
     paths = DatasetPaths(dataset_dir, dataset_name, min_pkts)
@@ -185,6 +185,7 @@ def list_(datasets_dir: Path) -> None:
     from rich.table import Table
 
     from tcbench.data.importers import IMPORTABLE
+    from tcbench.data.sources import find_source
     from tcbench.reporting.console import make_console
 
     table = Table(title=f"datasets in {datasets_dir}")
@@ -193,7 +194,8 @@ def list_(datasets_dir: Path) -> None:
     found = set()
     for info in sorted(datasets_dir.glob("*/dataset.json")):
         spec = json.loads(info.read_text())
-        found.add(spec.get("name") if spec.get("source") == "imported" else None)
+        source = find_source(spec.get("source"))
+        found.add(spec.get("name") if source is not None and not source.built_by_workflow else None)
         identity = spec.get("sha256", "")[:12] or json.dumps(spec.get("synthetic", {}), sort_keys=True)
         table.add_row(info.parent.name, spec.get("name", "?"), spec.get("source", "?"), str(spec.get("flows", "")), identity)
     for name in IMPORTABLE:
@@ -230,7 +232,7 @@ def samples_count(name: str, datasets_dir: Path, dataset_dir: Path | None) -> No
     import numpy as np
 
     from tcbench.data.catalog import REFERENCE_COUNTS
-    from tcbench.data.curated import FlowLabels
+    from tcbench.data.labels import FlowLabels
     from tcbench.reporting.console import print_class_counts, print_value_counts
 
     folder = dataset_dir or datasets_dir / name

@@ -31,7 +31,7 @@ def cli(plugins: tuple[str, ...]) -> None:
     Snakemake job runs, usable on their own too.
     """
     if plugins:
-        from tcbench.methods.registry import PluginError, export_plugins, load_plugins
+        from tcbench.plugins import PluginError, export_plugins, load_plugins
 
         try:
             export_plugins(load_plugins(plugins))

@@ -20,7 +20,7 @@ def list_methods() -> None:
     from rich.table import Table
 
     from tcbench.methods import get_method, method_names
-    from tcbench.methods.registry import plugin_source
+    from tcbench.plugins import plugin_source
     from tcbench.reporting.console import make_console
 
     table = Table(box=box.SIMPLE_HEAD, header_style="bold")

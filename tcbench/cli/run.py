@@ -137,7 +137,7 @@ def classify_failure(exc: BaseException, methods: Sequence[Any] = ()) -> Failure
     code is a bug: it keeps its traceback, and ``where`` names the line of the method's code it came through.
     ``methods`` (the run's method and its pre-step) add their files to those of the ``execute`` frames.
     """
-    from tcbench.methods.contract import Method
+    from tcbench.contract import Method
 
     entries: list[TracebackType] = []
     tb = exc.__traceback__
@@ -153,7 +153,7 @@ def classify_failure(exc: BaseException, methods: Sequence[Any] = ()) -> Failure
     inside = [tb for tb in entries if tb.tb_frame.f_code.co_filename in files]
     where = None
     if inside:
-        from tcbench.methods.registry import shown_path
+        from tcbench.plugins import shown_path
 
         last = inside[-1]
         where = f"{shown_path(last.tb_frame.f_code.co_filename)}:{last.tb_lineno} in {last.tb_frame.f_code.co_name}"
@@ -207,7 +207,7 @@ def _execute(method: Any, params: dict[str, Any], place: Any) -> None:
     """Run; say why a run failed: a mistake in the user's input in one line (exit 2), a storage fault in one line
     (exit 1), an interruption (130), a bug with its traceback and a last line naming the method's code (exit 1);
     print the done line; exit fast either way."""
-    from tcbench.methods.registry import is_builtin
+    from tcbench.plugins import is_builtin
     from tcbench.runs.faults import io_failure, storage_problem
     from tcbench.runs.template import execute_run
 
@@ -258,7 +258,7 @@ def method_command(name: str, methods: Sequence[Any]) -> click.Command:
     def callback(**kwargs: Any) -> None:
         from tcbench.data.dataset_info import read_dataset_spec, with_min_pkts
         from tcbench.runs.identity import run_params
-        from tcbench.runs.template import Placement
+        from tcbench.contract import Placement
 
         method = by_name[kwargs.pop("method", methods[0].name)]
         dataset_dir = kwargs["dataset_dir"]
@@ -272,9 +272,10 @@ def method_command(name: str, methods: Sequence[Any]) -> click.Command:
         values = {p.name: kwargs[p.name] for p in method.params()}
         params = run_params(method, with_min_pkts(found, kwargs["dataset_minpkts"]),
                             {"n_splits": kwargs["n_splits"], "samples_per_class": kwargs["samples_per_class"]}, values)
-        place = Placement(dataset_dir, kwargs["results_dir"], kwargs["run_dir"], kwargs["aim_template"], kwargs["device"],
-                          kwargs["threads"], kwargs["experiment"],
-                          Path(kwargs["pretrain_dir"]) if kwargs.get("pretrain_dir") else None)
+        place = Placement(dataset_dir=dataset_dir, results_dir=kwargs["results_dir"], run_dir=kwargs["run_dir"],
+                          aim_template=kwargs["aim_template"], device=kwargs["device"], threads=kwargs["threads"],
+                          experiment=kwargs["experiment"],
+                          pre_step_dir=Path(kwargs["pretrain_dir"]) if kwargs.get("pretrain_dir") else None)
         _execute(method, params, place)
 
     summary = methods[0].summary if len(methods) == 1 else " / ".join(m.summary for m in methods)
@@ -297,7 +298,7 @@ def job(params_json: str, dataset_dir: Path, run_dir: Path, aim_template: Path |
     """One run of a campaign, as its Snakemake job starts it: PARAMS_JSON is the run's canonical parameters (a JSON
     object with "method"); results_dir is the parent of the run folder's parent."""
     from tcbench.methods import get_method
-    from tcbench.runs.template import Placement
+    from tcbench.contract import Placement
 
     try:
         params = json.loads(params_json)
@@ -306,7 +307,8 @@ def job(params_json: str, dataset_dir: Path, run_dir: Path, aim_template: Path |
         method = get_method(params["method"])
     except (ValueError, json.JSONDecodeError) as exc:
         fail(exc)
-    _execute(method, params, Placement(dataset_dir, run_dir.parent.parent, run_dir, aim_template, device, threads))
+    _execute(method, params, Placement(dataset_dir=dataset_dir, results_dir=run_dir.parent.parent, run_dir=run_dir,
+                                       aim_template=aim_template, device=device, threads=threads))
 
 
 class RunCommands(click.Group):

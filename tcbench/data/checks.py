@@ -31,7 +31,6 @@ Decisions on bad input (docs/reliability.md):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,96 +39,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from tcbench.data import ucdavis
+from tcbench.data.dataset_info import CONTENT_INFO, footer_sha256, read_content_record
+from tcbench.data.parquet import DatasetError, check_no_nulls, open_parquet, read_columns, rebuild_hint
 
 if TYPE_CHECKING:
-    from tcbench.data.curated import FlowLabels
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing, unreadable or does not have the curated schema."""
-
-
-# ------------------------------------------------------------------------------------------------ rebuilding
-_DERIVED_FOLDERS = ("filtered", "splits")
-
-
-def dataset_folder(parquet_path: str | Path) -> Path:
-    """The dataset folder (the one holding dataset.json) of a curated parquet, of one of its filtered variants
-    or of a splits file."""
-    path = Path(parquet_path)
-    return path.parent.parent if path.parent.name in _DERIVED_FOLDERS else path.parent
-
-
-def rebuild_hint(parquet_path: str | Path) -> str:
-    """How to get a sound file again, from the dataset folder's dataset.json (who produced the folder)."""
-    folder = dataset_folder(parquet_path)
-    try:
-        spec = json.loads((folder / "dataset.json").read_text())
-    except (OSError, ValueError):
-        spec = {}
-    if Path(parquet_path).parent.name == "splits" and Path(parquet_path).name.startswith("train_splits"):
-        return (f"delete it and re-run `tcbench datasets splits --dataset-dir {folder}` with the campaign's "
-                "--n-splits and --samples-per-class (or re-run the workflow, which rebuilds it)")
-    if spec.get("source") == "synthetic":
-        synth = spec.get("synthetic", {})
-        flags = f" --seed {synth.get('seed', 12345)} --scale {synth.get('scale', 1.0)}"
-        flags += "" if synth.get("lookalikes", True) else " --no-lookalikes"
-        return (f"regenerate it with `tcbench datasets synth --output-dir {folder}{flags}` (same seed and scale give "
-                "the same bytes), or delete it and re-run the workflow, which rebuilds it")
-    if spec.get("source") == "imported":
-        name = spec.get("name", "<dataset>")
-        if Path(parquet_path).parent.name in _DERIVED_FOLDERS:
-            return (f"delete {folder / 'filtered'} and {folder / 'splits'} and re-run `tcbench datasets import {name} ... --output-dir {folder}`, "
-                    "which derives the filtered variants and their splits again")
-        return (f"re-import it with `tcbench datasets import {name} --raw <the authors' files> --output-dir {folder}` "
-                "(the same data repairs the file in place)")
-    return ("regenerate it (`tcbench datasets synth`) or re-import it (`tcbench datasets import NAME --raw ... "
-            "--force`)")
-
-
-def open_parquet(parquet_path: str | Path) -> pq.ParquetFile:
-    """The parquet file, opened at its footer only; a missing, truncated or foreign file raises DatasetError.
-
-    A parquet writer puts the footer last, so a file cut anywhere (an interrupted copy, a full disk) has lost it:
-    the check costs one small read at the end of the file. The caller closes the file (``with`` works).
-    """
-    path = Path(parquet_path)
-    if not path.is_file():
-        raise DatasetError(f"dataset file not found: {path}; {rebuild_hint(path)}")
-    try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(
-            f"{path}: truncated or corrupt parquet file ({path.stat().st_size} bytes: {exc}); {rebuild_hint(path)}"
-        ) from exc
-
-
-def read_row_group(parquet_path: str | Path, group: int, columns: Sequence[str]) -> pa.Table:
-    """One row group through its own memory map; damage inside the file (the footer was intact) raises
-    DatasetError naming the row group.
-
-    Re-mapping per group releases the previous group's pages, which would otherwise stay resident until the
-    whole file is closed; reading mapped, uncompressed pages is also ~25 % faster than buffered reads.
-    """
-    try:
-        with pa.memory_map(str(parquet_path)) as source:
-            return pq.ParquetFile(source).read_row_group(group, columns=list(columns), use_threads=False)
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(
-            f"{parquet_path}: row group {group} cannot be read, the file is corrupt ({exc}); {rebuild_hint(parquet_path)}"
-        ) from exc
-
-
-def read_columns(parquet_file: pq.ParquetFile, parquet_path: str | Path, columns: Sequence[str]) -> pa.Table:
-    """Whole columns of an opened file; damage inside the file raises DatasetError naming the columns."""
-    try:
-        return parquet_file.read(columns=list(columns), use_threads=False)
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(f"{parquet_path}: column(s) {list(columns)} cannot be read, the file is corrupt ({exc}); "
-                           f"{rebuild_hint(parquet_path)}") from exc
+    from tcbench.data.labels import FlowLabels
 
 
 # ---------------------------------------------------------------------------------------------------- schema
@@ -185,13 +101,6 @@ def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
     return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
 
 
-def check_no_nulls(column: pa.ChunkedArray, name: str, parquet_path: str | Path) -> None:
-    if column.null_count:
-        rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[:5].tolist()
-        raise DatasetError(f"{parquet_path}: column {name!r} has {column.null_count} null value(s) (rows {rows} ...); "
-                           f"every flow needs one; {rebuild_hint(parquet_path)}")
-
-
 def check_labels(app: pa.ChunkedArray, parquet_path: str | Path, dataset_name: str,
                  partition: pa.ChunkedArray | None = None) -> None:
     """No null label; ucdavis-icdm19: labels among its five classes, every class with flows, known partitions."""
@@ -224,7 +133,6 @@ def check_labels(app: pa.ChunkedArray, parquet_path: str | Path, dataset_name: s
 def check_dataset_content(dataset_dir: str | Path, parquet_path: str | Path) -> str | None:
     """The parquet is the one its folder's content record describes (size and footer, a few ms); DatasetError
     otherwise. Returns a note when the folder has no record (made by an older tcbench: edits go unnoticed)."""
-    from tcbench.data.dataset_info import CONTENT_INFO, footer_sha256, read_content_record
 
     record = read_content_record(dataset_dir)
     path = Path(parquet_path)
@@ -265,18 +173,6 @@ def check_train_classes(labels: FlowLabels, train_rows: np.ndarray, where: str) 
 
 
 # ----------------------------------------------------------------------------------------------- packet series
-def list_values(column: pa.ChunkedArray, name: str, parquet_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(values, offsets starting at 0) of a list column, straight from the Arrow buffers. A null list counts as
-    a flow without packets; a null packet value raises (numpy would turn it into NaN or a float array)."""
-    arr = column.combine_chunks()
-    offsets = arr.offsets.to_numpy().astype(np.int64)
-    values = arr.values.slice(offsets[0], offsets[-1] - offsets[0])
-    if values.null_count:
-        raise DatasetError(f"{parquet_path}: column {name!r} has {values.null_count} null packet value(s); "
-                           f"{rebuild_hint(parquet_path)}")
-    return values.to_numpy(zero_copy_only=False), offsets - offsets[0]
-
-
 def check_packet_series(times: np.ndarray, offsets: np.ndarray, row_ids: np.ndarray, parquet_path: str | Path) -> int:
     """Raise for a flow whose times are not finite, non-negative and non-decreasing; return the number of flows
     without packets.

@@ -39,27 +39,6 @@ def with_min_pkts(spec: dict[str, Any], min_pkts: int) -> dict[str, Any]:
     return {**spec, "min_pkts": min_pkts} if min_pkts > 0 else spec
 
 
-def dataset_spec(config: dict[str, Any]) -> dict[str, Any]:
-    """The identity of a campaign's data (part of every run key), not where it is stored: the generator's settings
-    for the synthetic stand-in, or what the importer wrote into ``dataset.json`` (with the parquet's sha256)."""
-    from tcbench.data.paths import dataset_min_pkts, dataset_paths
-
-    dataset = config["dataset"]
-    if dataset["source"] == "imported":
-        # The importer wrote the identity (with the data's sha256); runs read the same file, so keys agree.
-        return with_min_pkts(read_dataset_spec(dataset_paths(config).root), dataset_min_pkts(config))
-    spec: dict[str, Any] = {"name": dataset["name"], "source": dataset["source"]}
-    if dataset["source"] == "synthetic":
-        from tcbench.data.synthetic import GENERATOR_VERSION, check_generator_version
-
-        # The version a config names (the default when it names none, as configs written before versions were
-        # selectable): the same key and value as before for version 2, so runs made on it keep their run keys.
-        synthetic = dict(sorted(dataset["synthetic"].items()))
-        version = check_generator_version(synthetic.get("generator_version", GENERATOR_VERSION))
-        spec["synthetic"] = {**synthetic, "generator_version": version}
-    return spec
-
-
 def footer_sha256(parquet: str | Path) -> str:
     """sha256 of the parquet footer (row groups, column chunks, their sizes, offsets and statistics): any rewrite
     of the data changes it, and reading it costs one seek whatever the file size."""

@@ -1,6 +1,7 @@
-"""Where a dataset's files live: curated parquet, splits and flowpic caches, from a campaign config or a folder.
+"""Where a dataset's files live inside its folder: curated parquet, splits and flowpic caches.
 
-Only locations: what identifies the data (and so enters run keys) is ``dataset.json`` (``tcbench.data.dataset_info``).
+Only locations: which folder a config's dataset is in, and what identifies the data (and so enters run keys), are
+the dataset source's (``tcbench.data.sources``).
 """
 
 from __future__ import annotations
@@ -49,19 +50,11 @@ class DatasetPaths:
         return f"{self.variant}_" if self.variant else ""
 
     def flowpics(self, dim: int, block_duration: float) -> Path:
-        return self.root / "flowpics" / f"{self.flowpic_prefix}flowpic_dim{dim}_block{block_duration:g}.npz"
+        return self.root / "flowpics" / self.flowpic_name(str(dim), f"{block_duration:g}")
 
-
-def dataset_id(config: dict[str, Any]) -> str:
-    """Folder name of the configured dataset under datasets_dir."""
-    dataset = config["dataset"]
-    if dataset["source"] == "synthetic":
-        from tcbench.data.synthetic import GENERATOR_VERSION, synthetic_dataset_id
-
-        syn = dataset["synthetic"]
-        return synthetic_dataset_id(syn["seed"], syn["scale"], syn["lookalikes"],
-                                    syn.get("generator_version", GENERATOR_VERSION))
-    return dataset["name"]
+    def flowpic_name(self, dim: str, block: str) -> str:
+        """The cache's file name; with ``{dim}`` and ``{block}`` it is the workflow's wildcard pattern."""
+        return f"{self.flowpic_prefix}flowpic_dim{dim}_block{block}.npz"
 
 
 def dataset_min_pkts(config: dict[str, Any]) -> int:
@@ -70,6 +63,3 @@ def dataset_min_pkts(config: dict[str, Any]) -> int:
     definition = get_dataset(dataset["name"])
     return int(dataset.get("min_pkts", definition.default_min_pkts)) if definition.variants else -1
 
-
-def dataset_paths(config: dict[str, Any]) -> DatasetPaths:
-    return DatasetPaths(Path(config["datasets_dir"]) / dataset_id(config), config["dataset"]["name"], dataset_min_pkts(config))

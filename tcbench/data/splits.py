@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 
 from tcbench.atomic import atomic_write
 from tcbench.data import ucdavis
-from tcbench.data.checks import DatasetError, check_train_classes, open_parquet, read_columns
-from tcbench.data.curated import FlowLabels
+from tcbench.data.parquet import DatasetError, open_parquet, read_columns
+from tcbench.data.checks import check_train_classes
+from tcbench.data.labels import FlowLabels
 
 SPLITS_SEED = 12345
 N_SPLITS = 5

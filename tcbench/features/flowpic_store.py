@@ -18,16 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from tcbench.atomic import atomic_write
-from tcbench.data.checks import (
-    FLOWPIC_COLUMNS,
-    DatasetError,
-    check_packet_series,
-    check_schema,
-    list_values,
-    open_parquet,
-    read_row_group,
-    rebuild_hint,
-)
+from tcbench.data.checks import FLOWPIC_COLUMNS, check_packet_series, check_schema
+from tcbench.data.parquet import DatasetError, list_values, open_parquet, read_row_group, rebuild_hint
 from tcbench.features.flowpic import DEFAULT_BLOCK_DURATION, PacketSeries, flowpic_matrix
 
 STORE_FORMAT_VERSION = 1

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tcbench.data.checks import DatasetError, check_packet_series, check_schema, list_values, open_parquet, read_row_group
+from tcbench.data.parquet import DatasetError, list_values, open_parquet, read_row_group
+
+from tcbench.data.checks import check_packet_series, check_schema
 from tcbench.features.flowpic import PacketSeries
 
 VALID_MAX_N_PKTS = (10, 30)

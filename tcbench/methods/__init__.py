@@ -6,8 +6,7 @@ config's ``plugins:`` list or the ``tcbench.methods`` entry-point group (docs/ex
 is cheap: it imports no training library.
 """
 
-from tcbench.methods.contract import Method
-from tcbench.methods.params import Param
+from tcbench.contract import Method, Param, RunContext
 from tcbench.methods.registry import (
     PluginError,
     export_plugins,
@@ -18,5 +17,5 @@ from tcbench.methods.registry import (
     register,
 )
 
-__all__ = ["Method", "Param", "PluginError", "export_plugins", "get_method", "load_plugins", "method_names", "methods",
+__all__ = ["Method", "Param", "PluginError", "RunContext", "export_plugins", "get_method", "load_plugins", "method_names", "methods",
            "register"]

@@ -23,10 +23,17 @@ import numpy as np
 
 from tcbench.data import ucdavis
 from tcbench.data.registry import DatasetDef
-from tcbench.methods.contract import Method
-from tcbench.methods.params import FLOWPIC_BLOCK_DURATION, FLOWPIC_DIM, SPLIT_INDEX, TRAIN_VAL_SPLIT_RATIO, WITH_DROPOUT, Param
+from tcbench.contract import JobResources, Method, RunContext
+from tcbench.methods.params import (
+    FLOWPIC_BLOCK_DURATION,
+    FLOWPIC_DIM,
+    SPLIT_INDEX,
+    TRAIN_VAL_SPLIT_RATIO,
+    WITH_DROPOUT,
+    Param,
+    flowpic_resources,
+)
 from tcbench.methods.registry import register
-from tcbench.runs.template import RunContext
 
 log = logging.getLogger("tcbench.run")
 
@@ -44,12 +51,15 @@ def _view_augmentation_names() -> tuple[str, ...]:
 
 CL_SEED = Param("contrastive_learning_seed", int, 12345,
                 "Pre-training seed: weight init, 80/20 train/val draw and view augmentations.", minimum=0,
-                option="--cl-seed", tag="cl_seed")
+                option="--cl-seed", tag="cl_seed", replicate=True, axis_label="contrastive learning seeds",
+                campaign_option="--cl-seeds")
 FT_SEED = Param("finetune_seed", int, 12345, "Finetune seed: head init, choice of the training flows, shuffling.",
-                minimum=0, option="--ft-seed", tag="ft_seed")
+                minimum=0, option="--ft-seed", tag="ft_seed", replicate=True, axis_label="finetune seeds",
+                campaign_option="--ft-seeds")
 PROJECTION_LAYER_DIM = Param("projection_layer_dim", int, 30,
                              "Width of the projection head the contrastive loss is computed on (the paper: 30, 84).",
-                             minimum=1, option="--cl-projection-layer-dim", tag="proj")
+                             minimum=1, option="--cl-projection-layer-dim", tag="proj",
+                             axis_label="projection layer dims", campaign_option="--cl-projection-layer-dims")
 VIEW_AUGMENTATIONS = Param("augmentations", list, ["changertt", "timeshift"],
                            "Augmentations composed (in a random order per view) into each of the two views of a flow.",
                            choices_from=_view_augmentation_names, unique=True, option="--cl-aug-names",
@@ -59,7 +69,8 @@ CL_LEARNING_RATE = Param("cl_learning_rate", float, 0.001, "Pre-training Adam le
 CL_EPOCHS = Param("cl_epochs", int, 50, "Maximum pre-training epochs.", minimum=1)
 CL_PATIENCE_STEPS = Param("cl_patience_steps", int, 3,
                           "Pre-training early stopping: epochs without a validation top-5 accuracy gain.", minimum=1)
-CL_BATCH_SIZE = Param("cl_batch_size", int, 32, "Flows per pre-training batch (2 views each).", minimum=1)
+CL_BATCH_SIZE = Param("cl_batch_size", int, 32, "Flows per pre-training batch (2 views each).", minimum=1,
+                      campaign_option="--batch-size")
 FT_LEARNING_RATE = Param("ft_learning_rate", float, 0.01, "Finetune Adam learning rate (linear head only).",
                          exclusive_minimum=0)
 FT_EPOCHS = Param("ft_epochs", int, 50, "Maximum finetune epochs.", minimum=1)
@@ -70,7 +81,7 @@ FT_PATIENCE_MIN_DELTA = Param("ft_patience_min_delta", float, 0.001,
 FT_TRAIN_SAMPLES = Param("ft_train_samples", int, 10,
                          "Flows per class of each finetune partition used to train the head; the rest test it.",
                          minimum=1, hparam="finetune_train_samples")
-FT_BATCH_SIZE = Param("ft_batch_size", int, 32, "Finetune mini-batch size.", minimum=1)
+FT_BATCH_SIZE = Param("ft_batch_size", int, 32, "Finetune mini-batch size.", minimum=1, campaign_option="--batch-size")
 
 _PRETRAIN_SETTINGS = (VIEW_AUGMENTATIONS, TEMPERATURE, CL_LEARNING_RATE, CL_EPOCHS, CL_PATIENCE_STEPS, CL_BATCH_SIZE,
                       WITH_DROPOUT, FLOWPIC_BLOCK_DURATION, TRAIN_VAL_SPLIT_RATIO)
@@ -101,11 +112,14 @@ class SimclrPretrain(Method):
     results_kind = "pretrain"
     step_only = True
 
-    def inputs(self, params: Mapping[str, Any]) -> frozenset[str]:
+    def flowpic_cache(self, params: Mapping[str, Any]) -> tuple[int, float] | None:
         """The flowpic cache, unless every view is rebuilt from the packets."""
         from tcbench.augment.views import needs_series
 
-        return frozenset() if needs_series(params["augmentations"]) else frozenset({"flowpics"})
+        return None if needs_series(params["augmentations"]) else super().flowpic_cache(params)
+
+    def resources(self, params: Mapping[str, Any]) -> JobResources:
+        return flowpic_resources(params)
 
     def check_params(self, params: Mapping[str, Any], dataset: DatasetDef) -> None:
         _needs_finetune_partitions(dataset)
@@ -123,8 +137,8 @@ class SimclrPretrain(Method):
         import torch
 
         from tcbench.models.simclr import build_contrastive_net
-        from tcbench.runs.template import check_finite
         from tcbench.training.contrastive import train_contrastive
+        from tcbench.training.metrics import check_finite
         from tcbench.training.determinism import collect_nondeterminism, seed_everything
 
         determinism = seed_everything(p["contrastive_learning_seed"], run.threads, run.device)
@@ -211,7 +225,7 @@ class SimCLR(Method):
         return f" (views: {'+'.join(config[self.section]['augmentations'])})"
 
     def campaign_defaults(self, settings: Mapping[str, Any]) -> dict[str, list[Any]]:
-        return {"contrastive_learning_seed": [12345, 1, 2, 3, 4], "finetune_seed": [12345, 1, 2, 3, 4],
+        return {"split_index": [0, 1, 2, 3, 4], "contrastive_learning_seed": [12345, 1, 2, 3, 4], "finetune_seed": [12345, 1, 2, 3, 4],
                 "flowpic_dim": [32], "with_dropout": [False], "projection_layer_dim": [30]}
 
     def check_config(self, config: Mapping[str, Any], dataset: DatasetDef) -> None:
@@ -221,6 +235,9 @@ class SimCLR(Method):
         if train_samples >= smallest:
             raise ValueError(f"simclr.ft_train_samples: {train_samples} training flows per class leave no test flow in "
                              f"the smallest finetune class ({smallest} flows); valid values: 1..{smallest - 1}")
+
+    def resources(self, params: Mapping[str, Any]) -> JobResources:
+        return flowpic_resources(params)
 
     def check_params(self, params: Mapping[str, Any], dataset: DatasetDef) -> None:
         _needs_finetune_partitions(dataset)
@@ -235,11 +252,9 @@ class SimCLR(Method):
 
     def execute(self, run: RunContext) -> dict[str, Any]:
         from tcbench.data.splits import finetune_partition
-        from tcbench.runs.identity import run_key
-
         p = run.params
-        assert run.pre_step_dir is not None
-        pretraining = read_pretraining(run.pre_step_dir, run_key(self.pre_step_params(p) or {}))
+        assert run.pre_step_dir is not None and run.pre_step_key is not None
+        pretraining = read_pretraining(run.pre_step_dir, run.pre_step_key)
         labels = run.read_labels()
         codes = labels.app.astype(np.int64)
         parts = {name: finetune_partition(labels, labels.rows_in(partition), p["finetune_seed"], p["ft_train_samples"])

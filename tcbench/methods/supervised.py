@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tcbench.methods.contract import Method
+from tcbench.contract import JobResources, Method, RunContext
 from tcbench.methods.params import (
     AUG_NAME,
     FLOWPIC_BLOCK_DURATION,
@@ -24,9 +24,9 @@ from tcbench.methods.params import (
     TRAIN_VAL_SPLIT_RATIO,
     WITH_DROPOUT,
     Param,
+    flowpic_resources,
 )
 from tcbench.methods.registry import register
-from tcbench.runs.template import RunContext
 
 log = logging.getLogger("tcbench.run")
 
@@ -60,11 +60,15 @@ class SupervisedCNN(Method):
                     "patience_steps", "suppress_val_augmentation", "dataset", "dataset_minpkts", "seed", "with_dropout",
                     "epochs", "batch_size", "learning_rate", "patience_min_delta", "train_val_split_ratio", "aug_samples")
 
+    def resources(self, params: Mapping[str, Any]) -> JobResources:
+        return flowpic_resources(params)
+
     def campaign_defaults(self, settings: Mapping[str, Any]) -> dict[str, list[Any]]:
         from tcbench.augment import AUGMENTATIONS
         from tcbench.features.flowpic import VALID_DIMS
 
-        return {"aug_name": list(AUGMENTATIONS), "flowpic_dim": list(VALID_DIMS)}
+        return {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666], "aug_name": list(AUGMENTATIONS),
+                "flowpic_dim": list(VALID_DIMS)}
 
     def execute(self, run: RunContext) -> dict[str, Any]:
         p = run.params

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tcbench.methods.contract import Method
+from tcbench.contract import JobResources, Method, RunContext
 from tcbench.methods.params import (
     FLOWPIC_BLOCK_DURATION,
     FLOWPIC_DIM,
@@ -25,9 +25,9 @@ from tcbench.methods.params import (
     TEST_LEFTOVER,
     TRAIN_VAL_SPLIT_RATIO,
     Param,
+    flowpic_resources,
 )
 from tcbench.methods.registry import register
-from tcbench.runs.template import RunContext
 
 log = logging.getLogger("tcbench.run")
 
@@ -37,7 +37,8 @@ FLOW_REPRESENTATION = Param(
     "Input: pktseries (sizes, IATs, directions of the first max_n_pkts packets, min-max scaled on train) or the "
     "flattened flowpic.", choices=REPRESENTATIONS, option="--input-repr")
 MAX_N_PKTS = Param("max_n_pkts", int, 10, "Packets per flow of the pktseries input.", choices=(10, 30),
-                   option="--pktseries-len", tag="pkts")
+                   option="--pktseries-len", tag="pkts", splits_report=True,
+                   campaign_option="--pktseries-len")
 # The original records dummies for the axis a representation does not use (flowpic_dim 32 / max_n_pkts 30).
 DUMMY_DIM, DUMMY_N_PKTS = 32, 30
 DENSE_FLOWPIC_MAX_DIM = 64
@@ -55,14 +56,17 @@ class XGBoostBaseline(Method):
     hparam_order = ("flowpic_dim", "flowpic_block_duration", "split_index", "dataset", "dataset_minpkts", "seed",
                     "flow_representation", "max_n_pkts", "max_samples_per_class", "train_val_split_ratio")
 
+    def resources(self, params: Mapping[str, Any]) -> JobResources:
+        return flowpic_resources(params)
+
     def grid_axes(self, settings: Mapping[str, Any]) -> tuple[Param, ...]:
         """split_index x seed x (flowpic_dim for flowpic inputs, max_n_pkts for packet series): the original's order
         with its forced ``noaug`` axis left out."""
         last = FLOWPIC_DIM if settings.get("flow_representation", FLOW_REPRESENTATION.default) == "flowpic" else MAX_N_PKTS
         return (SPLIT_INDEX, SEED, last)
 
-    def inputs(self, params: Mapping[str, Any]) -> frozenset[str]:
-        return frozenset({"flowpics"}) if params["flow_representation"] == "flowpic" else frozenset()
+    def flowpic_cache(self, params: Mapping[str, Any]) -> tuple[int, float] | None:
+        return super().flowpic_cache(params) if params["flow_representation"] == "flowpic" else None
 
     def experiment_name(self, params: Mapping[str, Any]) -> str:
         return f"xgb_{params['flow_representation']}"
@@ -71,11 +75,12 @@ class XGBoostBaseline(Method):
         return f" ({config[self.section]['flow_representation']})"
 
     def campaign_defaults(self, settings: Mapping[str, Any]) -> dict[str, list[Any]]:
+        replicates: dict[str, list[Any]] = {"split_index": [0, 1, 2, 3, 4], "seed": [12345, 42, 666]}
         if settings.get("flow_representation") == "flowpic":
             from tcbench.features.flowpic import VALID_DIMS
 
-            return {"flowpic_dim": list(VALID_DIMS)}
-        return {"max_n_pkts": list(MAX_N_PKTS.choices or ())}
+            return {**replicates, "flowpic_dim": list(VALID_DIMS)}
+        return {**replicates, "max_n_pkts": list(MAX_N_PKTS.choices or ())}
 
     def axes_hint(self, config: Mapping[str, Any]) -> str:
         return (f" ({self.section}.flow_representation is {config[self.section]['flow_representation']!r}: "

@@ -16,16 +16,8 @@ import pandas as pd
 from tcbench.atomic import atomic_write
 from tcbench.reporting.cd_diagram import critical_difference_plot
 from tcbench.reporting.comparisons import paired_comparisons, rankings
-from tcbench.reporting.report_plan import analysis_file_names, choose_factor, report_split
-from tcbench.reporting.runs_table import hparams_of
-
-
-def run_hparams(long: pd.DataFrame) -> list[dict[str, Any]]:
-    """One hparams dict per run of the long table (the planner's view of the same runs)."""
-    names = [c for c in hparams_of(long) if c in long.columns]
-    runs = long.drop_duplicates("run_key") if "run_key" in long.columns else long
-    return [{k: v for k, v in row.items() if not (isinstance(v, float) and pd.isna(v))}
-            for row in runs[names].to_dict("records")]
+from tcbench.campaign.report_plan import analysis_file_names, choose_factor, report_split
+from tcbench.reporting.runs_table import run_hparams
 
 
 def write_campaign_analysis(long: pd.DataFrame, campaign_dir: str | os.PathLike[str], metrics: Sequence[str],

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from tcbench.reporting.runs_table import CONTEXT_COLUMN
-from tcbench.reporting.report_plan import CAMPAIGN_LABELS, RUN_ID_COLUMNS, is_replicate
+from tcbench.campaign.report_plan import CAMPAIGN_LABELS, RUN_ID_COLUMNS, is_replicate
 
 ALPHA = 0.05
 POWER = 0.80

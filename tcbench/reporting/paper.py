@@ -21,13 +21,26 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tcbench.reporting.report_plan import PUBLISHED, published_tables
+from tcbench.campaign.report_plan import PUBLISHED, declared_params, published_tables
 from tcbench.reporting.runs_table import CONTEXT_COLUMN
 from tcbench.reporting.stats import ci95
 
-#: The columns that identify a cell of a published table (empty: the table does not vary it).
-CELL_COLUMNS = ("aug_name", "flowpic_dim", "flow_representation", "max_n_pkts", "with_dropout", "projection_layer_dim",
-                "split_index", "dataset", "dataset_minpkts")
+#: Columns of the published tables that name the data, not a method's parameter, with their word in cell labels.
+DATA_COLUMNS = {"dataset": "", "dataset_minpkts": "minpkts"}
+
+
+def _cell_columns() -> tuple[str, ...]:
+    """The columns that identify a cell of a published table (empty: the table does not vary it), as the shipped
+    table has them: the run parameters after ``method`` up to the test context, the dataset before its variant."""
+    with resources.files("tcbench.reporting").joinpath(PUBLISHED).open(encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    columns = header[header.index("method") + 1: header.index(CONTEXT_COLUMN)]
+    at = columns.index("dataset_minpkts") if "dataset_minpkts" in columns else len(columns)
+    return (*columns[:at], "dataset", *columns[at:])
+
+
+#: The columns that identify a cell of a published table.
+CELL_COLUMNS = _cell_columns()
 COLUMNS = ("reference", *CELL_COLUMNS, CONTEXT_COLUMN, "metric", "paper_mean", "paper_ci95", "paper_runs", "ours_mean",
            "ours_ci95", "ours_runs", "difference", "welch_p", "intervals_overlap", "data")
 STAND_IN = "synthetic stand-in (the paper used the real data)"
@@ -38,8 +51,11 @@ def published() -> pd.DataFrame:
     """Every published cell: reference, the cell columns, test context, metric, scale, mean, ci95, runs."""
     source = resources.files("tcbench.reporting").joinpath(PUBLISHED)
     with resources.as_file(source) as path:
-        table = pd.read_csv(Path(path), dtype={"aug_name": "string", "flow_representation": "string", "dataset": "string"})
-    table["with_dropout"] = table["with_dropout"].map({True: True, False: False, "true": True, "false": False})
+        declared = declared_params()
+        text = {c: "string" for c in CELL_COLUMNS if c == "dataset" or (c in declared and declared[c].kind is str)}
+        table = pd.read_csv(Path(path), dtype=text)
+    for column in (c for c in CELL_COLUMNS if c in declared and declared[c].kind is bool):
+        table[column] = table[column].map({True: True, False: False, "true": True, "false": False})
     return table
 
 
@@ -136,22 +152,23 @@ def paper_figure(comparison: pd.DataFrame, title: str) -> Any:
 
 
 def cell_label(row: pd.Series) -> str:
-    """A cell in words: its set columns, booleans as their meaning (``dropout``, ``no dropout``)."""
+    """A cell in words: its set columns by their declared tags, booleans as their meaning (``dropout``,
+    ``no dropout``), numbers after their tag (``dim 32``), names as they are."""
+    declared = declared_params()
     parts = []
     for column in CELL_COLUMNS:
         value = row[column]
         if value is None or (not isinstance(value, str) and pd.isna(value)) or column == "dataset":
             continue
-        if column == "with_dropout":
-            parts.append("dropout" if bool(value) else "no dropout")
-        elif column in ("flowpic_dim", "max_n_pkts", "projection_layer_dim", "split_index", "dataset_minpkts"):
-            parts.append(f"{LABELS[column]} {int(value)}")
+        param = declared.get(column)
+        word = DATA_COLUMNS.get(column) or (param.tag or param.name if param is not None else column)
+        if param is not None and param.kind is bool:
+            parts.append(word if bool(value) else f"no {word}")
+        elif isinstance(value, str):
+            parts.append(value)
         else:
-            parts.append(str(value))
+            parts.append(f"{word} {int(value)}")
     if isinstance(row["dataset"], str) and not pd.isna(row["dataset_minpkts"]):  # table 8: one column per dataset
         parts.insert(0, row["dataset"])
     return " ".join(parts)
 
-
-LABELS = {"flowpic_dim": "dim", "max_n_pkts": "pkts", "projection_layer_dim": "proj", "split_index": "split",
-          "dataset_minpkts": "minpkts"}

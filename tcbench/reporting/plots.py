@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from tcbench.atomic import atomic_write
-from tcbench.reporting.report_plan import format_value
-from tcbench.reporting.runs_table import CONTEXT_COLUMN
+from tcbench.campaign.report_plan import declared_params, format_value, split_of
+from tcbench.reporting.runs_table import CONTEXT_COLUMN, run_hparams
 from tcbench.reporting.stats import ci95
 from tcbench.reporting.summary import default_groupby
 
@@ -47,15 +47,18 @@ def legend_outside(ax: Any, **options: Any) -> Any:
 
 
 def accuracy_figure(long: pd.DataFrame, metric: str = "acc") -> Any:
-    """One panel per test context: mean ``metric`` with ci95 error bars, one bar per flowpic dim, one bar group
-    per experimental condition: the hparams that vary besides the dim (e.g. augmentation; projection and dropout
-    for SimCLR), else the augmentation, else the campaign."""
+    """One panel per test context: mean ``metric`` with ci95 error bars, one bar per value of the hparam the report
+    splits by (the flowpic dim), one bar group per experimental condition: the hparams that vary besides it (e.g.
+    augmentation; projection and dropout for SimCLR), else the parameter with a declared baseline (the
+    augmentation), else the campaign."""
     plt = _pyplot()
     contexts = sorted(long[CONTEXT_COLUMN].unique())
-    series = "flowpic_dim" if "flowpic_dim" in long.columns else None
+    series = split_of(run_hparams(long))
     keys = [k for k in default_groupby(long)[1:] if k not in (series, "campaign_id")]
     if not keys:
-        keys = ["aug_name"] if "aug_name" in long.columns and long["aug_name"].notna().any() else ["campaign_id"]
+        compared = [name for name, param in declared_params().items() if param.baseline is not None
+                    and name in long.columns and long[name].notna().any()]
+        keys = compared[:1] or ["campaign_id"]
     group = keys[0] if len(keys) == 1 else "condition"
     if len(keys) > 1:
         long = long.assign(condition=long[keys].astype(str).apply(
@@ -192,9 +195,9 @@ def confusion_plot(panels: Sequence[tuple[str, pd.DataFrame, int]], title: str, 
 def campaign_figures(long: pd.DataFrame, run_dirs: Sequence[Path], hparams: Sequence[Mapping[str, Any]],
                      out_dir: str | os.PathLike[str]) -> list[Path]:
     """``accuracy.png`` and, per test context and value of the report's split hparam (the flowpic dim), the
-    confusion matrices ``confusion_<context>_<hparam>_<v>.png`` (names: tcbench.reporting.report_plan), one panel
+    confusion matrices ``confusion_<context>_<hparam>_<v>.png`` (names: tcbench.campaign.report_plan), one panel
     per condition (the other hparams that vary between the runs)."""
-    from tcbench.reporting.report_plan import confusion_file_names, report_split, varying_conditions
+    from tcbench.campaign.report_plan import confusion_file_names, report_split, varying_conditions
 
     out = Path(out_dir)
     written = [accuracy_plot(long, out / "accuracy.png")]

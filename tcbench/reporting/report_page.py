@@ -146,6 +146,7 @@ class ReportInputs:
 
 def _campaign_section(inputs: ReportInputs) -> str:
     from tcbench.campaign.grid import campaign_method, grid_axes
+    from tcbench.data.sources import source_of
 
     config = inputs.config
     method = campaign_method(config)
@@ -158,7 +159,7 @@ def _campaign_section(inputs: ReportInputs) -> str:
     pre = {m.get("pretraining", {}).get("pretrain_key"): m["durations"].get("pretraining", 0.0) for m in inputs.markers
            if m.get("pretraining")}
     seconds_pre = sum(float(v) for v in pre.values())
-    stand_in = config["dataset"]["source"] == "synthetic"
+    stand_in = source_of(config).stand_in
     note = ('<p class="note">This campaign ran on the <b>synthetic stand-in</b> of ucdavis-icdm19 (the generator of '
             "tcbench), not on the real captures: its numbers describe the generator, and any comparison with a paper is "
             "against that stand-in.</p>") if stand_in else ""
@@ -381,14 +382,15 @@ def _per_class_section(inputs: ReportInputs) -> str:
 
 
 def _confusion_section(inputs: ReportInputs) -> str:
-    """One figure per condition (each value of the varying hparams, the flowpic dim included), a panel per test
-    context: a matrix pooling noaug with an augmentation would show neither."""
-    from tcbench.reporting.report_plan import format_value
+    """One figure per condition (each value of the varying hparams, the report's split (the flowpic dim) included),
+    a panel per test context: a matrix pooling noaug with an augmentation would show neither."""
+    from tcbench.campaign.report_plan import format_value, split_of
 
     plt = _pyplot()
     keys = _conditions(inputs)
-    if "flowpic_dim" not in keys and any("flowpic_dim" in m["params"] for m in inputs.markers):
-        keys = ["flowpic_dim", *keys]
+    split = split_of([m["hparams"] for m in inputs.markers])
+    if split is not None and split not in keys:
+        keys = [split, *keys]
     groups: dict[tuple[str, ...], list[tuple[Mapping[str, Any], Path]]] = {}
     for marker, run_dir in zip(inputs.markers, inputs.run_dirs):
         values = tuple(format_value(marker["hparams"].get(k, marker["params"].get(k))) for k in keys)

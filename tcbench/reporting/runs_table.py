@@ -169,3 +169,11 @@ def setting_labels(markers: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str,
             notes.append(f"note: the runs differ in {column} ({len(distinct)} values: {'; '.join(distinct)}): "
                          f"grouped by {column}, never pooled")
     return labels, notes
+
+
+def run_hparams(long: pd.DataFrame) -> list[dict[str, Any]]:
+    """One hparams dict per run of the long table (the planner's view of the same runs)."""
+    names = [c for c in hparams_of(long) if c in long.columns]
+    runs = long.drop_duplicates("run_key") if "run_key" in long.columns else long
+    return [{k: v for k, v in row.items() if not (isinstance(v, float) and pd.isna(v))}
+            for row in runs[names].to_dict("records")]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from tcbench.atomic import atomic_write
-from tcbench.reporting.runs_table import CONTEXT_COLUMN, hparams_of, metrics_of
+from tcbench.reporting.runs_table import CONTEXT_COLUMN, hparams_of, metrics_of, run_hparams
 from tcbench.reporting.stats import ci95
-from tcbench.reporting.report_plan import is_replicate, split_of, summary_file_names
+from tcbench.campaign.report_plan import is_replicate, split_of, summary_file_names
 
 DEFAULT_METRICS: tuple[str, ...] = ("acc", "f1")
 METRIC_STATS: tuple[str, ...] = ("count", "mean", "std", "ci95")
@@ -96,10 +96,8 @@ def summarize(
 
 
 def split_hparam(long: pd.DataFrame) -> str | None:
-    """The hparam whose values get one file each (§8.3 step 6): packets for pktseries runs, else flowpic dim;
-    None for runs without a flowpic dim (a plugin method on other features): one file for all."""
-    rep = long.get("flow_representation")
-    return split_of(set(rep) if rep is not None and len(rep) else set(), "flowpic_dim" in long.columns)
+    """The hparam whose values get one file each, as the runs' method declares it (None: one file for all)."""
+    return split_of(run_hparams(long))
 
 
 def write_campaign_summary(

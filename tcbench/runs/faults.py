@@ -22,6 +22,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tcbench.tracking.campaign_repo import folder_bytes
+
 #: errno values that mean the storage refused a write (not a bad argument).
 IO_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG})
 #: Below this much free space on the run folder's file system, a failure is put down to the full disk: torch and
@@ -192,17 +194,6 @@ DEFAULT_RUN_BYTES = int(2.5 * 2**20)
 REPORT_BYTES = 2 * 2**20
 #: Finished runs measured for the estimate.
 MEASURED_RUNS = 20
-
-
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 def _mib(n: float) -> str:

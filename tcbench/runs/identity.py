@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tcbench import RESULTS_VERSION
 
 if TYPE_CHECKING:
-    from tcbench.methods.contract import Method
+    from tcbench.contract import Method
 
 RUN_KEY_LENGTH = 16
 

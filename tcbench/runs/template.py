@@ -15,140 +15,24 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import yaml
 
 from tcbench import RESULTS_VERSION, __version__
 from tcbench.data.paths import DatasetPaths
 from tcbench.data.registry import DatasetDef, get_dataset
+from tcbench.contract import Method, Placement, RunContext
 from tcbench.runs.identity import run_key
 from tcbench.runs.provenance import provenance
-from tcbench.runs.tracker import SideTracker
-
-if TYPE_CHECKING:
-    from tcbench.methods.contract import Method
+from tcbench.training.metrics import check_finite
 
 log = logging.getLogger("tcbench.run")
 
 MARKER_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where and how a run executes: labels, never part of its identity."""
-
-    dataset_dir: Path
-    results_dir: Path = Path("results")
-    run_dir: Path | None = None  # default <results_dir>/<kind>/<key>; its name must be the key
-    aim_template: Path | None = None
-    device: str = "cpu"
-    threads: int = 1
-    experiment: str = ""  # default: the method's
-    pre_step_dir: Path | None = None  # default <results_dir>/<pre-step kind>/<pre-step key>
-
-
-@dataclass
-class RunContext:
-    """What a method's ``execute`` works with: its parameters, data, folders, and the run's recorders."""
-
-    method: Method
-    params: dict[str, Any]
-    key: str
-    data: DatasetPaths
-    dataset: DatasetDef
-    run_dir: Path
-    artifacts: Path
-    place: Placement
-    experiment: str
-    started: float
-    stack: ExitStack
-    pre_step_dir: Path | None = None
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    durations: dict[str, float] = field(default_factory=dict)
-    params_extra: dict[str, Any] = field(default_factory=dict)  # more entries for params.yml
-    tracker: SideTracker | None = None
-    _last_lap: float = 0.0
-
-    @property
-    def device(self) -> str:
-        return self.place.device
-
-    @property
-    def threads(self) -> int:
-        return self.place.threads
-
-    def lap(self, name: str) -> float:
-        """Record the time since the previous lap (or the run's start) as ``durations[name]``; returns now."""
-        now = time.time()
-        self.durations[name] = now - (self._last_lap or self.started)
-        self._last_lap = now
-        return now
-
-    # ------------------------------------------------------------------------------------------------ data
-    def read_labels(self) -> Any:
-        """Class code and partition of every flow (``FlowLabels``, indexed by row_id)."""
-        from tcbench.data.curated import read_labels
-
-        return read_labels(self.data.parquet)
-
-    def split(self, labels: Any, seed: int | None = None) -> Any:
-        """The run's train/val rows and test sets (``RunSplit``): the split of ``split_index``, with the 80/20
-        train/val draw of ``seed`` (default: the run's ``seed``)."""
-        from tcbench.runs.data import load_run_split
-
-        return load_run_split(self.params, self.data, self.dataset, labels, self.params["seed"] if seed is None else seed)
-
-    def flowpics(self) -> Any:
-        """Every flow's flowpic at the run's dim and block duration (``FlowpicStore``: ``rows_for(row_ids)`` gives
-        a uint8 CSR matrix, one flattened flowpic per row)."""
-        from tcbench.runs.data import load_flowpics
-
-        return load_flowpics(self.data, self.params["flowpic_dim"], self.params["flowpic_block_duration"])
-
-    def side_pool(self, name: str = "data") -> ThreadPoolExecutor:
-        """A one-thread pool that lives as long as the run (for work that overlaps with ``import torch``)."""
-        return self.stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix=name))
-
-    # ------------------------------------------------------------------------------------------- tracking
-    def start_tracking(self, *warm_imports: str) -> None:
-        """Open the AIM run in the background now (right before the heavy compute), then import ``warm_imports``
-        on the same thread (modules needed after training, e.g. pandas for the report files)."""
-        self._tracker().start(*warm_imports)
-
-    def track(self, value: float, name: str, context: str, epoch: int | None = None) -> None:
-        self._tracker().track(value, name, context, epoch)
-
-    def record(self, context: str, scores: Mapping[str, float], *, tracked_as: str | None = None) -> dict[str, float]:
-        """Keep ``scores`` as the run's final metrics of ``context`` and track each under ``tracked_as`` (default:
-        the same context)."""
-        self.metrics.setdefault(context, {}).update(scores)
-        for name, value in scores.items():
-            self.track(value, name, tracked_as or context)
-        return dict(scores)
-
-    def report(self, context: str, y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
-        """The original's ``<context>_class_rep.csv`` and ``<context>_conf_mtx.csv``; returns acc, precision,
-        recall, f1 (weighted)."""
-        from tcbench.training.metrics import class_report_frame, classification_metrics, confusion_frame
-
-        names = list(classes)
-        class_report_frame(y_true, y_pred, names).to_csv(self.artifacts / f"{context}_class_rep.csv", index=False)
-        confusion_frame(y_true, y_pred, names).to_csv(self.artifacts / f"{context}_conf_mtx.csv", index=False)
-        return classification_metrics(y_true, y_pred, names)
-
-    def _tracker(self) -> SideTracker:
-        if self.tracker is None:
-            self.tracker = SideTracker(self.stack, self.run_dir / "aim", self.place.aim_template, self.experiment,
-                                       self.method.hparams(self.params), self.key, self.started,
-                                       tags=self.method.tags(self.params))
-        return self.tracker
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -195,17 +79,18 @@ def run_folder(key: str, run_dir: Path | None, results_dir: Path, kind: str = "r
     return run_dir, artifacts
 
 
-def ensure_pre_step(method: Method, params: Mapping[str, Any], place: Placement) -> Path | None:
-    """The folder of the run's pre-step (SimCLR's pre-training), run first when it has no marker yet."""
+def ensure_pre_step(method: Method, params: Mapping[str, Any], place: Placement) -> tuple[Path | None, str | None]:
+    """The folder and run key of the run's pre-step (SimCLR's pre-training), run first when it has no marker yet."""
     pre_params = method.pre_step_params(params)
     if pre_params is None:
-        return None
+        return None, None
     step = method.pre_step()  # type: ignore[misc]
-    folder = Path(place.pre_step_dir) if place.pre_step_dir else Path(place.results_dir) / step.results_kind / run_key(pre_params)
+    key = run_key(pre_params)
+    folder = Path(place.pre_step_dir) if place.pre_step_dir else Path(place.results_dir) / step.results_kind / key
     if not (folder / "marker.json").exists():
-        execute_run(step, pre_params, Placement(place.dataset_dir, place.results_dir, folder, None, place.device,
-                                                place.threads))
-    return folder
+        execute_run(step, pre_params, Placement(dataset_dir=place.dataset_dir, results_dir=place.results_dir,
+                                                run_dir=folder, device=place.device, threads=place.threads))
+    return folder, key
 
 
 def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dict[str, Any]:
@@ -221,7 +106,7 @@ def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dic
     method.validate(params)
     params = {**params, **{p.name: p.cast(params[p.name]) for p in method.identity_params(params)}}
     paths, dataset = check_dataset(method, params, place)
-    pre_step_dir = ensure_pre_step(method, params, place)
+    pre_step_dir, pre_step_key = ensure_pre_step(method, params, place)
     if method.uses_gpu and place.device == "cuda":  # claim a GPU no other run of this machine uses
         from dataclasses import replace
 
@@ -239,15 +124,16 @@ def execute_run(method: Method, params: dict[str, Any], place: Placement) -> dic
     root.setLevel(logging.INFO)
     try:
         with ExitStack() as stack:
-            run = RunContext(method, params, key, paths, dataset, run_dir, artifacts, place, experiment, started, stack,
-                             pre_step_dir)
+            run = RunContext(method=method, params=params, key=key, data=paths, dataset=dataset, run_dir=run_dir,
+                             artifacts=artifacts, place=place, experiment=experiment, started=started, stack=stack,
+                             pre_step_dir=pre_step_dir, pre_step_key=pre_step_key)
             extras = method.execute(run)
             last = time.time()
             check_finite(run.metrics)
             if method.tracked:
                 check_complete(method, run)
             if method.tracked:
-                run._tracker().flush()
+                run.side_tracker().flush()
         # Leaving the block closed the AIM run (also on errors), which sets its end_time.
         key_name = "run_key" if method.results_kind == "runs" else f"{method.results_kind}_key"
         labels = {"device": place.device, "threads": place.threads}
@@ -289,12 +175,6 @@ def check_complete(method: Method, run: RunContext) -> None:
             "run.record(context, scores) for each")
 
 
-def check_finite(metrics: Mapping[str, Mapping[str, float]]) -> None:
-    bad = [f"{ctx}/{name}" for ctx, values in metrics.items() for name, v in values.items() if not np.isfinite(v)]
-    if bad:
-        raise FloatingPointError(f"non-finite metric(s) {bad}: the run diverged; no result is written")
-
-
 def write_params(artifacts: Path, params: Mapping[str, Any], **extra: Any) -> None:
     """``params.yml``: every parameter of the run, as the original dumps its namespace."""
     with open(artifacts / "params.yml", "w") as fh:
@@ -302,7 +182,7 @@ def write_params(artifacts: Path, params: Mapping[str, Any], **extra: Any) -> No
 
 
 def marker_base(run: RunContext) -> dict[str, Any]:
-    writer = run._tracker().writer
+    writer = run.side_tracker().writer
     return {
         "marker_version": MARKER_VERSION,
         "run_key": run.key,

@@ -118,6 +118,19 @@ class _Plan:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files below ``folder`` (links not followed; files that vanish meanwhile count 0)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+
 def _check_labels(labels: Mapping[str, Any], where: Path) -> dict[str, Any]:
     out = plain(dict(labels))
     for key, typ in LABEL_TYPES.items():
@@ -333,8 +346,6 @@ def _check_space(plans: Sequence[_Plan], dst: Path) -> None:
     """Refuse a merge that cannot fit before writing anything (an ENOSPC OSError naming ``dst``): it copies every
     run's AIM data and artifacts, and on a full disk AIM's repo creation fails in a subprocess that prints its own
     traceback instead of a reason."""
-    from tcbench.runs.faults import folder_bytes
-
     need = REPO_OVERHEAD_BYTES + sum(folder_bytes(p.repo_root) + folder_bytes(p.run_dir / "artifacts") for p in plans)
     free = shutil.disk_usage(dst.parent).free
     if need > free:

@@ -12,7 +12,7 @@ dim-32 run, and every run is its own process.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -97,3 +97,10 @@ def confusion_frame(y_true, y_pred, class_names: Sequence[str]) -> pd.DataFrame:
     yt, yp = _checked(y_true, y_pred, class_names)
     cm = confusion_counts(yt, yp, len(class_names))
     return pd.DataFrame(cm, index=list(class_names), columns=list(class_names)).reset_index(names="index")
+
+
+def check_finite(metrics: Mapping[str, Mapping[str, float]]) -> None:
+    """FloatingPointError naming every non-finite metric: a diverged run must not be recorded as a result."""
+    bad = [f"{ctx}/{name}" for ctx, values in metrics.items() for name, v in values.items() if not np.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"non-finite metric(s) {bad}: the run diverged; no result is written")

@@ -16,10 +16,11 @@ from tcbench.campaign.grid import campaign_code, campaign_method, campaign_runs,
 from tcbench.campaign.jobs import use_running_python
 from tcbench.campaign.reuse import inspect_finished
 from tcbench.campaign.status import release_finished_records
-from tcbench.data.paths import dataset_paths
+from tcbench.data.sources import dataset_paths, source_of
 from tcbench.data.registry import get_dataset
-from tcbench.reporting.report_plan import (confusion_file_names, planned_analysis_files, planned_summary_files,
+from tcbench.campaign.report_plan import (confusion_file_names, planned_analysis_files, planned_summary_files,
                                           report_split)
+from tcbench.features.flowpic import VALID_DIMS
 from tcbench.runs.gpu import check_cuda_visible
 from tcbench.runs.identity import canonical_json, run_key
 from tcbench.tracking.aim_repo import default_template_path
@@ -38,6 +39,8 @@ DATASET = get_dataset(config["dataset"]["name"])
 RESULTS = Path(config["results_dir"])
 CAMPAIGN_DIR = RESULTS / "campaigns" / config["campaign_id"]
 LOGS = RESULTS / "logs"
+CAMPAIGN_LOGS = LOGS / "campaigns" / config["campaign_id"]
+DATASET_LOGS = LOGS / "datasets" / DATA.root.name
 MERGE_REPORT = CAMPAIGN_DIR / "aim_merge.json"
 AIM_TEMPLATE = default_template_path(RESULTS)
 SPLITS_FILE = str(DATA.splits_file(config["splits"]["n_splits"], config["splits"]["samples_per_class"]))
@@ -49,14 +52,13 @@ EXPERIMENT_OPTION = f"--experiment {shlex.quote(config['experiment'])}" if confi
 wildcard_constraints:
     run_key="[0-9a-f]{16}",
     pretrain_key="[0-9a-f]{16}",
-    dim="32|64|1500",
+    dim="|".join(str(dim) for dim in VALID_DIMS),
 
 
 def _data_inputs(method, params):
     """The flowpic cache a run (or pre-step) reads, when its method says it reads one."""
-    if "flowpics" in method.inputs(params):
-        return {"flowpics": str(DATA.flowpics(params["flowpic_dim"], params["flowpic_block_duration"]))}
-    return {}
+    cache = method.flowpic_cache(params)
+    return {"flowpics": str(DATA.flowpics(*cache))} if cache is not None else {}
 
 
 def _run_inputs(params):
@@ -83,14 +85,13 @@ def pre_step_inputs(wildcards):
     return PRE_STEP_INPUTS[wildcards.pretrain_key]
 
 
-# Memory a run gets from a scheduler (SLURM's --mem), by flowpic dim: measured peaks are 0.4-1 GB at 32/64 and
-# about 2 GB at 1500 (benchmarks/RESULTS.md), with headroom; a retry gets a multiple of it.
-MEMORY_MB_BY_DIM = {32: 2000, 64: 3000, 1500: 8000}
-RUN_MEMORY_MB = {key: MEMORY_MB_BY_DIM.get(spec.params.get("flowpic_dim"), 2000) for key, spec in RUNS.items()}
-# Time limit (minutes) a scheduler gives a run, by dim: CPU runs take under 1 min at 32/64 and up to an hour at 1500
-# with the slowest augmentations; a retry gets a multiple of it.
-MINUTES_BY_DIM = {32: 30, 64: 30, 1500: 240}
-RUN_MINUTES = {key: MINUTES_BY_DIM.get(spec.params.get("flowpic_dim"), 30) for key, spec in RUNS.items()}
+# What a scheduler gives each job (memory, time limit), as its method asks for the run's parameters.
+RUN_RESOURCES = {key: METHOD.resources(spec.params) for key, spec in RUNS.items()}
+RUN_MEMORY_MB = {key: r.memory_mb for key, r in RUN_RESOURCES.items()}
+RUN_MINUTES = {key: r.minutes for key, r in RUN_RESOURCES.items()}
+PRE_STEP_RESOURCES = {key: PRE_STEP.resources(params) for key, params in PRE_STEPS.items()}
+PRE_STEP_MEMORY_MB = {key: r.memory_mb for key, r in PRE_STEP_RESOURCES.items()}
+PRE_STEP_MINUTES = {key: r.minutes for key, r in PRE_STEP_RESOURCES.items()}
 
 # GPUs a job takes (Snakemake's `gpu` resource): one when the campaign runs on cuda and the method trains on a GPU.
 ON_CUDA = config["resources"]["device"].startswith("cuda")
@@ -175,7 +176,7 @@ ANALYSIS_FILES = [str(CAMPAIGN_DIR / name) for name in planned_analysis_files(
     RUN_HPARAMS, REPORT["compare_by"], REPORT["baseline"], REPORT["paper"])]
 ANALYSIS_OPTIONS = " ".join(
     [f"--{name.replace('_', '-')} {shlex.quote(str(REPORT[name]))}" for name in ("compare_by", "baseline", "paper") if REPORT[name] is not None]
-    + [f"--method {METHOD.name}", "--stand-in" if config["dataset"]["source"] == "synthetic" else "--real-data"])
+    + [f"--method {METHOD.name}", "--stand-in" if source_of(config).stand_in else "--real-data"])
 
 
 def analysis_files(kind):

@@ -3,7 +3,7 @@
 
 
 # An imported dataset is an input that must already exist (common.smk checks it and says how to import it).
-if config["dataset"]["source"] == "synthetic":
+if source_of(config).built_by_workflow:
 
     rule synth_dataset:
         output:
@@ -18,9 +18,9 @@ if config["dataset"]["source"] == "synthetic":
         conda:
             "../envs/tcbench.yaml"
         log:
-            str(LOGS / "datasets" / DATA.root.name / "synth.log"),
+            str(DATASET_LOGS / "synth.log"),
         benchmark:
-            str(LOGS / "datasets" / DATA.root.name / "synth.benchmark.tsv")
+            str(DATASET_LOGS / "synth.benchmark.tsv")
         shell:
             "tcbench datasets synth --output-dir {params.out} --seed {params.seed} --scale {params.scale} "
             "{params.lookalikes} --generator-version {params.version} > {log} 2>&1"
@@ -42,7 +42,7 @@ if DATASET.draws_train_splits:
         conda:
             "../envs/tcbench.yaml"
         log:
-            str(LOGS / "datasets" / DATA.root.name / "train_splits.log"),
+            str(DATASET_LOGS / "train_splits.log"),
         shell:
             "tcbench datasets splits --dataset-dir {params.dataset_dir} --n-splits {params.n_splits} "
             "--samples-per-class {params.samples_per_class} > {log} 2>&1"
@@ -52,7 +52,7 @@ rule flowpics:
     input:
         parquet=str(DATA.parquet),
     output:
-        str(DATA.root / "flowpics" / f"{DATA.flowpic_prefix}flowpic_dim{{dim}}_block{{block}}.npz"),
+        str(DATA.root / "flowpics" / DATA.flowpic_name("{dim}", "{block}")),
     params:
         dataset_dir=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
         dataset=DATA.name,
@@ -60,9 +60,9 @@ rule flowpics:
     conda:
         "../envs/tcbench.yaml"
     log:
-        str(LOGS / "datasets" / DATA.root.name / "flowpics_dim{dim}_block{block}.log"),
+        str(DATASET_LOGS / "flowpics_dim{dim}_block{block}.log"),
     benchmark:
-        str(LOGS / "datasets" / DATA.root.name / "flowpics_dim{dim}_block{block}.benchmark.tsv")
+        str(DATASET_LOGS / "flowpics_dim{dim}_block{block}.benchmark.tsv")
     shell:
         "tcbench datasets flowpics --dataset-dir {params.dataset_dir} --dataset {params.dataset} "
         "--min-pkts {params.min_pkts} --dim {wildcards.dim} "

@@ -9,7 +9,7 @@ rule campaign_manifest:
     params:
         digest=digest(CAMPAIGN_RECORD),
     log:
-        str(LOGS / "campaigns" / config["campaign_id"] / "manifest.log"),
+        str(CAMPAIGN_LOGS / "manifest.log"),
     run:
         write_manifest(output[0], CAMPAIGN_RECORD)
 
@@ -27,9 +27,9 @@ rule merge_campaign:
     conda:
         "../envs/tcbench.yaml"
     log:
-        str(LOGS / "campaigns" / config["campaign_id"] / "merge.log"),
+        str(CAMPAIGN_LOGS / "merge.log"),
     benchmark:
-        str(LOGS / "campaigns" / config["campaign_id"] / "merge.benchmark.tsv")
+        str(CAMPAIGN_LOGS / "merge.benchmark.tsv")
     shell:
         "tcbench campaign merge --campaign-id {params.campaign_id} {params.experiment} --dst {params.dst} "
         "--report {output.report} {input.markers} > {log} 2>&1"
@@ -49,7 +49,7 @@ rule campaign_summary:
     conda:
         "../envs/tcbench.yaml"
     log:
-        str(LOGS / "campaigns" / config["campaign_id"] / "summary.log"),
+        str(CAMPAIGN_LOGS / "summary.log"),
     shell:
         "tcbench campaign summary --campaign-id {params.campaign_id} {params.experiment} --output-dir {params.out} "
         "--metrics {params.metrics} --quiet {input.markers} > {log} 2>&1"
@@ -69,7 +69,7 @@ rule campaign_plots:
     conda:
         "../envs/tcbench.yaml"
     log:
-        str(LOGS / "campaigns" / config["campaign_id"] / "plots.log"),
+        str(CAMPAIGN_LOGS / "plots.log"),
     shell:
         "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} "
         "$(printf -- '--summary-csv %s ' {input.summaries}) {input.markers} > {log} 2>&1"
@@ -90,7 +90,7 @@ rule campaign_analysis:
     conda:
         "../envs/tcbench.yaml"
     log:
-        str(LOGS / "campaigns" / config["campaign_id"] / "analysis.log"),
+        str(CAMPAIGN_LOGS / "analysis.log"),
     shell:
         "tcbench campaign analyze --campaign-dir {params.campaign_dir} --metrics {params.metrics} {params.options} "
         "--title {params.title:q} {input.runsinfo} > {log} 2>&1"
@@ -111,9 +111,9 @@ rule campaign_report:
     conda:
         "../envs/tcbench.yaml"
     log:
-        str(LOGS / "campaigns" / config["campaign_id"] / "report.log"),
+        str(CAMPAIGN_LOGS / "report.log"),
     benchmark:
-        str(LOGS / "campaigns" / config["campaign_id"] / "report.benchmark.tsv")
+        str(CAMPAIGN_LOGS / "report.benchmark.tsv")
     shell:
         "tcbench campaign report --config-json {params.config:q} --campaign-dir {params.campaign_dir} --output {output} "
         "$(printf -- '--runsinfo %s ' {input.runsinfo}) {input.markers} > {log} 2>&1"

@@ -15,32 +15,6 @@ rule aim_template:
         "tcbench campaign aim-template --path {output} > {log} 2>&1"
 
 
-rule pretrain:
-    input:
-        unpack(pre_step_inputs),
-        parquet=str(DATA.parquet),
-        info=str(DATA.root / "dataset.json"),
-        splits=SPLITS_FILE,
-    output:
-        marker=str(RESULTS / PRE_STEP_KIND / "{pretrain_key}" / "marker.json"),
-    params:
-        # The pre-step's canonical parameters (JSON), handed over once.
-        run=lambda wildcards: PRE_STEP_JSON[wildcards.pretrain_key],
-    threads: config["resources"]["threads_per_run"]
-    resources:
-        device=config["resources"]["device"],
-        gpu=GPUS_PER_PRE_STEP,
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(LOGS / PRE_STEP_KIND / "{pretrain_key}.log"),
-    benchmark:
-        str(LOGS / PRE_STEP_KIND / "{pretrain_key}.benchmark.tsv")
-    shell:
-        "tcbench run job {params.run:q} --dataset-dir $(dirname {input.info}) --run-dir $(dirname {output.marker}) "
-        "--device {resources.device} --threads {threads} > {log} 2>&1"
-
-
 rule train:
     input:
         # The run's flowpic cache and pre-step, as its method declares them (precomputed per run: planning 10 000
@@ -72,3 +46,28 @@ rule train:
     shell:
         "tcbench run job {params.run:q} --dataset-dir $(dirname {input.info}) --run-dir $(dirname {output.marker}) "
         "--aim-template {input.aim_template} --device {resources.device} --threads {threads} > {log} 2>&1"
+
+
+# A pre-step is a run of the pre-step's method: the same command, its own inputs, folder and log.
+use rule train as pretrain with:
+    input:
+        unpack(pre_step_inputs),
+        parquet=str(DATA.parquet),
+        info=str(DATA.root / "dataset.json"),
+        splits=SPLITS_FILE,
+        aim_template=str(AIM_TEMPLATE),
+    output:
+        marker=str(RESULTS / PRE_STEP_KIND / "{pretrain_key}" / "marker.json"),
+    params:
+        # The pre-step's canonical parameters (JSON), handed over once.
+        run=lambda wildcards: PRE_STEP_JSON[wildcards.pretrain_key],
+    resources:
+        device=config["resources"]["device"],
+        gpu=GPUS_PER_PRE_STEP,
+        mem_mb=lambda wildcards, attempt: PRE_STEP_MEMORY_MB[wildcards.pretrain_key] * attempt,
+        runtime=lambda wildcards, attempt: PRE_STEP_MINUTES[wildcards.pretrain_key] * attempt,
+        disk_mb=1000,
+    log:
+        str(LOGS / PRE_STEP_KIND / "{pretrain_key}.log"),
+    benchmark:
+        str(LOGS / PRE_STEP_KIND / "{pretrain_key}.benchmark.tsv")

@@ -16,8 +16,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from tcbench.data.dataset_info import (CONTENT_INFO, DATASET_INFO, read_dataset_spec, write_content_record,
-                                      write_dataset_spec)
+from tcbench.data.dataset_info import CONTENT_INFO, DATASET_INFO, read_dataset_spec, write_content_record, write_dataset_spec
 from tcbench.data.registry import DATASETS
 from tcbench.data.importers.staging import PartStats, Staging, file_sha256, fingerprint
 from tcbench.data.importers.errors import RawDataError

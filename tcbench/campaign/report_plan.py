@@ -10,22 +10,36 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from tcbench.contract import Method, Param
+from tcbench.methods.registry import get_method, method_names
+
 #: The published results shipped with the package (tcbench.reporting.paper reads them with pandas).
 PUBLISHED = "published/imc23.csv"
 
 
-#: Hparams that only replicate an experiment (repetitions, split of the data, position in the grid): grouping by
-#: them would split every group into single runs; runs that share them are pairs.
-REPLICATE_HPARAMS: frozenset[str] = frozenset({"campaign_exp_idx", "seed", "split_index"})
 #: Identifiers that are unique per run, never factors of an experiment.
 RUN_ID_COLUMNS: frozenset[str] = frozenset({"hash", "run_key", "run_hash"})
 #: Labels a campaign puts on its runs: never a condition.
 CAMPAIGN_LABELS: frozenset[str] = frozenset({"campaign_id", "campaign_exp_idx"})
 
 
+def declared_params() -> dict[str, Param]:
+    """Every registered method's parameters by hparam name (the names reports see), plugins included."""
+    out: dict[str, Param] = {}
+    for name in method_names(include_steps=True):
+        for param in get_method(name).params():
+            out.setdefault(param.hparam_name, param)
+    return out
+
+
 def is_replicate(name: str) -> bool:
-    # SimCLR stores `contrastive_learning_seed` / `finetune_seed` instead of `seed`; they are repetitions too.
-    return name in REPLICATE_HPARAMS or name in RUN_ID_COLUMNS or name.endswith("_seed")
+    """An hparam that only replicates an experiment (a seed, a split of the data, the position in the grid, as the
+    methods declare them) or identifies a run: grouping by it would split every group into single runs, and runs
+    that share the others are pairs."""
+    if name in RUN_ID_COLUMNS or name == "campaign_exp_idx":
+        return True
+    param = declared_params().get(name)
+    return param is not None and param.replicate
 
 
 def varying_conditions(hparams: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -37,13 +51,17 @@ def varying_conditions(hparams: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def choose_factor(hparams: Sequence[Mapping[str, Any]], split: str | None, compare_by: str | None = None,
                   baseline: Any = None) -> tuple[str, Any] | None:
-    """(the hparam the comparisons compare, its baseline value): the configured ones, else each augmentation
-    against ``noaug`` when the augmentation varies, else the first varying condition other than the report's
-    file split against its first value (sorted), else the file split; None when nothing varies."""
+    """(the hparam the comparisons compare, its baseline value): the configured ones, else the first varying
+    parameter whose declared baseline the runs hold (each augmentation against ``noaug``), else the first varying
+    condition other than the report's file split against its first value (sorted), else the file split; None when
+    nothing varies."""
     varying = varying_conditions(hparams)
+    declared = declared_params()
+    with_baseline = [c for c in varying if c in declared and declared[c].baseline is not None
+                     and any(h.get(c) == declared[c].baseline for h in hparams)]
     if compare_by is None:
-        if "aug_name" in varying and any(h.get("aug_name") == "noaug" for h in hparams):
-            compare_by = "aug_name"
+        if with_baseline:
+            compare_by = with_baseline[0]
         else:
             others = [c for c in varying if c != split] or [c for c in varying if c == split]
             if not others:
@@ -51,7 +69,8 @@ def choose_factor(hparams: Sequence[Mapping[str, Any]], split: str | None, compa
             compare_by = others[0]
     if baseline is None:
         values = sorted({h.get(compare_by) for h in hparams if compare_by in h}, key=repr)
-        baseline = "noaug" if compare_by == "aug_name" and "noaug" in values else (values[0] if values else None)
+        declared_baseline = declared[compare_by].baseline if compare_by in declared else None
+        baseline = declared_baseline if declared_baseline in values else (values[0] if values else None)
     return compare_by, baseline
 
 
@@ -70,12 +89,34 @@ def analysis_file_names(split: str | None, values: Sequence[Any], factor: str | 
     return names
 
 
-def split_of(representations: set[Any], has_dim: bool) -> str | None:
-    """The hparam the report gets one file per value of (§8.3 step 6): ``max_n_pkts`` for packet-series runs,
-    else ``flowpic_dim``; None when the runs have no flowpic dim (one file for all)."""
-    if representations == {"pktseries"}:
-        return "max_n_pkts"
-    return "flowpic_dim" if has_dim else None
+def runs_method(hparams: Sequence[Mapping[str, Any]]) -> Method | None:
+    """The registered method that made runs with these hparams (reports of AIM repos know the runs by their hparams
+    only): of the methods whose grid axes the runs all hold, the one sharing most parameters with them."""
+    if not hparams:
+        return None
+    names = set.intersection(*(set(h) for h in hparams))
+    fitting = []
+    for name in method_names():
+        method = get_method(name)
+        if {p.hparam_name for p in method.axes} <= names:
+            fitting.append((len({p.hparam_name for p in method.params()} & names), method))
+    return max(fitting, key=lambda pair: pair[0])[1] if fitting else None
+
+
+def split_of(hparams: Sequence[Mapping[str, Any]], method: Method | None = None) -> str | None:
+    """The hparam the report gets one file per value of (the original's files per flowpic dim, or per packet count
+    for XGBoost on packet series), as the runs' method declares it (:meth:`Method.report_split`); None when it
+    declares none or the runs lack it (one file for all)."""
+    if not hparams:
+        return None
+    method = method or runs_method(hparams)
+    if method is None:  # runs of no registered method: the first parameter declared to split reports they all hold
+        declared = [name for name, param in declared_params().items() if param.splits_report]
+        return next((name for name in declared if all(name in h for h in hparams)), None)
+    settings = {p.name: hparams[0][p.hparam_name] for p in method.params() if p.hparam_name in hparams[0]}
+    name = method.report_split(settings)
+    hp = method.param(name).hparam_name if name else None
+    return hp if hp and all(hp in h for h in hparams) else None
 
 
 def format_value(value: object) -> str:
@@ -111,7 +152,7 @@ def planned_summary_files(hparams: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def report_split(hparams: Sequence[Mapping[str, Any]]) -> tuple[str | None, list[Any]]:
     """The hparam the report gets one file per value of, and its values."""
-    hp = split_of({h.get("flow_representation") for h in hparams}, all("flowpic_dim" in h for h in hparams))
+    hp = split_of(hparams)
     return hp, (sorted({h[hp] for h in hparams}) if hp else [])
 
 
