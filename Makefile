@@ -33,6 +33,7 @@ test-all: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 lint: install
+	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 
 clean-results:

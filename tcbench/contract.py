@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -63,8 +63,11 @@ def names(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+V = TypeVar("V")
+
+
 @dataclass(frozen=True)
-class Param:
+class Param(Generic[V]):
     """One run parameter.
 
     ``kind`` is the type a value is normalised to before it is hashed into the run key, so YAML's ``15``, JSON's
@@ -75,7 +78,7 @@ class Param:
     """
 
     name: str
-    kind: type
+    kind: type[V]
     default: Any
     help: str
     choices: tuple[Any, ...] | None = None
@@ -324,9 +327,11 @@ class Method(ABC):
     # -------------------------------------------------------------------------------------------- planning
     def check_config(self, config: Mapping[str, Any], dataset: DatasetDef) -> None:
         """Relations between config keys this method needs (raise ValueError naming the key and valid values)."""
+        return None
 
     def check_params(self, params: Mapping[str, Any], dataset: DatasetDef) -> None:
         """Relations between a run's parameters and its dataset, checked before a run starts (ValueError)."""
+        return None
 
     def flowpic_cache(self, params: Mapping[str, Any]) -> tuple[int, float] | None:
         """The flowpic cache a run reads besides the parquet and splits, as (dim, block duration); None: none.
@@ -484,6 +489,15 @@ class RunContext:
     @property
     def threads(self) -> int:
         return self.place.threads
+
+    def value(self, param: Param[V]) -> V:
+        """The run's value of ``param`` (validated and cast to its kind): the typed way to read a parameter. A
+        parameter the method does not declare is a KeyError naming the ones it does (the registry also checks, when
+        the method registers, every parameter name its code reads)."""
+        if param.name not in self.params or self.method.param(param.name) != param:
+            raise KeyError(f"method {self.method.name} has no parameter {param.name!r}; its parameters: "
+                           f"{[p.name for p in self.method.params()]}")
+        return self.params[param.name]  # type: ignore[no-any-return]
 
     def lap(self, name: str) -> float:
         """Record the time since the previous lap (or the run's start) as ``durations[name]``; returns now."""

@@ -109,7 +109,7 @@ def _torchvision_rotate(img: np.ndarray, a: float) -> np.ndarray:
     align_corners=False on the float image, round, cast to uint8.
     """
     h, w = img.shape
-    rot = math.radians(-(-a))
+    rot = math.radians(-(-a))  # noqa: B002 (the original's double negation, kept to mirror its formula)
     sx = sy = 0.0
     a_ = math.cos(rot - sy) / math.cos(sy)
     b_ = -math.cos(rot - sy) * math.tan(sx) / math.cos(sy) - math.sin(rot)

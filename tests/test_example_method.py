@@ -45,11 +45,24 @@ def test_the_example_method_campaign_runs_end_to_end(workdir):
     for run in runs:
         assert {"method:knn", "campaign:knn-example", f"k:{run['hparams']['n_neighbors']}"} <= set(run.tags)
         assert run.experiment == "knn-flowpic"
+    # The method's own report axis: k compared against its declared baseline, k = 5.
+    comparison = pd.read_csv(campaign / "campaign_summary" / "comparison_flowpic_dim_32.csv")
+    assert set(comparison["baseline"]) == {5} and set(comparison["compared"]) == {1, 15}
     summary = pd.read_csv(campaign / "campaign_summary" / "summary_flowpic_dim_32.csv", header=[0, 1])
     assert sorted(set(summary[("n_neighbors", "Unnamed: 1_level_1")])) == [1, 5, 15]
     for plot in ("accuracy.png", "confusion_test-human_flowpic_dim_32.png", "confusion_test-script_flowpic_dim_32.png",
                  "confusion_test-train-val-leftover_flowpic_dim_32.png"):
         assert (campaign / "plots" / plot).stat().st_size > 0
+
+
+def test_the_example_method_asks_the_scheduler_for_its_own_resources(tmp_path):
+    """The plugin's `resources` hook, not a table in the workflow, sizes its jobs (dim 32: 1000 + 1024 // 1000 MB,
+    10 minutes), as a SLURM profile would submit them."""
+    proc = snakemake(tmp_path, "-n", configfile=EXAMPLES / "custom-method" / "config.yaml")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    train_jobs = [block for block in proc.stdout.split("\nrule ") if block.startswith("train:")]
+    assert len(train_jobs) == 12
+    assert all("mem_mb=1001" in block and "runtime=10" in block for block in train_jobs), train_jobs[0]
 
 
 def test_the_example_augmentation_campaign_runs_end_to_end(workdir):

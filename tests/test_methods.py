@@ -219,8 +219,8 @@ PLUGIN = textwrap.dedent('''
         axes = (SPLIT_INDEX, SEED, REPEATS)
         settings = (TIE_BREAK, TRAIN_VAL_SPLIT_RATIO, MAX_SAMPLES_PER_CLASS, TEST_LEFTOVER)
 
-        def inputs(self, params):
-            return frozenset()
+        def flowpic_cache(self, params):
+            return None
 
         def execute(self, run):
             labels = run.read_labels()

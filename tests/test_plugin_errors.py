@@ -70,8 +70,8 @@ METHOD = textwrap.dedent('''
         axes = (SPLIT_INDEX, SEED)
         settings = (FAULT, TRAIN_VAL_SPLIT_RATIO, MAX_SAMPLES_PER_CLASS, TEST_LEFTOVER)
 
-        def inputs(self, params):
-            return frozenset()
+        def flowpic_cache(self, params):
+            return None
 
         def execute(self, run):
             labels = run.read_labels()
@@ -175,6 +175,17 @@ def test_declaration_mistakes_are_one_line_errors_at_registration(tmp_path, para
     with pytest.raises(ConfigError) as info:  # nothing is registered: the registration fails
         complete_config({**copy.deepcopy(TINY_CONFIG), "plugins": [str(plugin)], "method": "declared"})
     assert str(info.value).startswith(f"invalid configuration: {where.removeprefix('error: ')}"), str(info.value)
+
+
+def test_a_parameter_read_under_a_wrong_name_fails_at_registration(tmp_path):
+    """A typo in a string key (``run.params["sead"]``) is found when the plugin registers, naming the file and the
+    line of the read and the declared names: before planning, not in the middle of a campaign."""
+    plugin = tmp_path / "typo.py"
+    text = DECLARED.format(params="", name="declared", axes="(SPLIT_INDEX, SEED)", settings="()")
+    plugin.write_text(text.replace("        return {}", "        seed = run.params[\"sead\"]\n        return {}"))
+    line = one_error_line(tcbench("--plugin", str(plugin), "methods", "list"))
+    assert line == (f"error: plugins: {plugin}:{line_of(plugin, 'sead')}: method 'declared' reads parameter 'sead', "
+                    "which it does not declare; its parameters: ['seed', 'split_index']"), line
 
 
 def test_a_plugin_taking_a_builtin_name_is_told_to_rename(tmp_path):

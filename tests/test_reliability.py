@@ -349,8 +349,8 @@ def test_nondeterministic_operations_are_recorded():
         with collect_nondeterminism(record):
             for _ in range(2):
                 warnings.warn("scatter_add_cuda_kernel does not have a deterministic implementation, but you set "
-                              "'torch.use_deterministic_algorithms(True, warn_only=True)'", UserWarning)
-            warnings.warn("an unrelated warning", UserWarning)
+                              "'torch.use_deterministic_algorithms(True, warn_only=True)'", UserWarning, stacklevel=2)
+            warnings.warn("an unrelated warning", UserWarning, stacklevel=2)
     assert record["nondeterministic_ops"] == ["scatter_add_cuda_kernel does not have a deterministic implementation, "
                                               "but you set 'torch.use_deterministic_algorithms(True, warn_only=True)'"]
     assert [str(w.message) for w in passed] == ["an unrelated warning"]  # other warnings still reach the caller

@@ -165,7 +165,7 @@ def test_campaign_compare_pairs_two_campaigns(two_augs, tmp_path):
     a = pd.read_parquet(two_augs / "campaign_summary" / "runsinfo_flowpic_dim_32.parquet")
     b = pd.read_parquet(other / "campaign_summary" / "runsinfo_flowpic_dim_32.parquet")
     for _, row in table[table["metric"] == "acc"].iterrows():
-        def runs(frame: pd.DataFrame) -> pd.Series:
+        def runs(frame: pd.DataFrame, row: pd.Series = row) -> pd.Series:
             same = (frame["aug_name"] == row["aug_name"]) & (frame["test_split_name"] == row["test_split_name"])
             return frame[same].set_index(PAIR_KEYS)["acc"]
 

@@ -305,7 +305,7 @@ def _render(table) -> str:
 def test_render_summary_contains_groups_and_fits_120_columns():
     markers = []
     labels = []
-    for i, (ctx_aug, dim) in enumerate([("horizontalflip", 1500), ("noaug", 1500), ("changertt", 32)]):
+    for ctx_aug, dim in [("horizontalflip", 1500), ("noaug", 1500), ("changertt", 32)]:
         for seed in (1, 2):
             idx = len(markers) + 1
             markers.append(

@@ -201,7 +201,7 @@ def test_writer_failure_closes_run_and_reraises(template, tmp_path):
     with pytest.raises(ZeroDivisionError):
         with AimRunWriter(repo, EXPERIMENT, {"seed": 1}, "k" * 16) as writer:
             writer.track(0.5, "loss", "train", epoch=0)
-            1 / 0
+            _ = 1 / 0
     assert writer.end_time is not None and writer.end_time >= writer.creation_time
     assert not run_is_locked(repo, writer.run_hash)
     assert not (repo / ".aim" / "meta" / "progress" / writer.run_hash).exists()

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tcbench.contract import JobResources
 from tcbench.methods import Method, Param, register
 from tcbench.methods.params import (
     FLOWPIC_BLOCK_DURATION,
@@ -29,7 +30,9 @@ from tcbench.methods.params import (
 
 # The method's own parameters, each declared once: the config schema, `tcbench run knn` options, the run key,
 # AIM hparams and tags are derived from these declarations.
-N_NEIGHBORS = Param("n_neighbors", int, 5, "Neighbours whose labels vote for a flow's class.", minimum=1, tag="k")
+# `baseline`: the campaign's comparisons (paired tests, critical-difference diagram) put every k against k = 5.
+N_NEIGHBORS = Param("n_neighbors", int, 5, "Neighbours whose labels vote for a flow's class.", minimum=1, tag="k",
+                    baseline=5)
 WEIGHTS = Param("weights", str, "uniform", "Vote weights: uniform, or distance (closer neighbours count more).",
                 choices=("uniform", "distance"))
 
@@ -43,10 +46,15 @@ class KNearestNeighbours(Method):
     settings = (WEIGHTS, FLOWPIC_BLOCK_DURATION, TRAIN_VAL_SPLIT_RATIO, MAX_SAMPLES_PER_CLASS, TEST_LEFTOVER)
     experiment = "knn-flowpic"
 
+    def resources(self, params: Any) -> JobResources:
+        """Its own scheduler request: the brute-force vote holds the float32 features of the training flows and a
+        block of test-to-train distances, so memory grows with the flowpic's pixels; a vote takes seconds."""
+        pixels = int(params["flowpic_dim"]) ** 2
+        return JobResources(memory_mb=1000 + pixels // 1000, minutes=10)
+
     def execute(self, run: Any) -> dict[str, Any]:
         from sklearn.neighbors import KNeighborsClassifier
 
-        p = run.params
         labels = run.read_labels()
         split = run.split(labels)  # train/val drawn with the run seed; test sets of the dataset
         store = run.flowpics()
@@ -55,12 +63,13 @@ class KNearestNeighbours(Method):
         def features(rows: np.ndarray) -> Any:
             return (store.rows_for(rows).astype(np.float32) / 255.0).tocsr()
 
-        if p["n_neighbors"] > len(split.train):
-            raise ValueError(f"n_neighbors: {p['n_neighbors']} is more than the {len(split.train)} training flows; "
+        k = run.value(N_NEIGHBORS)  # typed: an int
+        if k > len(split.train):
+            raise ValueError(f"n_neighbors: {k} is more than the {len(split.train)} training flows; "
                              f"valid values: 1..{len(split.train)}")
         run.start_tracking("pandas")
         run.lap("setup")
-        model = KNeighborsClassifier(n_neighbors=p["n_neighbors"], weights=p["weights"], algorithm="brute")
+        model = KNeighborsClassifier(n_neighbors=k, weights=run.value(WEIGHTS), algorithm="brute")
         model.fit(features(split.train), codes[split.train])
         run.lap("train")
         for context, rows in (("train", split.train), ("val", split.val), *split.tests.items()):

@@ -297,7 +297,7 @@ def report(aim_repo: Path, campaign_id: str | None, groupby: str | None, context
         if tags:
             out_dir = out_dir / "tags" / _tags_folder(tags)
         try:
-            written = _echo_warnings(lambda: report_campaign(
+            written = _echo_warnings(lambda cid=cid, out_dir=out_dir: report_campaign(
                 runs, cid, out_dir, groupby=groupby_list, metrics=metric_list, contexts=context_list))
         except ValueError as exc:
             click.echo(f"error: campaign {cid!r}: {exc}", err=True)

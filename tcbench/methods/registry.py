@@ -104,6 +104,12 @@ def check_declarations(cls: type[Method]) -> None:
         if problem is not None:
             raise PluginError(f"{declared_at(cls, param)}: {_param_label(cls, param)} of method {cls.name!r}: "
                               f"{problem}")
+    unknown = undeclared_reads(cls)
+    if unknown:
+        line, name = unknown[0]
+        file = declared_at(cls).rsplit(":", 1)[0]
+        raise PluginError(f"{file}:{line}: method {cls.name!r} reads parameter {name!r}, which it does not declare; "
+                          f"its parameters: {sorted(p.name for p in _param_index(cls).values())}")
 
 
 def _param_label(cls: type, param: Param) -> str:
@@ -157,3 +163,37 @@ def method_names(include_steps: bool = False) -> list[str]:
 
 def methods() -> list[Method]:
     return [get_method(name) for name in method_names()]
+
+
+#: Keys of a run's parameters besides the method's own (the run's identity: its method, data and splits).
+_IDENTITY_KEYS = frozenset({"method", "dataset", "splits"})
+#: Names a method's code reads a run's parameters through.
+_PARAMS_NAMES = frozenset({"p", "params"})
+
+
+def undeclared_reads(cls: type[Method]) -> list[tuple[int, str]]:
+    """(line, name) of every parameter the class's code reads by a string key (``p["name"]``,
+    ``run.params["name"]``, ``params.get("name")``) that the method does not declare: a typo found when the
+    method registers (at planning), not by a job in the middle of a campaign."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        source, first = inspect.getsourcelines(cls)
+    except (OSError, TypeError):
+        return []
+    declared = {p.name for p in _param_index(cls).values()} | _IDENTITY_KEYS
+    found = []
+    for node in ast.walk(ast.parse(textwrap.dedent("".join(source)))):
+        target, key = None, None
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            target, key = node.value, node.slice.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and node.args and isinstance(node.args[0], ast.Constant)):
+            target, key = node.func.value, node.args[0].value
+        reads_params = (isinstance(target, ast.Name) and target.id in _PARAMS_NAMES) or (
+            isinstance(target, ast.Attribute) and target.attr == "params")
+        if reads_params and isinstance(key, str) and key not in declared:
+            found.append((first + node.lineno - 1, key))
+    return found
