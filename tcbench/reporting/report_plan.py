@@ -71,8 +71,9 @@ def analysis_file_names(split: str | None, values: Sequence[Any], factor: str | 
 
 
 def split_of(representations: set[Any], has_dim: bool) -> str | None:
-    """The hparam the report gets one file per value of (§8.3 step 6): ``max_n_pkts`` for packet-series runs,
-    else ``flowpic_dim``; None when the runs have no flowpic dim (one file for all)."""
+    """The hparam the report gets one file per value of (the original's ``aimrepo report``, step 6, in
+    docs/original-behaviour.md): ``max_n_pkts`` for packet-series runs, else ``flowpic_dim``; None when the runs
+    have no flowpic dim (one file for all)."""
     if representations == {"pktseries"}:
         return "max_n_pkts"
     return "flowpic_dim" if has_dim else None
