@@ -27,7 +27,7 @@ dry-run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n
 
 test: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow" --durations=25
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow" --durations=15
 
 test-all: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic dataset folder prepared once per test session."""
+"""Shared fixtures: a small synthetic dataset folder and a finished tiny campaign, each prepared once per test
+session."""
 
 from __future__ import annotations
 
@@ -36,6 +37,43 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = runner.invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
     return root
+
+
+# The PATH the session's tiny campaign runs under: no tcbench on it (test_faults checks that every job still found it).
+NO_TCBENCH_PATH = "/usr/bin:/bin"
+
+
+@pytest.fixture(scope="session")
+def tiny_campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workflow tests' tiny campaign (test_workflow.TINY_CONFIG, saved as ``tiny.yaml``: 2 splits x 2 seeds, dim 32,
+    3 epochs) run once per session to the end by the real Snakemake with ``--cores 2``, started by path with
+    ``PATH=NO_TCBENCH_PATH``: every job (dataset, flowpics, splits, training, merge, summary, plots, report) has to find
+    the tcbench of the Python running Snakemake. Several modules assert on it; never change this folder: take a copy
+    (``copy_campaign``) to alter it or to run more of the workflow in it."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from test_workflow import ROOT, TINY_CONFIG
+
+    workdir = tmp_path_factory.mktemp("tiny")
+    config = workdir / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+                           "--cores", "2", "--configfile", str(config)], capture_output=True, text=True,
+                          env={**os.environ, "PATH": NO_TCBENCH_PATH}, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def copy_campaign(source: Path, target: Path) -> Path:
+    """A full copy of a finished campaign folder (results, resources, .snakemake records; file times kept, so Snakemake
+    sees it as finished, as the original): ``target``, which may exist and be empty."""
+    import shutil
+
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    return target
 
 
 def realdata_dir(name: str) -> Path:

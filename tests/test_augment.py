@@ -1,4 +1,4 @@
-"""Augment-at-loading (reference tcbench-behaviour.md 2.2-2.3): shapes, order, determinism, and each operation
+"""Augment-at-loading (docs/original-behaviour.md, Augmentations): shapes, order, determinism, and each operation
 against explicit computations and a plain per-sample reference of the original's semantics."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def flows():
 
 
 def _hist(t: np.ndarray, s: np.ndarray, dim: int) -> np.ndarray:
-    """Plain flowpic (reference 1.2) with np.histogram2d."""
+    """Plain flowpic (docs/original-behaviour.md, Flowpic construction) with np.histogram2d."""
     keep = (t < T) & (t >= 0)
     x = np.clip(s[keep], 0, 1500) / 1500 * dim
     y = t[keep] / T * dim
@@ -279,7 +279,8 @@ def test_colorjitter_draws_and_order(flows):
 
 # --------------------------------------------------------------------------------------- series augmentations
 def _reference_series_aug(aug: str, t: np.ndarray, s: np.ndarray, p: float):
-    """Plain per-flow restatement of the original's operations (reference 2.2)."""
+    """Plain per-flow restatement of the original's operations (docs/original-behaviour.md, The seven
+    augmentations)."""
     if aug == "changertt":
         return t * p, s
     if aug == "timeshift":

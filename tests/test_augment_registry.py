@@ -1,5 +1,5 @@
 """The augmentation registry: the seven built-ins in the original's order, their draw ranges pinned to the original's
-definitions (reference tcbench-behaviour.md 2.1-2.4, with literal numbers, not the constants under test), the
+definitions (docs/original-behaviour.md, Augmentations, with literal numbers, not the constants under test), the
 errors, and plugins (defined here, in a test module, or as one new in-tree module) working through
 augment-at-loading and the SimCLR views without any other edit."""
 
@@ -177,8 +177,9 @@ def test_importing_the_package_imports_no_torch():
 
 # ------------------------------------------------------------------------------------------- draw ranges pinned
 def test_declared_ranges_are_the_originals():
-    """Reference 2.1-2.2: rotate U(-10, 10) degrees; colorjitter b, sat, c ~ U(0.2, 1.8), hue ~ U(-0.2, 0.2);
-    packetloss centre ~ U(0, t_last) with a +-0.1 s window; changertt U(0.5, 1.5); timeshift U(-1, 1) s."""
+    """As docs/original-behaviour.md (The seven augmentations) gives them: rotate U(-10, 10) degrees; colorjitter
+    b, sat, c ~ U(0.2, 1.8), hue ~ U(-0.2, 0.2); packetloss centre ~ U(0, t_last) with a +-0.1 s window; changertt
+    U(0.5, 1.5); timeshift U(-1, 1) s."""
     ranges = {name: dict(get_augmentation(name).ranges) for name in ORIGINAL}
     assert ranges == {
         "noaug": {}, "horizontalflip": {},

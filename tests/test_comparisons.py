@@ -199,7 +199,7 @@ def test_every_paper_config_names_a_table_of_its_method_and_dataset():
 
 
 def test_published_numbers_are_those_of_the_reference():
-    """Spot checks against ../shared/reference/datasets-and-results.md section B."""
+    """Spot checks against the paper's tables (restated in docs/original-behaviour.md, Published results)."""
     from tcbench.reporting.paper import published
 
     table = published()

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 
 from test_faults import assert_one_line_failure, mounted_tmpfs, run_cli
@@ -61,6 +62,9 @@ def fill(folder: Path, leave: int) -> None:
         out.write(b"\0" * max(0, free - leave))
 
 
+# Both campaigns on a full disk run in `make test-all` (49 s and 29 s); `make test` keeps a run on a full disk
+# (test_faults.test_a_full_disk_stops_the_run_within_seconds_with_one_line) and the planning checks below.
+@pytest.mark.slow
 def test_a_campaign_on_a_4_mib_file_system_ends_within_60_s_naming_the_cause(tmp_path):
     """16 runs (2 dims) with results on a 4 MiB tmpfs, run with --keep-going and the local profile (one retry):
     planning warns that it will not fit; the first failed write ends the whole campaign within 60 s (no job left
@@ -97,6 +101,7 @@ def test_a_campaign_on_a_4_mib_file_system_ends_within_60_s_naming_the_cause(tmp
             read_marker(marker)  # complete: markers are written last and atomically
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_the_merge_keeps_the_finished_campaign(tmp_path):
     """A finished 2-run campaign on a 16 MiB tmpfs (the runs and campaign outputs take about 8 MiB, so 8 MiB left
     no headroom), then the disk filled: merging again (forced) ends at once with

@@ -26,6 +26,9 @@ def _markers(workdir: Path, method: str) -> list[dict]:
     return [m for m in markers if m["method"] == method]
 
 
+# The examples run on the quickstart's full-scale synthetic dataset (minutes on 2 cores): `make test-all`. Plugin methods
+# and augmentations through a config stay in `make test` (test_methods.py, test_augment_registry.py, test_provenance.py).
+@pytest.mark.slow  # 75 s
 def test_the_example_method_campaign_runs_end_to_end(workdir):
     """`snakemake --cores 2 --configfile examples/custom-method/config.yaml`: markers, merged AIM repo (labelled and
     tagged), summaries and plots."""
@@ -65,6 +68,7 @@ def test_the_example_method_asks_the_scheduler_for_its_own_resources(tmp_path):
     assert all("mem_mb=1001" in block and "runtime=10" in block for block in train_jobs), train_jobs[0]
 
 
+@pytest.mark.slow  # 55 s
 def test_the_example_augmentation_campaign_runs_end_to_end(workdir):
     """`examples/custom-augmentation/config.yaml`: the CNN with `sizejitter` next to `noaug`, 4 runs."""
     config = EXAMPLES / "custom-augmentation" / "config.yaml"
@@ -84,6 +88,7 @@ def test_the_example_augmentation_campaign_runs_end_to_end(workdir):
     assert set(pd.read_csv(summary, header=[0, 1])[("aug_name", "Unnamed: 1_level_1")]) == {"noaug", "sizejitter"}
 
 
+@pytest.mark.slow  # needs the example method campaign above
 def test_editing_the_example_plugin_replans_its_runs_and_a_comment_edit_does_not(workdir):
     """A researcher iterating on a plugin never gets numbers from old code: a change to `execute` gives its runs new
     keys (planned again, the campaign's summaries rebuilt); a comment changes nothing."""

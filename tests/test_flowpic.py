@@ -1,4 +1,5 @@
-"""Flowpic binning against the hand-checked examples of reference 1.2 and against np.histogram2d."""
+"""Flowpic binning against the worked examples of docs/original-behaviour.md (Flowpic construction) and against
+np.histogram2d."""
 
 import numpy as np
 import pytest

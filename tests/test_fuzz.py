@@ -87,7 +87,8 @@ def curated_flows(draw: st.DrawFn, max_flows: int = 4, max_packets: int = 40) ->
 
 
 def _reference_flowpic(t: np.ndarray, s: np.ndarray, dim: int, block: float = T) -> np.ndarray:
-    """Reference 1.2 with np.histogram2d: drop t >= T (and t < 0 through the range), clip sizes, clip counts."""
+    """The flowpic of docs/original-behaviour.md (Flowpic construction) with np.histogram2d: drop t >= T (and
+    t < 0 through the range), clip sizes, clip counts."""
     keep = t < block
     x = np.clip(s[keep].astype(np.float64), 0, 1500) / 1500 * dim
     y = t[keep] / block * dim
@@ -184,7 +185,8 @@ def _flow(series: PacketSeries, i: int) -> tuple[np.ndarray, np.ndarray]:
 @settings(max_examples=_examples(80))
 @given(series=curated_flows(), copies=st.integers(0, 3), data=st.data())
 def test_series_operations_on_each_flow(series, copies, data):
-    """Each operation against its definition (reference 2.2), flow by flow and copy by copy."""
+    """Each operation against its definition (docs/original-behaviour.md, The seven augmentations), flow by flow
+    and copy by copy."""
     n = series.n_flows
     unit = np.asarray(data.draw(st.lists(st.floats(0, 1), min_size=copies * n, max_size=copies * n)),
                       dtype=np.float64).reshape(copies, n)

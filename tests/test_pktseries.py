@@ -1,4 +1,5 @@
-"""Packet-series features (reference 1.4) against a slow per-flow reference; MinMaxScaler against sklearn."""
+"""Packet-series features (docs/original-behaviour.md, Packet-series features) against a slow per-flow reference;
+MinMaxScaler against sklearn."""
 
 import numpy as np
 import pyarrow as pa

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from test_workflow import ROOT, TINY_CONFIG, planned_jobs
@@ -42,6 +43,7 @@ def said(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # 26 s (a campaign); the project checks of planning stay in `make test`: the test below
 def test_snakemake_and_status_from_another_folder_work_on_the_project(tmp_path):
     """`snakemake -s proj/Snakefile` started in another folder runs the project's campaign in the project (its
     default config, results, dataset, .snakemake/) and leaves nothing in the folder it started in; run again from

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import ROOT, TINY_CONFIG, finished_campaign, planned_jobs, snakemake
+from test_workflow import ROOT, planned_jobs, snakemake
 from tcbench.runs import provenance
 
 KNN = ROOT / "examples" / "custom-method" / "knn_method.py"
@@ -136,8 +136,13 @@ def test_a_run_missing_a_declared_context_gets_no_marker_and_one_line(tmp_path, 
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return finished_campaign(tmp_path_factory, "prov", {**TINY_CONFIG, "campaign_id": "prov"})
+def finished(tiny_campaign: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's finished tiny campaign (conftest.tiny_campaign), copied, with its config also as prov.yaml."""
+    from conftest import copy_campaign
+
+    workdir = copy_campaign(tiny_campaign, tmp_path_factory.mktemp("prov"))
+    shutil.copy(workdir / "tiny.yaml", workdir / "prov.yaml")
+    return workdir
 
 
 def _copy(finished: Path, tmp_path: Path) -> Path:

@@ -165,13 +165,19 @@ def _merge_cmd(workdir: Path, dst: Path) -> list[str]:
             *map(str, markers(workdir))]
 
 
+# The campaign of `finished`: the session's tiny campaign (3 epochs, campaign_id "tiny"), not CONFIG.
+FINISHED_ID = TINY_CONFIG["campaign_id"]
+
+
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished 4-run campaign (shared by the tests that only read it or add to it)."""
-    workdir = tmp_path_factory.mktemp("finished")
-    config = write_config(workdir)
-    proc = snakemake(workdir, config, "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def finished(tiny_campaign: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 4-run campaign (shared by the tests that only read it or add to it): a copy of the session's tiny
+    campaign (conftest.tiny_campaign), its config also as campaign.yaml."""
+    from conftest import copy_campaign
+
+    workdir = copy_campaign(tiny_campaign, tmp_path_factory.mktemp("finished"))
+    (workdir / "campaign.yaml").write_text((workdir / "tiny.yaml").read_text())
+    assert planned_trains(workdir, workdir / "campaign.yaml") == 0
     return workdir
 
 
@@ -202,12 +208,14 @@ def test_kill_during_merge_leaves_the_previous_repo_whole_and_a_rerun_completes(
     assert sorted(r.hash for r in Repo(str(dst)).iter_runs()) == expected
 
 
+@pytest.mark.slow  # 20 s (two forced merges, each with the summaries and report); a second merge of the same runs
+# giving the same repo stays in `make test`: test_tracking.test_merge_twice_and_duplicates_give_same_runs, and above
 def test_merge_is_idempotent(finished):
     """Merging the same campaign again (Snakemake's merge rule, forced) gives the same runs, once each, with the same
     labels, and trains nothing."""
     from aim import Repo
 
-    dst = finished / "results" / "campaigns" / "reliable" / "aim"
+    dst = finished / "results" / "campaigns" / FINISHED_ID / "aim"
 
     def labelled() -> list[tuple[str, int]]:
         return sorted((r.hash, r["hparams"]["campaign_exp_idx"]) for r in Repo(str(dst)).iter_runs())
@@ -223,6 +231,8 @@ def test_merge_is_idempotent(finished):
 
 
 # ------------------------------------------------------------------------------------------------ failures
+@pytest.mark.slow  # 38 s; a SIGKILLed run retrained alone: test_kill_during_training_then_resume_trains_only_the_missing_runs;
+# a failed run's state and log in `campaign status`: test_status.py
 def test_a_killed_run_fails_alone_with_its_log_and_a_retry_finishes_it(tmp_path, decoy):
     """One training process SIGKILLed (as the out-of-memory killer does): with --keep-going the other runs finish,
     Snakemake and `tcbench campaign status` name the failed run's log; the re-run trains only that run. With
@@ -279,7 +289,7 @@ def test_campaigns_sharing_runs_train_them_once_and_replan_exactly_what_changed(
     complete. Changing a hyper-parameter re-plans every affected run and only those; execution settings re-plan
     nothing."""
     shared_before = {m.parent.name: m.stat().st_mtime_ns for m in markers(finished)}
-    second = write_config(finished, "second.yaml", campaign_id="second",
+    second = write_config(finished, "second.yaml", campaign_id="second", training=TINY_CONFIG["training"],
                           grid={**CONFIG["grid"], "split_index": [1, 2]})
     assert planned_trains(finished, second) == 2  # split 2 x 2 seeds; split 1 is shared
     proc = snakemake(finished, second, "--cores", "2")
@@ -293,8 +303,9 @@ def test_campaigns_sharing_runs_train_them_once_and_replan_exactly_what_changed(
     cases = {"more epochs": ({"training": {**CONFIG["training"], "epochs": 5}}, 4),
              "one more seed": ({"grid": {**CONFIG["grid"], "seed": [12345, 42, 7]}}, 2),
              "threads and device only": ({"resources": {"device": "cpu", "threads_per_run": 2}}, 0)}
-    for name, (change, expected) in cases.items():  # under a new id: "reliable" names the first grid (issue 16)
-        changed = write_config(finished, "changed.yaml", campaign_id="changed", **change)
+    for name, (change, expected) in cases.items():  # under a new id: "tiny" names the first grid (issue 16)
+        changed = write_config(finished, "changed.yaml", campaign_id="changed",
+                               **{"training": TINY_CONFIG["training"], **change})
         assert planned_trains(finished, changed) == expected, name
 
 

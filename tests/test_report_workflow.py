@@ -142,6 +142,8 @@ def test_sorting_the_runs_table_in_the_browser(two_augs, tmp_path):
     assert len(values) == 8 and values == sorted(values)
 
 
+@pytest.mark.slow  # 36 s (a second 8-run campaign); `tcbench campaign compare` of two campaigns, recomputed with scipy,
+# stays in `make test`: the across_methods tests below
 def test_campaign_compare_pairs_two_campaigns(two_augs, tmp_path):
     """`tcbench campaign compare A B`: the same grid without dropout against with dropout, paired by split and seed;
     the statistics recomputed with scipy."""

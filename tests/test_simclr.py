@@ -147,7 +147,7 @@ def test_bad_view_augmentations_are_rejected(augs, match):
 def test_contrastive_net_matches_the_original_parameter_count():
     torch.manual_seed(0)
     net = build_contrastive_net(32, with_dropout=False, projection_dim=30)
-    assert sum(p.numel() for p in net.parameters()) == 68_842  # reference 4.5
+    assert sum(p.numel() for p in net.parameters()) == 68_842  # docs/original-behaviour.md, SimCLR
     assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 30)
 
 
@@ -159,7 +159,7 @@ def test_finetune_net_freezes_the_backbone_and_trains_only_the_head(dim, rep):
     trainable = trainable_parameters(net)
     assert [p.shape for p in trainable] == [torch.Size([5, rep]), torch.Size([5])]
     if dim == 32:
-        assert sum(p.numel() for p in net.parameters()) == 51_297  # reference 4.5
+        assert sum(p.numel() for p in net.parameters()) == 51_297  # docs/original-behaviour.md, SimCLR
     assert all(p.requires_grad for p in pretrained.parameters())  # the pre-trained net itself is untouched
 
 
@@ -208,7 +208,8 @@ def test_finetune_partition_counts_match_the_original(tiny_dataset):
     from tcbench.data.splits import finetune_partition
 
     labels = read_labels(tiny_dataset / "ucdavis-icdm19.parquet")
-    expected = {ucdavis.PARTITION_HUMAN: (50, 33), ucdavis.PARTITION_SCRIPT: (50, 100)}  # reference 3.4
+    # (train, test) flows per partition: docs/original-behaviour.md, SimCLR finetuning data
+    expected = {ucdavis.PARTITION_HUMAN: (50, 33), ucdavis.PARTITION_SCRIPT: (50, 100)}
     for partition, (n_train, n_test) in expected.items():
         rows = labels.rows_in(partition)
         train, test = finetune_partition(labels, rows, seed=12345)

@@ -1,4 +1,5 @@
-"""ucdavis-icdm19 splits: counts, non-overlap, determinism and the leftover definition (reference 3.1)."""
+"""ucdavis-icdm19 splits: counts, non-overlap, determinism and the leftover definition
+(docs/original-behaviour.md, ucdavis-icdm19 splits)."""
 
 import numpy as np
 import pytest

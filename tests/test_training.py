@@ -123,7 +123,8 @@ def run_monitor(losses: list[float], patience: int = 5, min_delta: float = 1e-3,
 
 
 def test_early_stopping_reference_run_epoch_count() -> None:
-    """Reference run: last improvement at epoch 35, stopped after epoch 40 (behaviour doc 5.1)."""
+    """Reference run: last improvement at epoch 35, stopped after epoch 40 (docs/original-behaviour.md, Training and
+    early stopping)."""
     losses = [1.0 - 0.02 * e for e in range(36)] + [0.3] * 14
     monitor, trained = run_monitor(losses)
     assert monitor.best_epoch == 35 and monitor.best_loss == pytest.approx(0.3)

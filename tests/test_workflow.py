@@ -47,8 +47,12 @@ def finished_campaign(tmp_path_factory: pytest.TempPathFactory, name: str, confi
 
 
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return finished_campaign(tmp_path_factory, "tiny", TINY_CONFIG)
+def campaign(tiny_campaign: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's finished tiny campaign (conftest.tiny_campaign), copied: the tests below add configs, campaigns
+    and Snakemake records to this folder."""
+    from conftest import copy_campaign
+
+    return copy_campaign(tiny_campaign, tmp_path_factory.mktemp("tiny"))
 
 
 def test_dry_run_of_default_config_plans_one_train_job_per_grid_point(tmp_path):
@@ -182,6 +186,7 @@ XGB_CONFIG = {
 }
 
 
+@pytest.mark.slow  # 21 s; XGBoost through the workflow stays in `make test`: test_report_workflow's across_methods campaign
 def test_xgboost_campaign_end_to_end(tmp_path):
     """XGBoost runs go through the same workflow: per-run AIM repos, markers, merge and max_n_pkts summaries."""
     config = tmp_path / "xgb.yaml"
@@ -201,6 +206,8 @@ def test_xgboost_campaign_end_to_end(tmp_path):
     assert any(p.name.startswith("xgb_model_split_") for p in artifacts.iterdir())
 
 
+@pytest.mark.slow  # 37 s; each augmentation is checked in test_augment*.py, noaug and changertt through the workflow in
+# test_report_workflow's two-augs campaign
 def test_all_seven_augmentations_campaign(tmp_path):
     """A small real campaign with every augmentation at dim 32; its summary lists each augmentation."""
     from tcbench.augment import AUGMENTATIONS
@@ -296,6 +303,7 @@ SIMCLR_CONFIG = {
 }
 
 
+@pytest.mark.slow  # 18 s; one pre-training reused by each finetune seed is checked per run in test_simclr_run.py
 def test_simclr_campaign_pretrains_once_and_finetunes_each_seed(tmp_path):
     """One pre-training job feeds both finetune seeds; runs are merged and summarised like the other methods."""
     from aim import Repo
@@ -335,6 +343,8 @@ def test_simclr_campaign_pretrains_once_and_finetunes_each_seed(tmp_path):
     assert (results / "campaigns" / "tiny-simclr" / "plots" / "confusion_test-human_flowpic_dim_32.png").exists()
 
 
+@pytest.mark.slow  # 24 s; the import in test_import_ucdavis.py, "must be imported first" in
+# test_other_datasets_must_be_imported_and_valid and test_config_errors.py
 def test_campaign_runs_on_a_dataset_imported_from_raw_files(tmp_path, tiny_dataset):
     """`source: imported` needs the dataset imported first (the plan says how), then runs like the synthetic one."""
     from click.testing import CliRunner
@@ -369,6 +379,7 @@ def test_campaign_runs_on_a_dataset_imported_from_raw_files(tmp_path, tiny_datas
     assert (summary[("acc", "count")] == 2).all()
 
 
+@pytest.mark.slow  # 23 s; the utmobilenet21 import and its splits in test_import_generated.py
 def test_campaign_on_an_imported_utmobilenet21_uses_its_index_splits(tmp_path):
     """Another dataset than ucdavis-icdm19: its filtered variant, index splits, own classes and the `test` context."""
     from tcbench.data.importers import import_dataset

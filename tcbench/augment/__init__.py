@@ -1,7 +1,7 @@
 """Augment-at-loading: every registered augmentation applied to all copies of a dataset at once.
 
-Reference tcbench-behaviour.md 2.1-2.3. An augmentation is one class implementing the contract of
-:mod:`tcbench.augment.base` and registered by name in :mod:`tcbench.augment.registry`; this module and
+The original's behaviour: docs/original-behaviour.md, Augmentations. An augmentation is one class implementing the
+contract of :mod:`tcbench.augment.base` and registered by name in :mod:`tcbench.augment.registry`; this module and
 :mod:`tcbench.augment.views` only ask the registry (what it operates on, its copies, its draws, its operation),
 never compare names. The seven of the original are in :mod:`tcbench.augment.original` (table there).
 
@@ -22,8 +22,9 @@ in-tree modules, plus the plugins loaded so far). :func:`augmentation_names` is 
 Randomness: one ``numpy.random.default_rng(seed)`` draws every parameter of every copy, in a few vectorised calls
 (shape ``(copies, N)``, copy-major). The result depends only on (seed, inputs), never on a worker count. The
 original seeds one generator per chunk of ``N // workers`` rows and draws parameters row by row (so its output
-changes with ``--workers``, reference 10 item 23); our random stream therefore differs from the original's and
-augmented datasets are statistically, not bitwise, comparable with its runs. Given the same parameters, the
+changes with ``--workers``: docs/original-behaviour.md, Known weaknesses of the original, item 23); our random
+stream therefore differs from the original's and augmented datasets are statistically, not bitwise, comparable with
+its runs. Given the same parameters, the
 operations themselves follow the original (torchvision 0.15 semantics for the image ones, see ``image``).
 
 Importing this package never imports torch: the image operations import it when they run (a run imports

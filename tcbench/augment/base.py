@@ -67,8 +67,8 @@ class Augmentation(ABC):
     def copies(self, aug_samples: int) -> int:
         """Augmented copies made per sample at loading, for ``aug_samples`` samples in all (original included).
 
-        The original keeps the sample and adds ``aug_samples - 1`` augmented copies (reference 2.3); a
-        deterministic augmentation overrides this (horizontalflip: 1, noaug: 0).
+        The original keeps the sample and adds ``aug_samples - 1`` augmented copies (docs/original-behaviour.md,
+        Augment at loading); a deterministic augmentation overrides this (horizontalflip: 1, noaug: 0).
         """
         return aug_samples - 1
 

@@ -5,7 +5,7 @@ Images are the rows of a ``(M, dim*dim)`` uint8 CSR matrix (index = size_bin * d
 and returns a matrix of the same shape. Nothing here draws random numbers: see ``tcbench.augment``.
 
 The operations replicate what the original obtains from torchvision 0.15 on a ``(1, dim, dim)`` uint8 tensor
-(reference tcbench-behaviour.md 2.2) without depending on torchvision:
+(docs/original-behaviour.md, Augmentations) without depending on torchvision:
 
 - rotate: ``torchvision.transforms.functional.rotate(img, -a)`` with its defaults (nearest, same size, fill 0).
   :func:`rotate_dense` is a line-by-line replica of torchvision's tensor path (inverse affine matrix, its own

@@ -1,4 +1,5 @@
-"""The seven augmentations of the original tcbench (reference tcbench-behaviour.md 2.1-2.2), registered in its order.
+"""The seven augmentations of the original tcbench (docs/original-behaviour.md, Augmentations), registered in its
+order.
 
 | name | operates on | parameter per copy | copies |
 |---|---|---|---|

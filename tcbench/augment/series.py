@@ -6,7 +6,7 @@ order is copy-major) whose packets are changed with one parameter per (copy, flo
 single ``flowpic_matrix`` call then bins them. Copies are processed in groups bounded by a packet budget, so
 memory stays flat at dim 1500 whatever the number of copies. Nothing here draws random numbers.
 
-Semantics of the built-ins (reference tcbench-behaviour.md 2.2), times in seconds relative to the flow's first
+Semantics of the built-ins (docs/original-behaviour.md, Augmentations), times in seconds relative to the flow's first
 packet:
 - changertt: ``t' = alpha * t`` (every packet kept; the flowpic keeps those with ``0 <= t' < T``);
 - timeshift: ``t' = t + b``; packets with ``t' < 0`` are dropped (the original drops the first k packets, k the

@@ -1,4 +1,5 @@
-"""Multi-view augmentation for contrastive pre-training (SimCLR, reference tcbench-behaviour.md 2.4).
+"""Multi-view augmentation for contrastive pre-training (SimCLR; docs/original-behaviour.md, Multi-view
+augmentation for SimCLR).
 
 Every flow gets two views; each view is the composition of *all* configured augmentations (default changertt +
 timeshift) in an order drawn per view. Views are drawn anew at every call (one call per epoch), for all flows at

@@ -1,4 +1,6 @@
-"""``tcbench aimrepo``: inspect, summarise and merge AIM repos (ours or ones written by the original tcbench), §8.1-8.4.
+"""``tcbench aimrepo``: inspect, summarise and merge AIM repos (ours or ones written by the original tcbench).
+
+The original's commands: docs/original-behaviour.md, aimrepo commands and the campaign summary.
 
 ``report`` uses the same code as the Snakemake summary rule (``tcbench campaign summary``): the runs are turned
 into marker-like dicts, then ``runs_long_table`` -> ``write_campaign_summary`` -> ``print_summary_files``; only the
@@ -140,7 +142,8 @@ def _fmt(value: Any) -> str:
 
 
 def repo_properties(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """§8.2 properties: run count, durations, metric and context names, tags, unique values per hparam (+ experiment)."""
+    """The original's ``properties`` (docs/original-behaviour.md): run count, durations, metric and context names,
+    tags, unique values per hparam (+ experiment)."""
     import math
 
     import pandas as pd

@@ -1,5 +1,6 @@
 """What `tcbench datasets info` and `samples-count` tell about the four public datasets: origin, licence, raw
-format, how to import, and the reference class counts (reference datasets-and-results.md A.0-A.4)."""
+format, how to import, and the reference class counts (the original's datasets: docs/original-behaviour.md,
+Datasets)."""
 
 from __future__ import annotations
 

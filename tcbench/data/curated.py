@@ -24,7 +24,7 @@ def series_type(item: pa.DataType) -> pa.DataType:
     return pa.list_(pa.field("item", item, nullable=False))
 
 
-# The curated ucdavis-icdm19 schema of the original (datasets-and-results.md A.1), one row per flow.
+# The curated ucdavis-icdm19 schema of the original (docs/original-behaviour.md, Datasets), one row per flow.
 SCHEMA = pa.schema(
     [
         ("row_id", pa.int64()),

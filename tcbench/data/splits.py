@@ -1,4 +1,5 @@
-"""ucdavis-icdm19 splits exactly as the original tcbench draws them (reference tcbench-behaviour.md 3.1).
+"""ucdavis-icdm19 splits exactly as the original tcbench draws them (docs/original-behaviour.md, ucdavis-icdm19
+splits).
 
 Two levels: the dataset-wide train splits (5 x 100 flows per class from ``pretraining``, ``default_rng(12345)``),
 stored once per dataset; and, inside a run, the per-class 80/20 train/val partition drawn with the run seed. The
@@ -161,8 +162,8 @@ FINETUNE_TRAIN_SAMPLES = 10
 
 def finetune_partition(labels: FlowLabels, rows: np.ndarray, seed: int, train_samples: int = FINETUNE_TRAIN_SAMPLES
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) rows of a SimCLR finetune on one partition (reference 3.4): per class, shuffled with a fresh
-    ``default_rng(seed)`` per partition, the first ``train_samples`` train the head and the rest test it."""
+    """(train, test) rows of a SimCLR finetune on one partition (docs/original-behaviour.md, SimCLR finetuning
+    data): per class, shuffled with a fresh ``default_rng(seed)`` per partition, the first ``train_samples`` train the head and the rest test it."""
     if train_samples < 1:
         raise ValueError(f"finetune train_samples must be >= 1, got {train_samples}")
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""Deterministic synthetic stand-in for ucdavis-icdm19 (recipe D of reference/datasets-and-results.md).
+"""Deterministic synthetic stand-in for ucdavis-icdm19 (docs/original-behaviour.md, Synthetic stand-in recipe).
 
 The real dataset cannot be downloaded automatically, yet every campaign needs *some* ucdavis-shaped parquet. This
 module writes one with the curated schema, the real partitions and class counts, and per-class packet series whose
@@ -70,8 +70,8 @@ _INITIAL_SIZES = np.array([1412, 295, 316, 354])  # sizes of the client Initial 
 
 _FLOW_ID_SUFFIX = {PARTITION_PRETRAINING: "", PARTITION_HUMAN: "human", PARTITION_SCRIPT: "script"}
 
-# Look-alike probabilities (D.3): a flow labelled `row` is drawn with the generator of `col`, mirroring the
-# paper's average confusion matrix (Fig. 3). Pretraining and script share the in-domain table.
+# Look-alike probabilities (docs/original-behaviour.md, Synthetic stand-in recipe): a flow labelled `row` is drawn
+# with the generator of `col`, mirroring the paper's average confusion matrix (Fig. 3). Pretraining and script share the in-domain table.
 _IN_DOMAIN_LOOKALIKES: dict[str, dict[str, float]] = {
     "google-drive": {"google-music": 0.04, "google-doc": 0.02},
     "google-music": {"google-doc": 0.03},
@@ -94,7 +94,8 @@ LOOKALIKES: dict[str, dict[str, dict[str, float]]] = {
 
 @dataclass(frozen=True)
 class _Domain:
-    """Generator knobs that differ between partitions (the in-generator part of the human shift, D.3)."""
+    """Generator knobs that differ between partitions (the in-generator part of the human shift;
+    docs/original-behaviour.md, Synthetic stand-in recipe)."""
 
     doc_edit_gap_s: float = 2.0  # mean gap between edit bursts; humans edit less often
     drive_p_short: float = 0.03  # short, music-like transfers
@@ -118,9 +119,10 @@ _DOMAINS = {
     ),
 }
 
-# (median, sigma) of the per-class packet-count lognormals. Drive, music and search as in D.2; youtube's median is
-# lowered from 15800 so that its *mean* matches the real pretraining mean of A.1 (15796; mean = median *
-# exp(sigma^2 / 2)). With look-alikes on, the full dataset then has ~44.6 M packets and ~6650 packets per
+# (median, sigma) of the per-class packet-count lognormals. Drive, music and search as in the recipe
+# (docs/original-behaviour.md, Synthetic stand-in recipe); youtube's median is lowered from the recipe's 15800 so
+# that its *mean* matches the real pretraining mean (15796 packets per flow, docs/original-behaviour.md, Datasets;
+# mean = median * exp(sigma^2 / 2)). With look-alikes on, the full dataset then has ~44.6 M packets and ~6650 packets per
 # pretraining flow, as the real one.
 _DRIVE_PKTS = (10_500.0, 0.25)
 _MUSIC_PKTS = (7_000.0, 0.20)
@@ -174,7 +176,8 @@ class _Component:
 def _sizes_dirs(
     rng: np.random.Generator, n: int, comps: Sequence[_Component], p_misc: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sizes and directions of n packets from a size mixture; p_misc of them get an odd size (D.2 'p_misc')."""
+    """Sizes and directions of n packets from a size mixture; p_misc of them get an odd size (the recipe's
+    ``p_misc``, docs/original-behaviour.md, Synthetic stand-in recipe)."""
     probs = np.array([c.prob for c in comps], dtype=np.float64)
     comp = np.minimum(np.searchsorted(np.cumsum(probs / probs.sum()), rng.random(n), side="right"), len(comps) - 1)
     sizes = np.empty(n, dtype=np.int64)
@@ -277,7 +280,7 @@ class _Packets:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Per-class generators (D.2). Each adds the body packets; the client Initial at t=0 is added by _assemble.
+# Per-class generators (docs/original-behaviour.md, Synthetic stand-in recipe). Each adds the body packets; the client Initial at t=0 is added by _assemble.
 # ---------------------------------------------------------------------------------------------------------------
 
 

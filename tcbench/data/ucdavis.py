@@ -19,7 +19,7 @@ PARTITIONS: tuple[str, ...] = (PARTITION_PRETRAINING, PARTITION_HUMAN, PARTITION
 TEST_CONTEXT_BY_PARTITION = {PARTITION_SCRIPT: "test-script", PARTITION_HUMAN: "test-human"}
 LEFTOVER_CONTEXT = "test-train-val-leftover"
 
-# Real flow counts per partition and class (reference/datasets-and-results.md A.1).
+# Real flow counts per partition and class (docs/original-behaviour.md, ucdavis-icdm19 splits).
 CLASS_COUNTS: dict[str, dict[str, int]] = {
     PARTITION_PRETRAINING: {
         "google-doc": 1221,
@@ -41,7 +41,7 @@ FLOW_ID_PREFIX = {
     "youtube": "Youtube",
 }
 
-# What `tcbench datasets info` tells about the dataset (reference datasets-and-results.md A.0, A.1).
+# What `tcbench datasets info` tells about the dataset (docs/original-behaviour.md, Datasets).
 INFO = {
     "paper": "Rezaei & Liu, arXiv:1812.09761 (ICDM 2019 workshop)",
     "licence": "CC BY 4.0",

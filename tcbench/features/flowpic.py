@@ -1,4 +1,4 @@
-"""Flowpic representation (reference tcbench-behaviour.md 1.2), computed for many flows at once.
+"""Flowpic representation (docs/original-behaviour.md, Flowpic construction), computed for many flows at once.
 
 The original builds one flowpic per flow with ``np.histogram2d`` inside a process pool and keeps them as Python
 objects in pandas. Here a whole dataset is binned in a handful of numpy passes over the flat packet arrays and the

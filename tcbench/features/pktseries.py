@@ -1,4 +1,5 @@
-"""Packet-series representation for XGBoost (reference tcbench-behaviour.md 1.4), for many flows at once.
+"""Packet-series representation for XGBoost (docs/original-behaviour.md, Packet-series features), for many flows
+at once.
 
 Per flow and ``n = max_n_pkts`` (10 or 30) the feature vector has ``3n`` float64 values
 ``[size_0..size_{n-1}, iat_0..iat_{n-1}, dir_0..dir_{n-1}]``:

@@ -1,4 +1,4 @@
-"""SimCLR (reference tcbench-behaviour.md 5.2): contrastive pre-training of a flowpic CNN on two augmented views
+"""SimCLR (docs/original-behaviour.md, SimCLR): contrastive pre-training of a flowpic CNN on two augmented views
 per flow, then a linear probe finetuned on a few flows per class of the human and of the script partition and
 tested on the rest of each.
 

@@ -1,7 +1,8 @@
 """The supervised flowpic CNN trained with augmentation at loading (the original's ``monolithic`` method).
 
 A run: data -> flowpics (+ augmented copies of the training and validation flows) -> CNN training with early
-stopping on the validation loss -> tests -> AIM run, report files, marker. Reference tcbench-behaviour.md 2.3, 5.1.
+stopping on the validation loss -> tests -> AIM run, report files, marker. The original's behaviour:
+docs/original-behaviour.md, Augment at loading and Training and early stopping.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ class SupervisedCNN(Method):
 
 def augment_sets(p: Mapping[str, Any], paths: Any, store: Any, codes: np.ndarray,
                  row_sets: list[np.ndarray]) -> list[tuple[Any, np.ndarray]]:
-    """(flowpics, labels) of each set: its flows followed by their augmented copies (reference 2.3).
+    """(flowpics, labels) of each set: its flows followed by their augmented copies (docs/original-behaviour.md,
+    Augment at loading).
 
     Series augmentations read the packets of all the sets' flows in one pass over the parquet, keeping only
     those that can reach the flowpic window after the transform (the augmentation's input cutoff) and each

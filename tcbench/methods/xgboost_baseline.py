@@ -1,4 +1,4 @@
-"""The XGBoost baseline (reference tcbench-behaviour.md 4.7, 5.3): features -> one fit -> tests -> AIM run, marker.
+"""The XGBoost baseline (docs/original-behaviour.md, XGBoost): features -> one fit -> tests -> AIM run, marker.
 
 Inputs are the packet series (sizes, IATs, directions of the first 10 or 30 packets, min-max scaled on the training
 rows) or the flattened flowpic (counts / 255, kept sparse at dim 1500). Splits are those of the supervised runs
@@ -87,7 +87,8 @@ class XGBoostBaseline(Method):
                 "'pktseries' takes max_n_pkts, 'flowpic' takes flowpic_dim)")
 
     def hparams(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The original's XGBoost hparams, dummies included (section 6.2)."""
+        """The original's XGBoost hparams, dummies included (docs/original-behaviour.md, Hyper-parameters recorded
+        per run)."""
         flowpic = params["flow_representation"] == "flowpic"
         dummies = {"flowpic_dim": DUMMY_DIM} if not flowpic else {"max_n_pkts": DUMMY_N_PKTS}
         return super().hparams({**params, **dummies})

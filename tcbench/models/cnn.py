@@ -3,10 +3,10 @@
 Module names and indexes follow the original tcbench exactly (`features.conv1.0.weight`, ...,
 `classifier.weight`), so state dicts stay interchangeable with its released weights and tools that read them.
 
-Deviation (behaviour doc section 10, bug 2): the original puts `nn.Dropout1d(0.5)` after the last FC ReLU. On the
-2-D `(N, F)` activations it receives, PyTorch reads the input as one unbatched `(C, L)` sample and zeroes *whole
-rows*, i.e. drops entire samples' latent vectors, which is why the original's train accuracy sits ~40 points below
-its val accuracy. We use plain feature dropout `nn.Dropout(0.5)` at the same index; it has no parameters, so state
+Deviation (docs/deviations.md 1; docs/original-behaviour.md, Known weaknesses of the original, item 2): the
+original puts `nn.Dropout1d(0.5)` after the last FC ReLU. On the 2-D `(N, F)` activations it receives, PyTorch reads
+the input as one unbatched `(C, L)` sample and zeroes *whole rows*, i.e. drops entire samples' latent vectors,
+which is why the original's train accuracy sits ~40 points below its val accuracy. We use plain feature dropout `nn.Dropout(0.5)` at the same index; it has no parameters, so state
 dicts are unaffected.
 """
 
@@ -96,7 +96,8 @@ def _full_features(with_dropout: bool) -> nn.Sequential:
 
 
 def init_weights(module: nn.Module) -> None:
-    """Kaiming-uniform weights (bound sqrt(6/fan_in)) and zero biases, as the original (section 4.3).
+    """Kaiming-uniform weights (bound sqrt(6/fan_in)) and zero biases, as the original (docs/original-behaviour.md,
+    Initialisation).
 
     Convs use `nonlinearity="relu"` and Linears the default arguments, exactly as the original calls them; both
     yield the same bound.

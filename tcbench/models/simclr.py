@@ -1,4 +1,4 @@
-"""The SimCLR networks (reference tcbench-behaviour.md 4.5): a pre-training net with a projection head, and the
+"""The SimCLR networks (docs/original-behaviour.md, SimCLR): a pre-training net with a projection head, and the
 finetune net, a frozen backbone with a linear classifier on its representation.
 
 Module names follow the original so state dicts line up with its released weights: the backbone's first FC layer

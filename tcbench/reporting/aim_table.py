@@ -25,7 +25,8 @@ from tcbench.tracking.aim_repo import is_repo, list_run_hashes, open_repo
 
 RunT = TypeVar("RunT", bound=Mapping[str, Any])
 
-#: Metric names starting with this prefix are AIM system metrics, never reported (§8).
+#: Metric names starting with this prefix are AIM system metrics, never reported, as in the original
+#: (docs/original-behaviour.md, Metrics and contexts).
 SYSTEM_PREFIX = "__system"
 
 

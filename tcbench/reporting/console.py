@@ -1,4 +1,5 @@
-"""Rich console rendering of campaign summaries (§8.3 step 5).
+"""Rich console rendering of campaign summaries (the original's ``aimrepo report``, step 5, in
+docs/original-behaviour.md).
 
 One row per group; each metric is shown compactly as ``mean ± std (ci95)`` so that a two-metric summary fits a
 120-column terminal (the original's sub-table per metric did not). ``count`` is hidden as in the original: it
@@ -24,7 +25,7 @@ STAT_NAMES = frozenset({"count", "mean", "std", "ci95"})
 
 
 def format_duration(seconds: float) -> str:
-    """``[Dd ][Hh]MmSs`` as the original ``aimrepo properties`` prints durations (§8.2)."""
+    """``[Dd ][Hh]MmSs`` as the original ``aimrepo properties`` prints durations (docs/original-behaviour.md, properties)."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "-"
     total = int(round(float(seconds)))
@@ -148,7 +149,7 @@ __all__: Sequence[str] = ("format_duration", "print_summary", "print_summary_fil
 
 
 def class_counts_table(labels: Any, title: str) -> Table:
-    """Flows per partition (rows) and class (columns) with totals: the reference's samples-count tables."""
+    """Flows per partition (rows) and class (columns) with totals: the original's samples-count tables."""
     from tcbench.data import ucdavis
 
     table = Table(title=title)

@@ -2,8 +2,8 @@
 difference, Welch's t-test from the two summaries, and whether the intervals overlap.
 
 The paper's tables 3, 4, 5, 7 and 8 ship as data (``published/imc23.csv``: mean, ci95 half-width and number of runs
-per cell; reference ../shared/reference/datasets-and-results.md section B). A campaign config names its table under
-``report.paper`` (``imc23-table4``, ...). A cell of the paper is matched to the campaign's runs through the columns
+per cell; the tables are restated in docs/original-behaviour.md, Published results). A campaign config names its
+table under ``report.paper`` (``imc23-table4``, ...). A cell of the paper is matched to the campaign's runs through the columns
 the table names (augmentation, dim, input, dropout, projection, split, dataset variant) and its test context.
 Welch's test needs each side's standard deviation, which the paper gives only through its interval:
 ``sd = ci95 * sqrt(n) / t(0.975, n - 1)``, exact for the t-interval the paper reports.

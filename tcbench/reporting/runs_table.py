@@ -1,8 +1,9 @@
 """The "long table" of a campaign: one row per (run, test context), built from run markers.
 
-The original report (behaviour spec §8.3 step 3) read the AIM repository; here the run markers are the source of
-truth, which holds the same numbers (last value of each (metric, context)) without opening AIM. The column layout
-matches the original's ``runsinfo_*.parquet`` files with the ``hparams.`` prefix already removed.
+The original report (``aimrepo report``, step 3, in docs/original-behaviour.md) read the AIM repository; here the
+run markers are the source of truth, which holds the same numbers (last value of each (metric, context)) without
+opening AIM. The column layout matches the original's ``runsinfo_*.parquet`` files with the ``hparams.`` prefix
+already removed.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pandas as pd
 RUN_COLUMNS: tuple[str, ...] = ("hash", "run_key", "experiment", "creation_time", "end_time")
 #: Name of the column holding the test context of a row (original name).
 CONTEXT_COLUMN = "test_split_name"
-#: Prefix that selects the evaluation contexts reported in summaries (§8.3 ``--contexts`` default).
+#: Prefix that selects the evaluation contexts reported in summaries (the original report's ``--contexts``
+#: default, docs/original-behaviour.md).
 TEST_CONTEXT_PREFIX = "test"
-#: Labels added by a campaign to every run (§6.2 campaign extras).
+#: Labels added by a campaign to every run (docs/original-behaviour.md, Hyper-parameters recorded per run).
 CAMPAIGN_LABELS: tuple[str, ...] = ("campaign_id", "campaign_exp_idx")
 
 
@@ -38,8 +40,9 @@ def _scalar(value: Any) -> Any:
 def hparam_columns(markers: Sequence[Mapping[str, Any]], labels: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
     """Union of the hparam names over all runs, in first-seen order, campaign labels last.
 
-    Runs of different methods store different hparams (§6.2), so a campaign mixing them needs the union; the
-    first-seen order keeps the original insertion order of the markers, which is the order users know.
+    Runs of different methods store different hparams (docs/original-behaviour.md, Hyper-parameters recorded per
+    run), so a campaign mixing them needs the union; the first-seen order keeps the original insertion order of the
+    markers, which is the order users know.
     """
     names: dict[str, None] = {}
     for marker in markers:

@@ -1,8 +1,8 @@
 """Campaign summaries: group the long table, aggregate metrics, write the original's summary files.
 
-Follows the behaviour spec §8.3 steps 2, 4 and 6: same group-by default, same statistics (count, mean, ddof-1 std,
-Student-t 95% half-width), same file names and 2-level CSV header, so notebooks written for the original
-(``pd.read_csv(path, header=[0, 1])``) keep working.
+Follows the original's ``aimrepo report``, steps 2, 4 and 6 (docs/original-behaviour.md): same group-by default,
+same statistics (count, mean, ddof-1 std, Student-t 95% half-width), same file names and 2-level CSV header, so
+notebooks written for the original (``pd.read_csv(path, header=[0, 1])``) keep working.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def _strip_prefix(name: str) -> str:
 
 
 def default_groupby(long: pd.DataFrame, hparam_names: Sequence[str] | None = None) -> list[str]:
-    """``test_split_name`` plus every hparam that varies across the runs (§8.3 step 2).
+    """``test_split_name`` plus every hparam that varies across the runs (the original's ``aimrepo report``, step 2,
+    in docs/original-behaviour.md).
 
     Replicate hparams (seeds, split index, grid index) are excluded so that each group pools the repetitions of
     one experimental condition. When nothing varies the campaign id is used, so the summary still has one row per

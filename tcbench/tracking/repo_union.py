@@ -1,4 +1,5 @@
-"""Merge whole AIM repos into one (``tcbench aimrepo merge``, §8.4 with its bugs fixed).
+"""Merge whole AIM repos into one (``tcbench aimrepo merge``), with the bugs of the original's merge fixed
+(docs/original-behaviour.md, merge).
 
 Unlike the original, the destination is never deleted: runs already there are kept and a run is never copied
 twice (same AIM hash, or same ``run_key`` param for our runs), so merging is idempotent. Runs are copied with

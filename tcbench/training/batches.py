@@ -2,8 +2,8 @@
 
 Replaces the original's per-sample `Dataset` + `DataLoader` + `ToTensor` chain (one Python call and one tensor per
 sample) with whole-batch indexing: the per-batch cost is one gather, which matters because the CNNs are tiny.
-Pixel value = count / 255 in float32, as `ToTensor` computes it (behaviour doc section 1.3); we stay in float32
-instead of the original's float64.
+Pixel value = count / 255 in float32, as `ToTensor` computes it (docs/original-behaviour.md, Flowpic construction);
+we stay in float32 instead of the original's float64.
 """
 
 from __future__ import annotations

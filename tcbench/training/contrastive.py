@@ -1,4 +1,4 @@
-"""SimCLR training (reference tcbench-behaviour.md 4.6, 5.2): contrastive pre-training with the NT-Xent loss and
+"""SimCLR training (docs/original-behaviour.md, SimCLR): contrastive pre-training with the NT-Xent loss and
 early stopping on validation top-5 accuracy, then a linear probe on the frozen representation.
 
 Both trainers run the epoch loop shared with the supervised trainer, ``tcbench.training.fit.fit`` (patience,

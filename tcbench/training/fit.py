@@ -1,9 +1,9 @@
 """The epoch loop shared by the supervised trainer, the SimCLR pre-training and the linear probe.
 
-The three trainers of the original (`SimpleTrainer`, the SimCLR trainer and its finetune, behaviour doc 5.1, 5.2)
-repeat one skeleton, kept here once so the three cannot drift apart: for each epoch, stop if the patience monitor
-has expired; run the epoch (the trainer's own function: shuffled train batches, validation if any); check that
-its losses are finite; update the monitor; copy the weights when they are the new best; record the epoch and hand
+The three trainers of the original (`SimpleTrainer`, the SimCLR trainer and its finetune; docs/original-behaviour.md,
+Training and early stopping, SimCLR) repeat one skeleton, kept here once so the three cannot drift apart: for each
+epoch, stop if the patience monitor has expired; run the epoch (the trainer's own function: shuffled train batches,
+validation if any); check that its losses are finite; update the monitor; copy the weights when they are the new best; record the epoch and hand
 the record to ``on_epoch``. At the end the best weights are loaded back and the model is put in eval mode.
 
 Patience follows the original's ``PatienceMonitorLoss`` / ``PatienceMonitorAccuracy``: an epoch improves iff it

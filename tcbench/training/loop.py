@@ -1,10 +1,11 @@
 """Supervised training with early stopping on validation loss, and single-pass evaluation.
 
-Follows the original's `SimpleTrainer` (behaviour doc section 5.1): CrossEntropyLoss, Adam, shuffled train batches,
-validation in eval mode, early stopping with patience on val loss, best weights restored at the end. The epoch loop
-(patience, divergence check, best-state copy and restore) is `tcbench.training.fit.fit`, shared with the SimCLR
-trainers; its own deviations are listed there. Deviations of this trainer, each deliberate:
-- float32 instead of float64 (section 10, item 20);
+Follows the original's `SimpleTrainer` (docs/original-behaviour.md, Training and early stopping): CrossEntropyLoss,
+Adam, shuffled train batches, validation in eval mode, early stopping with patience on val loss, best weights
+restored at the end. The epoch loop (patience, divergence check, best-state copy and restore) is
+`tcbench.training.fit.fit`, shared with the SimCLR trainers; its own deviations are listed there. Deviations of this
+trainer, each deliberate (items of docs/original-behaviour.md, Known weaknesses of the original):
+- float32 instead of float64 (item 20);
 - epoch loss is the per-*sample* mean (batch losses weighted by batch size) instead of the mean of per-batch means,
   so a short last batch no longer counts as much as a full one (item 27);
 - the train order is drawn from a `torch.Generator` seeded with `seed`, independent of the global RNG (which still

@@ -1,9 +1,9 @@
 """Classification metrics and the per-run report frames (`<ctx>_class_rep.csv`, `<ctx>_conf_mtx.csv`).
 
-Scales follow the original (behaviour doc 6.3): `acc` in percent, precision/recall/f1 as the weighted-average row
-of sklearn's classification report, fractions in [0, 1]. Every class is always listed; the original let sklearn
-infer the labels from the data and then renamed rows by position, so a class absent from both y and y_pred
-shifted every later label (section 10, item 11).
+Scales follow the original (docs/original-behaviour.md, Metrics and contexts): `acc` in percent, precision/recall/f1
+as the weighted-average row of sklearn's classification report, fractions in [0, 1]. Every class is always listed;
+the original let sklearn infer the labels from the data and then renamed rows by position, so a class absent from
+both y and y_pred shifted every later label (docs/original-behaviour.md, Known weaknesses of the original, item 11).
 
 Computed with numpy from the confusion matrix, with sklearn's formulas and zero_division=0 (tests check equality
 with sklearn): importing sklearn.metrics costs about 2 s per process on the reference machine, a quarter of a

@@ -1,4 +1,4 @@
-"""XGBoost model of the XGBoost augment-at-loading runs (reference tcbench-behaviour.md 4.7, 5.3).
+"""XGBoost model of the XGBoost augment-at-loading runs (docs/original-behaviour.md, XGBoost).
 
 The original trains ``xgboost.XGBClassifier(objective="multi:softprob", random_state=seed)`` and leaves every
 other hyper-parameter at the library default of **xgboost 1.7.5**. :func:`train_xgboost` trains the very same

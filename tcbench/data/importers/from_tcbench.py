@@ -1,7 +1,7 @@
 """The curated parquet of an existing installation of the original tcbench, converted to this project's schema.
 
 The original installs ``<site-packages>/tcbench/libtcdatasets/datasets/<name>/preprocessed/<name>.parquet``, the
-"unfiltered" file (reference datasets-and-results.md A.0-A.4):
+"unfiltered" file (docs/original-behaviour.md, Datasets):
 - ucdavis-icdm19: our columns, with ``app`` a pandas category; rebuilt from the flat series, it gives exactly the
   file a raw import of the same flows writes;
 - mirage19 / mirage22: the JSON keys flattened and lower-cased (``packet_data_l4_payload_bytes``,

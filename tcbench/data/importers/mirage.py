@@ -1,5 +1,5 @@
-"""MIRAGE-2019 and MIRAGE-COVID-CCMA-2022 from the authors' JSON biflow files (reference datasets-and-results.md
-A.3, A.4) into curated parquet files.
+"""MIRAGE-2019 and MIRAGE-COVID-CCMA-2022 from the authors' JSON biflow files (docs/original-behaviour.md,
+Datasets) into curated parquet files.
 
 Input: the authors' archive (mirage19: ``MIRAGE-2019_traffic_dataset_downloadable_v2.tar.gz``; mirage22:
 ``MIRAGE-COVID-CCMA-2022.zip``, which holds one zip per app), any zip or tar of the JSON files, or a folder. Each

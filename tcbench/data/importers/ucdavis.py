@@ -1,4 +1,4 @@
-"""ucdavis-icdm19 from the authors' files (reference datasets-and-results.md A.1) into the curated parquet.
+"""ucdavis-icdm19 from the authors' files (docs/original-behaviour.md, Datasets) into the curated parquet.
 
 Input: the three archives ``pretraining.zip``, ``Retraining(human-triggered).zip``, ``Retraining(script-triggered).zip``
 (or their extracted folders, or a folder holding them), each with one folder per class and one ``<Class>-<N>.txt``

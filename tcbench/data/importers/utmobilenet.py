@@ -1,4 +1,4 @@
-"""UTMobileNet2021 from the authors' tshark CSV files (reference datasets-and-results.md A.2) into curated parquet.
+"""UTMobileNet2021 from the authors' tshark CSV files (docs/original-behaviour.md, Datasets) into curated parquet.
 
 Input: ``UTMobileNet2021.zip`` or its extracted folder: ``csvs/<partition>/<app>_<action>_<date>_<time>_<id>.csv``,
 one packet per row with tshark columns (``frame.time``, ``ip.src``, ``ip.dst``, ``ip.proto``, ``tcp.len``,
