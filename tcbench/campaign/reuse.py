@@ -117,7 +117,7 @@ def inspect_finished(runs: Iterable[tuple[str, Mapping[str, Any]]], dataset: Dat
         if not Path(path).exists():
             continue
         try:
-            marker = read_marker(path)
+            marker = read_marker(path, validate=get_method(params["method"]).tracked)
         except MarkerError as exc:  # the reader's message names the file and what is wrong
             found.incomplete[path] = f"its marker is not valid: {exc}"
             continue

@@ -122,8 +122,11 @@ def validate_marker(data: Any, path: str | os.PathLike[str] = "<marker>") -> dic
     return data
 
 
-def read_marker(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load and validate a marker; any problem (absent, partial, invalid, wrong version) is a MarkerError."""
+def read_marker(path: str | os.PathLike[str], validate: bool = True) -> dict[str, Any]:
+    """Load and validate a marker; any problem (absent, partial, invalid, wrong version) is a MarkerError.
+
+    ``validate=False`` only parses it: the marker of an untracked pre-step (SimCLR's pre-training) is written by
+    its method in a shape of its own, not the run marker's."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -137,6 +140,10 @@ def read_marker(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise MarkerError(f"{path}: invalid or partial JSON ({exc.msg} at line {exc.lineno} col {exc.colno})") from exc
     except ValueError as exc:
         raise MarkerError(f"{path}: {exc}") from None
+    if not validate:
+        if not isinstance(data, dict):
+            raise MarkerError(f"{path}: a marker is a JSON object, not {type(data).__name__}")
+        return data
     return validate_marker(data, path)
 
 
