@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-
 from _common import ensure_full_dataset, machine, timed_child
 
 REPEAT = 3

@@ -15,7 +15,6 @@ import statistics
 import time
 
 import numpy as np
-
 from _common import ensure_full_dataset, machine
 
 N_PKTS = 10

@@ -54,7 +54,6 @@ def tiny_campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import sys
 
     import yaml
-
     from test_workflow import ROOT, TINY_CONFIG
 
     workdir = tmp_path_factory.mktemp("tiny")

@@ -18,8 +18,9 @@ from tcbench.augment import (
     augment_at_loading,
     copies_per_sample,
     draw_parameters,
+    image,
 )
-from tcbench.augment import image, series as series_mod
+from tcbench.augment import series as series_mod
 from tcbench.features.flowpic import PacketSeries, flowpic_matrix
 
 T = 15.0

@@ -21,9 +21,9 @@ from tcbench.augment import AUGMENTATIONS, augment_at_loading
 from tcbench.augment.views import ViewSource
 from tcbench.data import ucdavis
 from tcbench.data.checks import FLOWPIC_COLUMNS, RUN_COLUMNS, check_dataset_file, check_schema, check_train_classes
-from tcbench.data.parquet import DatasetError, rebuild_hint
 from tcbench.data.curated import SCHEMA, write_curated_parquet
 from tcbench.data.labels import read_labels
+from tcbench.data.parquet import DatasetError, rebuild_hint
 from tcbench.data.splits import RunSplit, TrainSplits, train_val_partition, ucdavis_train_splits
 from tcbench.features import flowpic_store
 from tcbench.features.flowpic import flowpic

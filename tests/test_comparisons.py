@@ -14,9 +14,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tcbench.campaign.report_plan import (
+    analysis_file_names,
+    check_report_settings,
+    choose_factor,
+    planned_analysis_files,
+    published_tables,
+)
 from tcbench.reporting.comparisons import friedman, holm, nemenyi_cd, paired_comparisons, pairs_needed, rankings
-from tcbench.campaign.report_plan import (analysis_file_names, check_report_settings, choose_factor,
-                                           planned_analysis_files, published_tables)
 
 CONTEXTS = ("test-script", "test-human")
 
@@ -248,8 +253,8 @@ def test_paper_comparison_recomputes_welch_from_the_summaries():
 def test_confusion_matrices_are_never_pooled_across_dims(tmp_path, monkeypatch):
     """One averaged matrix per test context and flowpic dim, under the names the workflow plans: dim-32 runs that
     are always right and dim-64 runs that are always wrong give an identity and an anti-identity matrix."""
-    from tcbench.reporting import plots
     from tcbench.campaign.report_plan import confusion_file_names, report_split
+    from tcbench.reporting import plots
 
     long = long_table(augs=("noaug",), splits=(0,), seeds=(1, 2))
     classes = ["a", "b"]

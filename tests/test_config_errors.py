@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from test_workflow import TINY_CONFIG, snakemake
 
 from tcbench.campaign.compose import complete_config
 from tcbench.campaign.config import ConfigError
-
-from test_workflow import TINY_CONFIG, snakemake
 
 DELETE = object()  # a patch value: remove the key
 SIMCLR_GRID = {"split_index": [0], "contrastive_learning_seed": [1], "finetune_seed": [1], "flowpic_dim": [32],

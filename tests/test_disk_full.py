@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-
 from test_faults import assert_one_line_failure, mounted_tmpfs, run_cli
 from test_workflow import ROOT, TINY_CONFIG, planned_jobs
+
 from tcbench.tracking.marker import read_marker
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

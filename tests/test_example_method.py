@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from test_workflow import ROOT, planned_jobs, snakemake
 
 EXAMPLES = ROOT / "examples"

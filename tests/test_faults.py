@@ -22,7 +22,6 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from test_workflow import ROOT, TINY_CONFIG, planned_jobs, snakemake
 
 RUN_ARGS = ["--samples-per-class", "5", "--epochs", "2"]

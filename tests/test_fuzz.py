@@ -24,8 +24,8 @@ from tcbench.augment import (
     augment_at_loading,
     copies_per_sample,
     draw_parameters,
+    image,
 )
-from tcbench.augment import image
 from tcbench.augment import series as series_mod
 from tcbench.augment.views import ViewSource
 from tcbench.features import flowpic as flowpic_mod

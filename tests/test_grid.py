@@ -4,13 +4,12 @@ import copy
 
 import pytest
 import yaml
+from test_workflow import ROOT
 
 from tcbench.campaign.config import ConfigError
 from tcbench.campaign.grid import campaign_runs
 from tcbench.methods import get_method
 from tcbench.runs.identity import run_key, run_params
-
-from test_workflow import ROOT
 
 
 @pytest.fixture()

@@ -10,7 +10,6 @@ import tarfile
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import realdata_dir, require_realdata
 
 from tcbench.data.importers import import_dataset

@@ -11,10 +11,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-
-from tcbench.cli.main import cli
 from conftest import realdata_dir, require_realdata
 
+from tcbench.cli.main import cli
 from tcbench.data.importers import import_dataset, import_from_tcbench
 from tcbench.data.importers.errors import RawDataError
 from tcbench.data.importers.export import export_ucdavis_raw

@@ -15,15 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
+from test_workflow import ROOT, TINY_CONFIG
 
+from tcbench import plugins
 from tcbench.campaign.compose import complete_config
 from tcbench.campaign.config import ConfigError
 from tcbench.campaign.grid import campaign_runs, method_settings
-from tcbench import plugins
 from tcbench.methods import get_method, registry
 from tcbench.methods.params import LABELS, Param
-
-from test_workflow import ROOT, TINY_CONFIG
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 # Every method defined in the tcbench.methods package (a new in-tree method is checked without editing this file).

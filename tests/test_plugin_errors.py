@@ -18,12 +18,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_workflow import ROOT, TINY_CONFIG
 
 from tcbench.campaign.compose import complete_config
 from tcbench.campaign.config import ConfigError
 from tcbench.plugins import PLUGINS_ENV
-
-from test_workflow import ROOT, TINY_CONFIG
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
 ENV.pop(PLUGINS_ENV, None)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from test_workflow import ROOT, TINY_CONFIG, planned_jobs
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

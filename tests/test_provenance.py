@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from test_workflow import ROOT, planned_jobs, snakemake
+
 from tcbench.runs import provenance
 
 KNN = ROOT / "examples" / "custom-method" / "knn_method.py"

@@ -19,11 +19,10 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from test_workflow import ROOT, TINY_CONFIG, planned_jobs
 
 from tcbench.cli.main import cli
 from tcbench.tracking.marker import read_marker
-
-from test_workflow import ROOT, TINY_CONFIG, planned_jobs
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 # The workflow tests' tiny campaign (2 splits x 2 seeds), with one more epoch: a run lasts long enough to be killed.

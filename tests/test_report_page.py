@@ -4,11 +4,9 @@ and matrices written here; the whole page of a real campaign is checked in test_
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_comparisons import CONTEXTS, long_table
 
 
@@ -66,8 +64,8 @@ def test_the_paper_legend_covers_no_interval():
 def test_confusion_matrices_are_never_pooled_across_conditions(tmp_path):
     """noaug runs always right, changertt runs always wrong, one dim: one identity and one anti-identity matrix in
     each planned file (pooled, every cell would read 0.5)."""
-    from tcbench.reporting.plots import campaign_figures, confusion_panels
     from tcbench.campaign.report_plan import confusion_file_names, report_split
+    from tcbench.reporting.plots import campaign_figures, confusion_panels
 
     long = long_table(augs=("noaug", "changertt"), dims=(32,), splits=(0,), seeds=(1, 2))
     classes = ["a", "b"]

@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats
-
 from test_workflow import TINY_CONFIG, finished_campaign, planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
-import sqlite3
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +28,8 @@ from tcbench.tracking.aim_repo import (
     run_is_locked,
 )
 from tcbench.tracking.aim_run import AimRunWriter
-from tcbench.tracking.marker import write_marker
 from tcbench.tracking.campaign_repo import MergeError, MergeSource, merge_run_repos
+from tcbench.tracking.marker import write_marker
 
 EXPERIMENT = "augmentation-at-loading"
 TEST_CTXS = ("test-script", "test-human")

@@ -213,14 +213,13 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
            interval: float, as_json: bool) -> None:
     """Every run of a campaign with its state (done, running, failed with its log, pending), its tags (the grid
     values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs."""
+    import contextlib
     import time
 
     from tcbench.campaign.compose import complete_config
     from tcbench.campaign.config import ConfigError
     from tcbench.campaign.status import campaign_status
     from tcbench.reporting.console import make_console, status_table
-
-    import contextlib
 
     raw = _load_configfile(configfile) or {}
     directory = _project(directory, configfile, raw).folder

@@ -35,8 +35,8 @@ def datasets() -> None:
 def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, lookalikes: bool,
           generator_version: str) -> None:
     """Generate the synthetic ucdavis-icdm19 dataset (curated schema, real class counts)."""
-    from tcbench.data.sources import dataset_spec
     from tcbench.data.dataset_info import write_content_record, write_dataset_spec
+    from tcbench.data.sources import dataset_spec
     from tcbench.data.synthetic import synthetic_dataset_id, write_synthetic_ucdavis
 
     version = int(generator_version)
@@ -131,9 +131,9 @@ def _print_counts(name: str, parquet: Path) -> None:
 @click.option("--seed", type=int, default=12345, help="Seed of default_rng drawing the splits (the original's 12345).")
 def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) -> None:
     """Draw the ucdavis-icdm19 train splits from the pretraining partition, as the original tcbench does."""
-    from tcbench.data.paths import DatasetPaths
-    from tcbench.data.parquet import DatasetError
     from tcbench.data.labels import read_labels
+    from tcbench.data.parquet import DatasetError
+    from tcbench.data.paths import DatasetPaths
     from tcbench.data.splits import ucdavis_train_splits
 
     paths = DatasetPaths(dataset_dir, ucdavis.DATASET_NAME)
@@ -156,8 +156,8 @@ def splits(dataset_dir: Path, n_splits: int, samples_per_class: int, seed: int) 
               help="Seconds of each flow that the flowpic covers (packets at or after it are dropped).")
 def flowpics(dataset_dir: Path, dataset_name: str, min_pkts: int, dim: str, block_duration: float) -> None:
     """Compute the flowpics of every flow once and cache them as a sparse matrix shared by all runs."""
-    from tcbench.data.paths import DatasetPaths
     from tcbench.data.parquet import DatasetError
+    from tcbench.data.paths import DatasetPaths
     from tcbench.features.flowpic_store import build_flowpic_store, save_flowpic_store
 
     paths = DatasetPaths(dataset_dir, dataset_name, min_pkts)

@@ -256,9 +256,9 @@ def method_command(name: str, methods: Sequence[Any]) -> click.Command:
     by_name = {m.name: m for m in methods}
 
     def callback(**kwargs: Any) -> None:
+        from tcbench.contract import Placement
         from tcbench.data.dataset_info import read_dataset_spec, with_min_pkts
         from tcbench.runs.identity import run_params
-        from tcbench.contract import Placement
 
         method = by_name[kwargs.pop("method", methods[0].name)]
         dataset_dir = kwargs["dataset_dir"]
@@ -297,8 +297,8 @@ def method_command(name: str, methods: Sequence[Any]) -> click.Command:
 def job(params_json: str, dataset_dir: Path, run_dir: Path, aim_template: Path | None, device: str, threads: int) -> None:
     """One run of a campaign, as its Snakemake job starts it: PARAMS_JSON is the run's canonical parameters (a JSON
     object with "method"); results_dir is the parent of the run folder's parent."""
-    from tcbench.methods import get_method
     from tcbench.contract import Placement
+    from tcbench.methods import get_method
 
     try:
         params = json.loads(params_json)

@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 
 from tcbench.atomic import atomic_write
 from tcbench.data import ucdavis
-from tcbench.data.parquet import DatasetError, open_parquet, read_columns
 from tcbench.data.checks import check_train_classes
 from tcbench.data.labels import FlowLabels
+from tcbench.data.parquet import DatasetError, open_parquet, read_columns
 
 SPLITS_SEED = 12345
 N_SPLITS = 5
@@ -46,7 +46,7 @@ class TrainSplits:
         return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
     @classmethod
-    def read(cls, path: str | Path) -> "TrainSplits":
+    def read(cls, path: str | Path) -> TrainSplits:
         if not Path(path).exists():
             raise FileNotFoundError(f"train splits file not found: {path} (create it with `tcbench datasets splits`)")
         with open_parquet(path) as pf:

@@ -52,7 +52,7 @@ class PacketSeries:
     def n_flows(self) -> int:
         return len(self.offsets) - 1
 
-    def take(self, flows: np.ndarray, max_time: float | None = None) -> "PacketSeries":
+    def take(self, flows: np.ndarray, max_time: float | None = None) -> PacketSeries:
         """The given flows (any order, repeats allowed) as a new series, optionally only packets with t < max_time.
 
         Vectorised: one gather of every selected packet, no loop over flows.
@@ -81,7 +81,7 @@ class PacketSeries:
         return last
 
     @classmethod
-    def from_lists(cls, times: list[np.ndarray], sizes: list[np.ndarray]) -> "PacketSeries":
+    def from_lists(cls, times: list[np.ndarray], sizes: list[np.ndarray]) -> PacketSeries:
         """Build from per-flow arrays (tests, augmentations); the hot path reads flat arrays from parquet."""
         lengths = np.fromiter((len(t) for t in times), dtype=np.int64, count=len(times))
         offsets = np.zeros(len(times) + 1, dtype=np.int64)

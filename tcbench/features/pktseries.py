@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tcbench.data.parquet import DatasetError, list_values, open_parquet, read_row_group
-
 from tcbench.data.checks import check_packet_series, check_schema
+from tcbench.data.parquet import DatasetError, list_values, open_parquet, read_row_group
 from tcbench.features.flowpic import PacketSeries
 
 VALID_MAX_N_PKTS = (10, 30)
@@ -158,7 +157,7 @@ class MinMaxScaler:
         self.scale_: np.ndarray | None = None
         self.min_: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> "MinMaxScaler":
+    def fit(self, x: np.ndarray) -> MinMaxScaler:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] == 0:
             raise ValueError(f"MinMaxScaler.fit needs a non-empty 2-D array, got shape {x.shape}")

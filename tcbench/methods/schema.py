@@ -16,6 +16,7 @@ from typing import Any
 
 from tcbench.contract import _KINDS, Method, Param
 
+
 def _value_schema(param: Param) -> dict[str, Any]:
     """The schema of one value (a setting, or one item of a grid axis)."""
     out: dict[str, Any] = {"type": _KINDS[param.kind][0]}

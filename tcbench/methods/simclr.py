@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from tcbench.contract import JobResources, Method, RunContext
 from tcbench.data import ucdavis
 from tcbench.data.registry import DatasetDef
-from tcbench.contract import JobResources, Method, RunContext
 from tcbench.methods.params import (
     FLOWPIC_BLOCK_DURATION,
     FLOWPIC_DIM,
@@ -138,8 +138,8 @@ class SimclrPretrain(Method):
 
         from tcbench.models.simclr import build_contrastive_net
         from tcbench.training.contrastive import train_contrastive
-        from tcbench.training.metrics import check_finite
         from tcbench.training.determinism import collect_nondeterminism, seed_everything
+        from tcbench.training.metrics import check_finite
 
         determinism = seed_everything(p["contrastive_learning_seed"], run.threads, run.device)
         net = build_contrastive_net(p["flowpic_dim"], p["with_dropout"], p["projection_layer_dim"])

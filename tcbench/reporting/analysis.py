@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from tcbench.atomic import atomic_write
+from tcbench.campaign.report_plan import analysis_file_names, choose_factor, report_split
 from tcbench.reporting.cd_diagram import critical_difference_plot
 from tcbench.reporting.comparisons import paired_comparisons, rankings
-from tcbench.campaign.report_plan import analysis_file_names, choose_factor, report_split
 from tcbench.reporting.runs_table import run_hparams
 
 

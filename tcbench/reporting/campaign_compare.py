@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 
 from tcbench.atomic import atomic_write
-from tcbench.reporting.comparisons import ONE_POINT, RESULT_COLUMNS, holm, paired_stats
 from tcbench.campaign.report_plan import CAMPAIGN_LABELS, RUN_ID_COLUMNS, format_value, is_replicate
+from tcbench.reporting.comparisons import ONE_POINT, RESULT_COLUMNS, holm, paired_stats
 from tcbench.reporting.runs_table import CONTEXT_COLUMN, hparams_of, metrics_of
 
 #: Sections of a campaign's recorded settings (campaign.json) that change what a run trained and was tested on

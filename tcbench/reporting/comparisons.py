@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tcbench.reporting.runs_table import CONTEXT_COLUMN
 from tcbench.campaign.report_plan import CAMPAIGN_LABELS, RUN_ID_COLUMNS, is_replicate
+from tcbench.reporting.runs_table import CONTEXT_COLUMN
 
 ALPHA = 0.05
 POWER = 0.80

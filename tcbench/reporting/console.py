@@ -12,8 +12,8 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd

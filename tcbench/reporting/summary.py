@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from tcbench.atomic import atomic_write
+from tcbench.campaign.report_plan import is_replicate, split_of, summary_file_names
 from tcbench.reporting.runs_table import CONTEXT_COLUMN, hparams_of, metrics_of, run_hparams
 from tcbench.reporting.stats import ci95
-from tcbench.campaign.report_plan import is_replicate, split_of, summary_file_names
 
 DEFAULT_METRICS: tuple[str, ...] = ("acc", "f1")
 METRIC_STATS: tuple[str, ...] = ("count", "mean", "std", "ci95")

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from tcbench import RESULTS_VERSION, __version__
+from tcbench.contract import Method, Placement, RunContext
 from tcbench.data.paths import DatasetPaths
 from tcbench.data.registry import DatasetDef, get_dataset
-from tcbench.contract import Method, Placement, RunContext
 from tcbench.runs.identity import run_key
 from tcbench.runs.provenance import provenance
 from tcbench.training.metrics import check_finite

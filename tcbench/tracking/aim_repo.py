@@ -322,7 +322,7 @@ def set_run_creation_time(repo_path: str | os.PathLike[str], run_hash: str, time
     tcbench.runs) to keep aim's import off its critical path; the original's run_duration = end - creation must
     still cover the whole run. AIM keeps the time in its run table, naive UTC, as SQLAlchemy writes it.
     """
-    created = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).replace(tzinfo=None)
+    created = datetime.datetime.fromtimestamp(timestamp, datetime.UTC).replace(tzinfo=None)
     con = sqlite3.connect(Path(repo_path) / AIM_DIR / "run_metadata.sqlite")
     try:
         with con:
@@ -332,7 +332,7 @@ def set_run_creation_time(repo_path: str | os.PathLike[str], run_hash: str, time
     if updated != 1:
         raise RuntimeError(f"{repo_path}: run {run_hash} not found in run_metadata.sqlite")
     forget_repo(repo_path)  # aim's in-process caches hold the old value
-    return created.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return created.replace(tzinfo=datetime.UTC).timestamp()
 
 
 def check_tags(tags: Sequence[str], where: str = "tags") -> tuple[str, ...]:

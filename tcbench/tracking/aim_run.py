@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from collections.abc import Sequence
 from typing import Any
 
 from tcbench.tracking.aim_repo import check_tags, plain

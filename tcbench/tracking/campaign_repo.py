@@ -40,10 +40,10 @@ from typing import Any, Literal
 
 from tcbench.tracking.aim_repo import (
     AIM_DIR,
+    check_tags,
     ensure_template_repo,
     forget_repo,
     init_run_repo,
-    check_tags,
     plain,
     reindex_open_repo,
     release_repo,

@@ -31,8 +31,7 @@ from torch import Tensor, nn
 
 from tcbench.training.adam import Adam
 from tcbench.training.batches import FlowpicBatches
-from tcbench.training.fit import EpochValues, Patience, fit
-from tcbench.training.fit import DivergedError, check_losses, state_copy  # noqa: F401  (re-exported: lived here)
+from tcbench.training.fit import DivergedError, EpochValues, Patience, check_losses, fit, state_copy  # noqa: F401  (re-exported: lived here)
 
 # Evaluation batches are capped to this many bytes of float32 input: at dim 1500 one sample is 9 MB, so the
 # default of 1024 samples per batch would need 9 GB.

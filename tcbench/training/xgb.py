@@ -77,7 +77,7 @@ def _check_x(x) -> None:
         raise TypeError(f"sparse features must be CSR, got {x.format}")
 
 
-def train_xgboost(x_train, y_train: np.ndarray, *, seed: int, threads: int, num_classes: int) -> "xgboost.Booster":
+def train_xgboost(x_train, y_train: np.ndarray, *, seed: int, threads: int, num_classes: int) -> xgboost.Booster:
     """One fit on all rows of ``XGBClassifier(objective="multi:softprob", random_state=seed, n_jobs=threads)``.
 
     Returns the trained ``xgboost.Booster`` (what ``XGBClassifier.get_booster()`` would hold). Every other
@@ -101,19 +101,19 @@ def train_xgboost(x_train, y_train: np.ndarray, *, seed: int, threads: int, num_
     return xgb.train(params, dtrain, N_ESTIMATORS, evals=[], verbose_eval=False)
 
 
-def predict_proba(model: "xgboost.Booster", x) -> np.ndarray:
+def predict_proba(model: xgboost.Booster, x) -> np.ndarray:
     """(N, num_classes) class probabilities, computed as XGBClassifier.predict_proba does (``inplace_predict``)."""
     _check_x(x)
     proba = model.inplace_predict(x)
     return np.asarray(proba).reshape(x.shape[0], -1)
 
 
-def predict_classes(model: "xgboost.Booster", x) -> np.ndarray:
+def predict_classes(model: xgboost.Booster, x) -> np.ndarray:
     """Predicted class codes (int64): argmax of the probabilities, first class on ties (``np.argmax``)."""
     return np.argmax(predict_proba(model, x), axis=1).astype(np.int64)
 
 
-def model_json_bytes(model: "xgboost.Booster") -> bytes:
+def model_json_bytes(model: xgboost.Booster) -> bytes:
     """The model file content: xgboost's JSON document, with XGBClassifier.save_model's scikit_learn attribute."""
     model.set_attr(scikit_learn=_SKLEARN_ATTR)
     try:
@@ -122,7 +122,7 @@ def model_json_bytes(model: "xgboost.Booster") -> bytes:
         model.set_attr(scikit_learn=None)
 
 
-def save_model(model: "xgboost.Booster", path: str | Path) -> Path:
+def save_model(model: xgboost.Booster, path: str | Path) -> Path:
     """Write the JSON model file (the original's ``xgb_model_split_<k>.json``) atomically."""
     path = Path(path)
     if path.suffix != ".json":
@@ -131,7 +131,7 @@ def save_model(model: "xgboost.Booster", path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(content), durable=True)
 
 
-def load_model(path: str | Path) -> "xgboost.Booster":
+def load_model(path: str | Path) -> xgboost.Booster:
     """A fresh Booster read from a file written by :func:`save_model` (the original reloads before testing)."""
     xgb = import_xgboost()
     path = Path(path)

@@ -16,10 +16,16 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from tcbench.data.dataset_info import CONTENT_INFO, DATASET_INFO, read_dataset_spec, write_content_record, write_dataset_spec
-from tcbench.data.registry import DATASETS
-from tcbench.data.importers.staging import PartStats, Staging, file_sha256, fingerprint
+from tcbench.data.dataset_info import (
+    CONTENT_INFO,
+    DATASET_INFO,
+    read_dataset_spec,
+    write_content_record,
+    write_dataset_spec,
+)
 from tcbench.data.importers.errors import RawDataError
+from tcbench.data.importers.staging import PartStats, Staging, file_sha256, fingerprint
+from tcbench.data.registry import DATASETS
 
 # The importer module of each dataset (tcbench.data.registry): discover(raw[, scratch]), partition_parts(files,
 # part_mb), convert_part(part), SCHEMA, IMPORTER_VERSION, and optionally derive(out_dir, parquet) for the filtered
