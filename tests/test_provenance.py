@@ -72,7 +72,8 @@ def test_a_plugin_edit_changes_its_run_keys_and_a_comment_does_not(tmp_path):
     key = _knn_key(path, "knn_prov_hash")
     path.write_text(path.read_text() + "\n# a note about the method\n")
     assert _knn_key(path, "knn_prov_hash") == key
-    path.write_text(path.read_text().replace('weights=p["weights"]', 'weights="uniform"'))
+    assert "weights=run.value(WEIGHTS)" in path.read_text()
+    path.write_text(path.read_text().replace("weights=run.value(WEIGHTS)", 'weights="uniform"'))
     assert _knn_key(path, "knn_prov_hash") != key
 
 
@@ -85,7 +86,8 @@ def test_a_declared_version_keeps_the_key_and_planning_still_names_the_edit(tmp_
                 "libraries": provenance.library_versions()}
     now = provenance.CodeNow.current()
     assert now.changes(recorded, params) == []
-    path.write_text(path.read_text().replace('weights=p["weights"]', 'weights="uniform"'))
+    assert "weights=run.value(WEIGHTS)" in path.read_text()
+    path.write_text(path.read_text().replace("weights=run.value(WEIGHTS)", 'weights="uniform"'))
     assert _knn_key(path, "knn_prov_version") == key
     reasons = now.changes(recorded, params)
     assert reasons == [f"method:knn_prov_version code changed (its declared version 1 was kept): {path.resolve()}"]
