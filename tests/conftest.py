@@ -17,6 +17,18 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None, 
 settings.register_profile("explore", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+@pytest.fixture(autouse=True)
+def _no_plugins_leak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that loads a config with `plugins:` in this process exports them (TCBENCH_PLUGINS) as the workflow
+    does for its jobs; the variable is restored after each test, so later Snakemake subprocesses (whose campaigns
+    record the plugins they load) never inherit another test's plugins."""
+    from tcbench.plugins import PLUGINS_ENV
+
+    monkeypatch.setenv(PLUGINS_ENV, os.environ.get(PLUGINS_ENV, ""))
+    if not os.environ[PLUGINS_ENV]:
+        monkeypatch.delenv(PLUGINS_ENV)
+
+
 TINY_SCALE = 0.05
 TINY_SAMPLES_PER_CLASS = 5
 

@@ -106,7 +106,7 @@ def test_markers_and_run_folders(campaign):
 def test_rerun_trains_nothing(campaign):
     proc = snakemake(campaign, "-n", configfile=campaign / "tiny.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
 
 
 def test_changing_one_hyperparameter_replans_exactly_the_affected_runs(campaign):

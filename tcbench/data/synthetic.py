@@ -500,7 +500,7 @@ _CONDITIONS_V3: dict[str, _Conditions] = {
     # Humans browse from other networks than the lab's scripts: slower and more varied paths, later captures,
     # longer start-up delays and more loss.
     PARTITION_HUMAN: _Conditions(
-        timing_median=1.45,
+        timing_median=1.2,
         timing_sigma=0.25,
         timing_p_wide=0.3,
         timing_wide=(0.5, 2.5),
