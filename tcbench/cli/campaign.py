@@ -336,7 +336,8 @@ def merge(campaign_id: str, dst: Path, experiment: str | None, report: Path | No
 @click.argument("markers", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def summary(campaign_id: str, experiment: str | None, output_dir: Path, metrics: str, precision: int, quiet: bool,
             markers: tuple[Path, ...]) -> None:
-    """Aggregate MARKERS (in grid order) into the original's per-flowpic_dim summary files; print them."""
+    """Aggregate MARKERS (in grid order) into the original's summary files (one per value of the parameter the
+    method splits its report by, e.g. the flowpic dim); print them."""
     from tcbench.reporting.console import print_summary_files
     from tcbench.reporting.runs_table import runs_long_table, setting_labels
     from tcbench.reporting.summary import write_campaign_summary

@@ -24,8 +24,9 @@ def _long_table(runsinfo: tuple[Path, ...]) -> Any:
               help="results/campaigns/<id>: comparisons go to campaign_summary/, diagrams to plots/.")
 @click.option("--metrics", default="acc,f1", show_default=True, help="Metrics compared, comma list (the first is ranked).")
 @click.option("--compare-by", default=None,
-              help="The hparam whose values are compared [default: aug_name against noaug when it varies, else the "
-                   "first varying condition against its first value].")
+              help="The hparam whose values are compared [default: the first varying parameter with a declared "
+                   "baseline, against it (each augmentation against noaug), else the first varying condition against "
+                   "its first value].")
 @click.option("--baseline", default=None, help="The value the others are compared against [default: see --compare-by].")
 @click.option("--paper", default=None, help="A published table to put next to the campaign (e.g. imc23-table4).")
 @click.option("--stand-in/--real-data", default=False, show_default=True,
