@@ -171,7 +171,7 @@ def test_linear_probe_changes_only_the_head_and_keeps_its_best_epoch():
     rng = np.random.default_rng(0)
     pics = (rng.random((30, 32 * 32)) < 0.05).astype(np.uint8) * 50
     data = FlowpicBatches(pics, np.repeat(np.arange(3), 10), 32)
-    result = train_linear_probe(net, data, epochs=12, batch_size=8, learning_rate=0.5, patience_steps=50, seed=1)
+    result = train_linear_probe(net, data, epochs=12, batch_size=8, learning_rate=0.5, patience_steps=50, seed=1, patience_min_delta=1e-3)
     assert all(torch.equal(backbone[k], v) for k, v in net.features.state_dict().items())
     assert not torch.equal(head, net.classifier.weight)
     losses = [e.loss for e in result.history]
@@ -193,7 +193,7 @@ def test_contrastive_training_restores_the_best_validation_epoch():
     val = ViewSource(("changertt", "timeshift"), 32, 15.0, np.random.default_rng(0), series=series.take(np.arange(8, 12)), last_time=last[8:])
     torch.manual_seed(0)
     net = build_contrastive_net(32, with_dropout=False, projection_dim=16)
-    result = train_contrastive(net, train.draw, val.draw, 32, epochs=4, batch_size=4, patience_steps=10, seed=0)
+    result = train_contrastive(net, train.draw, val.draw, 32, epochs=4, batch_size=4, patience_steps=10, seed=0, learning_rate=1e-3, temperature=0.07)
     assert len(result.history) == 4
     top5 = [e.val_acc_top_5 for e in result.history]
     assert result.best_acc_top_5 == max(top5) and result.best_epoch == top5.index(max(top5))

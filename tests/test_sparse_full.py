@@ -166,7 +166,7 @@ def test_batches_at_1500_are_sparse_on_cpu_and_training_follows_the_dense_path(m
     def train() -> tuple[dict[str, torch.Tensor], torch.nn.Module]:
         torch.manual_seed(0)
         net = build_flowpic_cnn(3, FULL_DIM, True)
-        train_supervised(net, data, data, epochs=2, batch_size=4, seed=1, patience_steps=5)
+        train_supervised(net, data, data, epochs=2, batch_size=4, seed=1, patience_steps=5, learning_rate=1e-3, patience_min_delta=1e-3)
         return {k: v.clone() for k, v in net.state_dict().items()}, net
 
     sparse_state, net = train()

@@ -261,7 +261,7 @@ def test_constant_val_loss_stops_after_patience(toy_sets) -> None:
     torch.manual_seed(0)
     net = build_flowpic_cnn(N_CLASSES, DIM, with_dropout=False)
     seen: list[EpochRecord] = []
-    result = train_supervised(net, train, val, epochs=50, learning_rate=0.0, patience_steps=5, on_epoch=seen.append)
+    result = train_supervised(net, train, val, epochs=50, learning_rate=0.0, patience_steps=5, on_epoch=seen.append, batch_size=32, patience_min_delta=1e-3, seed=12345)
     assert [r.epoch for r in result.history] == [0, 1, 2, 3, 4, 5]
     assert seen == result.history
     assert [r.improved for r in result.history] == [True] + [False] * 5
@@ -276,12 +276,12 @@ def test_training_is_deterministic(toy_sets) -> None:
     for _ in range(2):
         torch.manual_seed(12345)
         net = build_flowpic_cnn(N_CLASSES, DIM)  # with dropout: masks come from the seeded global RNG
-        states.append(train_supervised(net, train, val, epochs=3, seed=12345).best_state)
+        states.append(train_supervised(net, train, val, epochs=3, seed=12345, batch_size=32, learning_rate=1e-3, patience_steps=5, patience_min_delta=1e-3).best_state)
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     # A different shuffling seed gives different weights.
     torch.manual_seed(12345)
-    other = train_supervised(build_flowpic_cnn(N_CLASSES, DIM), train, val, epochs=3, seed=1).best_state
+    other = train_supervised(build_flowpic_cnn(N_CLASSES, DIM), train, val, epochs=3, seed=1, batch_size=32, learning_rate=1e-3, patience_steps=5, patience_min_delta=1e-3).best_state
     assert not all(torch.equal(states[0][k], other[k]) for k in other)
 
 
@@ -290,7 +290,7 @@ def test_learns_toy_problem_and_restores_best_weights(toy_sets) -> None:
     torch.manual_seed(12345)
     net = build_flowpic_cnn(N_CLASSES, DIM)
     # A large min_delta makes the run stop early, so the last epoch is never the best one.
-    result = train_supervised(net, train, val, epochs=30, batch_size=16, patience_steps=2, patience_min_delta=0.05)
+    result = train_supervised(net, train, val, epochs=30, batch_size=16, patience_steps=2, patience_min_delta=0.05, learning_rate=1e-3, seed=12345)
     assert result.stopped_early and not result.history[-1].improved
     best = result.history[result.best_epoch]
     assert best.improved and best.val_loss == result.best_loss
@@ -356,5 +356,5 @@ def test_a_diverging_loss_stops_the_run_at_that_epoch(toy_sets) -> None:
     epochs_seen = []
     with pytest.raises(DivergedError, match=r"training diverged at epoch \d+: train_loss (nan|inf).*learning rate 1e\+30"):
         train_supervised(build_flowpic_cnn(N_CLASSES, DIM), train, val, epochs=10, learning_rate=1e30,
-                         on_epoch=epochs_seen.append)
+                         on_epoch=epochs_seen.append, batch_size=32, patience_steps=5, patience_min_delta=1e-3, seed=12345)
     assert not epochs_seen  # the diverged epoch is never reported as a result

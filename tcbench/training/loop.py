@@ -168,17 +168,20 @@ def train_supervised(
     train: FlowpicBatches,
     val: FlowpicBatches,
     *,
-    epochs: int = 50,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    patience_steps: int = 5,
-    patience_min_delta: float = 1e-3,
-    seed: int = 12345,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    patience_steps: int,
+    patience_min_delta: float,
+    seed: int,
     device: str | torch.device = "cpu",
     eval_batch_size: int = 1024,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """Train `model` in place, early-stopping on val loss; the best weights are loaded back before returning.
+
+    The hyper-parameters have no defaults here: they are the method's declared parameters (one declaration, in
+    tcbench.methods.supervised), passed by the caller.
 
     `on_epoch` is called after every epoch (the caller tracks train/val loss and acc, and best_loss/best_epoch
     when `record.improved`). Seed the global torch RNG before building `model`; see the module docstring.
