@@ -1,7 +1,7 @@
 """The registry of methods (and of their pre-steps): built-ins, plugin modules named by a config, and installed
 packages exposing the ``tcbench.methods`` entry-point group.
 
-Plugin modules register what they define when imported (``@register`` on a :class:`~tcbench.methods.contract.Method`
+Plugin modules register what they define when imported (``@register`` on a :class:`~tcbench.contract.Method`
 subclass, ``tcbench.augment.register_augmentation`` on an augmentation), so one module can add a method, an
 augmentation or both. A config names modules under ``plugins:`` (a dotted import path, or a ``.py`` file path
 relative to the working directory); the workflow exports them to its jobs as ``TCBENCH_PLUGINS`` so every job
