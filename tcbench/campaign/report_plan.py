@@ -103,13 +103,13 @@ def runs_method(hparams: Sequence[Mapping[str, Any]]) -> Method | None:
     return max(fitting, key=lambda pair: pair[0])[1] if fitting else None
 
 
-def split_of(hparams: Sequence[Mapping[str, Any]], method: Method | None = None) -> str | None:
+def split_of(hparams: Sequence[Mapping[str, Any]]) -> str | None:
     """The hparam the report gets one file per value of (the original's files per flowpic dim, or per packet count
     for XGBoost on packet series), as the runs' method declares it (:meth:`Method.report_split`); None when it
     declares none or the runs lack it (one file for all)."""
     if not hparams:
         return None
-    method = method or runs_method(hparams)
+    method = runs_method(hparams)
     if method is None:  # runs of no registered method: the first parameter declared to split reports they all hold
         declared = [name for name, param in declared_params().items() if param.splits_report]
         return next((name for name in declared if all(name in h for h in hparams)), None)

@@ -98,31 +98,6 @@ def _project(directory: Path | None, configfile: Path | None, config: dict[str, 
     return project
 
 
-def _csv(cast):
-    """A comma-list option of ``cast`` values; a bad item is a usage error naming it (exit 2, no traceback)."""
-    kind = {int: "integers", float: "numbers"}.get(cast, "names")
-
-    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[Any] | None:
-        if value is None:
-            return None
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        try:
-            return [cast(v) for v in items]
-        except ValueError:
-            bad = [v for v in items if not _castable(cast, v)]
-            raise click.BadParameter(f"{value!r}: {bad} not {kind}; valid values: a comma list of {kind}") from None
-
-    return parse
-
-
-def _castable(cast: Any, text: str) -> bool:
-    try:
-        cast(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _load_configfile(path: Path | None) -> dict[str, Any] | None:
     """A campaign config file, or a one-line error naming it (a YAML syntax error with its line and column)."""
     from tcbench.campaign.config import ConfigError, load_config_file
