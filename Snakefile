@@ -77,17 +77,28 @@ if not _SPAWNED:
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/report.smk"
+# dataset.fetch: true and the imported dataset not there yet: fetch and import it, then run this command again on
+# it (workflow/rules/fetch.smk); otherwise the campaign itself.
+from tcbench.data.sources import dataset_paths as _dataset_paths, source_of as _source_of
+
+FETCH_FIRST = _source_of(config).fetch_first(config, _dataset_paths(config))
+if FETCH_FIRST:
+
+    include: "workflow/rules/fetch.smk"
+
+else:
+
+    include: "workflow/rules/common.smk"
+    include: "workflow/rules/data.smk"
+    include: "workflow/rules/train.smk"
+    include: "workflow/rules/report.smk"
 
 
 # Storage, before the first job (in Snakemake's own process only: cluster jobs and spawned jobs re-read this file).
 # The dataset folder must be writable when the plan writes there; a campaign that will not fit in results_dir's free
 # space is warned about; while jobs run, the storage guard ends the campaign within seconds of its first failed write
 # and names the cause and the folder on the terminal (a job's own log is on the full disk).
-if not _SPAWNED:
+if not _SPAWNED and not FETCH_FIRST:
     _flowpics = {inputs["flowpics"] for inputs in (*RUN_INPUTS.values(), *PRE_STEP_INPUTS.values()) if "flowpics" in inputs}
     _dataset_files = {str(DATA.parquet), *([SPLITS_FILE] if DATASET.draws_train_splits else []), *_flowpics}
     try:
@@ -105,27 +116,41 @@ if not _SPAWNED:
         logging.getLogger("snakemake.logging").addHandler(STORAGE_GUARD.start())
 
 
-# Cheap steps that only read the runs' results stay on the submitting node under a cluster executor.
-localrules:
-    all,
-    campaign_manifest,
-    aim_template,
-    merge_campaign,
-    campaign_summary,
-    campaign_plots,
-    campaign_analysis,
-    campaign_report,
+if FETCH_FIRST:
+
+    localrules:
+        all,
 
 
-rule all:
-    input:
-        merged=MERGE_REPORT,
-        summaries=summary_files(),
-        plots=rules.campaign_plots.output,
-        analysis=ANALYSIS_FILES,
-        report_page=rules.campaign_report.output,
-    default_target: True
+    # The fetch, the import, then the campaign on the imported data (workflow/rules/fetch.smk).
+    rule all:
+        input:
+            rules.campaign_on_fetched_data.output,
+        default_target: True
+
+else:
+
+    # Cheap steps that only read the runs' results stay on the submitting node under a cluster executor.
+    localrules:
+        all,
+        campaign_manifest,
+        aim_template,
+        merge_campaign,
+        campaign_summary,
+        campaign_plots,
+        campaign_analysis,
+        campaign_report,
 
 
-onsuccess:
-    print_campaign_summary()
+    rule all:
+        input:
+            merged=MERGE_REPORT,
+            summaries=summary_files(),
+            plots=rules.campaign_plots.output,
+            analysis=ANALYSIS_FILES,
+            report_page=rules.campaign_report.output,
+        default_target: True
+
+
+    onsuccess:
+        print_campaign_summary()

@@ -188,6 +188,8 @@ def test_table8_campaigns_need_the_import_then_plan_105_runs(name, tmp_path):
 
     raw = yaml.safe_load((ROOT / "config" / "campaigns" / name).read_text())
     raw["datasets_dir"] = str(tmp_path)
+    # The mirage campaigns fetch their archive first (tests/test_fetch.py); without fetch: true, planning stops.
+    assert raw["dataset"].pop("fetch", False) is name.startswith("imc23-mirage")
     with pytest.raises(ConfigError, match=f"tcbench datasets import {raw['dataset']['name']}"):
         complete_config(copy.deepcopy(raw))
     config = copy.deepcopy(raw)

@@ -249,7 +249,8 @@ def prepare_config(config: dict[str, Any], schema_path: str | Path) -> dict[str,
 
 def check_dataset_source(config: dict[str, Any]) -> None:
     """The source provides this dataset, its variant exists, and a dataset the workflow does not build exists
-    before anything is planned (its source says how to get it)."""
+    before anything is planned (its source says how to get it), unless the workflow is to fetch it first
+    (``dataset.fetch: true``)."""
     from tcbench.data.sources import dataset_paths, source_of, synthetic_datasets
 
     source, name = source_of(config), config["dataset"]["name"]
@@ -258,8 +259,9 @@ def check_dataset_source(config: dict[str, Any]) -> None:
                           f"{name} must be imported (tcbench datasets import {name} --raw ...); valid values: ['imported']")
     if get_dataset(name).variants:
         check_dataset_variant(config)
-    problem = source.missing(config, dataset_paths(config))
-    if problem is not None:
+    paths = dataset_paths(config)
+    problem = source.missing(config, paths)
+    if problem is not None and not source.fetch_first(config, paths):  # fetch: true: the workflow fetches it first
         raise ConfigError(problem)
 
 

@@ -133,7 +133,7 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
             check_paths(config)  # a results_dir that is a file, or read-only: one line per path, before anything
             complete_config(config)
             check_project(folder, [configfile] if configfile is not None else [], config)
-            text = composition(config)
+            text = _fetch_first_line(config) or composition(config)
     except (ConfigError, ProjectError, ValueError, FileNotFoundError) as exc:
         fail(exc)
     click.echo(text)
@@ -163,6 +163,16 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
     except CampaignBusy as exc:
         fail(exc)
     sys.exit(code)
+
+
+def _fetch_first_line(config: dict[str, Any]) -> str | None:
+    """With ``dataset.fetch: true`` and the dataset missing, the runs (whose keys hold the data's sha256) are named
+    only once Snakemake fetched and imported it: what the plan says instead of the composition."""
+    from tcbench.campaign.fetch_first import announcement
+    from tcbench.data.sources import dataset_paths, source_of
+
+    paths = dataset_paths(config)
+    return announcement(config, paths.root) if source_of(config).fetch_first(config, paths) else None
 
 
 def _plan_or_run_command(config: dict[str, Any], configfile: Path | None, dry_run: bool, cores: str,

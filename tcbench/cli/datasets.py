@@ -1,9 +1,12 @@
-"""``tcbench datasets``: build the embedded synthetic dataset, its train splits and the flowpic caches."""
+"""``tcbench datasets``: fetch, import or install the public datasets, build the embedded synthetic dataset, its
+train splits and the flowpic caches."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,7 +19,8 @@ DATASET_NAMES = click.Choice(_NAMES)
 
 @click.group()
 def datasets() -> None:
-    """Prepare curated datasets: the synthetic ucdavis-icdm19 stand-in, train splits, flowpic caches."""
+    """Prepare curated datasets: install (fetch + import) the public ones, the synthetic ucdavis-icdm19 stand-in,
+    train splits, flowpic caches."""
 
 
 @datasets.command("synth")
@@ -52,6 +56,81 @@ def synth(output_dir: Path | None, datasets_dir: Path, seed: int, scale: float, 
     click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s")
 
 
+def _fetch_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of `fetch` and `install` (declared once)."""
+    from tcbench.data.fetch.settings import (
+        DEFAULT_RETRIES,
+        DEFAULT_TIMEOUT_S,
+        MIRROR_CHECKSUM_POLICIES,
+        MIRROR_CHECKSUMS_ENV,
+        MIRROR_ENV,
+    )
+
+    options = [
+        click.option("--raw-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Folder for the raw files; default: <datasets-dir>/<name>/raw."),
+        click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("resources/datasets"),
+                     show_default=True, help="Parent folder of all datasets (the config's datasets_dir)."),
+        click.option("--mirror", envvar=MIRROR_ENV, default=None, show_envvar=True,
+                     help="Base URL of a mirror serving <mirror>/<name>/<file> (and optionally tcbench-mirror.json); "
+                          "the authors' servers are not contacted then."),
+        click.option("--mirror-checksums", type=click.Choice(MIRROR_CHECKSUM_POLICIES), envvar=MIRROR_CHECKSUMS_ENV,
+                     default="published", show_default=True, show_envvar=True,
+                     help="published: files must match the authors' checksums (a mirror manifest only adds checks); "
+                          "mirror: the mirror's manifest replaces them (a mirror serving archives of its own)."),
+        click.option("--accept-licence", is_flag=True, help="Accept the dataset's licence where it must be accepted before download."),
+        click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT_S,
+                     show_default=True, help="Seconds to wait for a connection, and for each read of a download."),
+        click.option("--retries", type=click.IntRange(min=0), default=DEFAULT_RETRIES, show_default=True,
+                     help="Further attempts after a transient error (5xx, a cut or stalled transfer), each resuming."),
+        click.option("--progress/--no-progress", default=True, help="Show a progress bar (bytes, rate, ETA)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run_fetch(name: str, raw_dir: Path | None, datasets_dir: Path, mirror: str | None, mirror_checksums: str,
+               accept_licence: bool, timeout_s: float, retries: int, progress: bool) -> list[Path]:
+    """Fetch ``name``'s raw files (FetchError: one line on stderr, exit status 2)."""
+    import sys
+
+    from tcbench.data.fetch import FetchError, FetchSettings, fetch_dataset
+    from tcbench.data.fetch.plan import import_command
+
+    raw_dir = raw_dir or datasets_dir / name / "raw"
+    settings = FetchSettings(mirror=mirror or None, mirror_checksums=mirror_checksums, accept_licence=accept_licence,  # type: ignore[arg-type]
+                             timeout_s=timeout_s, retries=retries)
+    try:
+        report = fetch_dataset(name, raw_dir, settings, next_step=import_command(name, raw_dir, datasets_dir),
+                               say=lambda line: click.echo(line, err=True), progress=progress)
+    except FetchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    return report.files
+
+
+@datasets.command("fetch")
+@click.argument("name", type=DATASET_NAMES)
+@_fetch_options
+def fetch(name: str, **options: Any) -> None:
+    """Download the raw files of a public dataset that are missing (resumed, retried, checksum-verified) into
+    --raw-dir; `tcbench datasets info NAME` lists them with their sizes, checksums and licence."""
+    for path in _run_fetch(name, **options):
+        click.echo(str(path))
+
+
+@datasets.command("install")
+@click.argument("name", type=DATASET_NAMES)
+@_fetch_options
+@click.option("--workers", type=click.IntRange(min=1), default=1, help="Processes converting parts in parallel (import).")
+@click.option("--force", is_flag=True, help="Replace a different dataset already imported there (deletes its splits and flowpic caches).")
+def install(name: str, workers: int, force: bool, **options: Any) -> None:
+    """Fetch a public dataset's raw files, then import them into <datasets-dir>/<name> (the original's one command)."""
+    files = _run_fetch(name, **options)
+    _import(name, tuple(files), None, options["datasets_dir"] / name, workers, 64.0, force, options["progress"])
+
+
 @datasets.command("import")
 @click.argument("name", type=DATASET_NAMES)
 @click.option("--raw", "raw", multiple=True, type=click.Path(path_type=Path),
@@ -77,15 +156,19 @@ def import_(name: str, raw: tuple[Path, ...], from_tcbench: Path | None, output_
             workers: int, part_mb: float, force: bool, progress: bool) -> None:
     """Import a public dataset from the files its authors publish into a curated dataset folder (parquet +
     dataset.json) that campaigns use with `dataset: {name: NAME, source: imported}`."""
+    if bool(raw) == bool(from_tcbench):
+        raise click.UsageError("pass either --raw (one or more times) or --from-tcbench")
+    _import(name, raw, from_tcbench, output_dir or datasets_dir / name, workers, part_mb, force, progress)
+
+
+def _import(name: str, raw: tuple[Path, ...], from_tcbench: Path | None, output_dir: Path, workers: int,
+            part_mb: float, force: bool, progress: bool) -> None:
     import sys
 
     from tcbench.data.importers import import_dataset, import_from_tcbench
     from tcbench.data.importers.errors import RawDataError
     from tcbench.data.importers.staging import Progress
 
-    if bool(raw) == bool(from_tcbench):
-        raise click.UsageError("pass either --raw (one or more times) or --from-tcbench")
-    output_dir = output_dir or datasets_dir / name
     t0 = time.perf_counter()
     try:
         if from_tcbench:
@@ -200,7 +283,7 @@ def list_(datasets_dir: Path) -> None:
         table.add_row(info.parent.name, spec.get("name", "?"), spec.get("source", "?"), str(spec.get("flows", "")), identity)
     for name in IMPORTABLE:
         if name not in found:
-            table.add_row("-", name, "not imported", "", f"tcbench datasets import {name} --raw <files>")
+            table.add_row("-", name, "not imported", "", f"tcbench datasets install {name}  (or import {name} --raw <files>)")
     make_console().print(table)
 
 
@@ -208,15 +291,31 @@ def list_(datasets_dir: Path) -> None:
 @click.argument("name", type=DATASET_NAMES)
 @DATASETS_DIR_OPTION
 def info(name: str, datasets_dir: Path) -> None:
-    """Where the dataset comes from, its raw format, licence and how to import it, and whether it is imported here."""
+    """Where the dataset comes from: its raw files (URLs, sizes, checksums), licence, raw format, how to install it,
+    and whether it is imported here."""
     from tcbench.data.catalog import INFO
+    from tcbench.data.registry import get_dataset
 
     folder = datasets_dir / name
+    definition = get_dataset(name)
     details = dict(INFO[name])
+    if definition.licence is not None:
+        licence = definition.licence
+        details["licence"] = (f"{licence.name} ({licence.url})"
+                              + ("; must be accepted before download (--accept-licence)" if licence.acceptance_required else "")
+                              + (f"; {licence.note}" if licence.note else ""))
     if name == ucdavis.DATASET_NAME:
         details.update(classes=", ".join(ucdavis.CLASSES), partitions=", ".join(ucdavis.PARTITIONS))
+    details["install"] = f"tcbench datasets install {name}   (fetch, then: {details.pop('import')})"
     for key, value in details.items():
         click.echo(f"{key:>11}: {value}")
+    for raw in definition.raw_files:
+        click.echo(f"{'raw file':>11}: {raw.name}")
+        size = f"{raw.size} bytes" if raw.size is not None else f"exact size not published; {raw.approx_size}"
+        checksum = f"{raw.checksum} ({raw.checksum.source})" if raw.checksum else "none published (its sha256 is printed when fetched)"
+        for key, value in (("url", ", ".join(raw.urls)), ("via", raw.transport + (f": {raw.note}" if raw.note else "")),
+                           ("size", size), ("checksum", checksum)):
+            click.echo(f"{key:>15}: {value}")
     status = f"imported in {folder}" if (folder / "dataset.json").exists() else "not imported yet"
     click.echo(f"{'here':>11}: {status}")
 

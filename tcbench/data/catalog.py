@@ -1,6 +1,6 @@
-"""What `tcbench datasets info` and `samples-count` tell about the four public datasets: origin, licence, raw
-format, how to import, and the reference class counts (the original's datasets: docs/original-behaviour.md,
-Datasets)."""
+"""What `tcbench datasets info` and `samples-count` tell about the four public datasets: origin, raw format, how to
+import, and the reference class counts (the original's datasets: docs/original-behaviour.md, Datasets). The raw
+files (URLs, sizes, checksums) and licences are declared in ``tcbench.data.registry``."""
 
 from __future__ import annotations
 
@@ -10,23 +10,17 @@ INFO: dict[str, dict[str, str]] = {
     "ucdavis-icdm19": ucdavis.INFO,
     "mirage19": {
         "paper": "Aceto et al., MIRAGE: Mobile-app Traffic Capture and Ground-truth Creation, ICCCS 2019",
-        "licence": "CC BY-NC-ND 4.0",
-        "raw data": "traffic.comics.unina.it/mirage/MIRAGE/MIRAGE-2019_traffic_dataset_downloadable_v2.tar.gz (1.4 GB)",
         "raw format": "one JSON file per capture session, biflows keyed by 'src_ip,src_port,dst_ip,dst_port,proto' "
                       "with the first 32 packets' payload sizes, directions (0 = upstream) and inter-arrival times",
         "import": "tcbench datasets import mirage19 --raw MIRAGE-2019_traffic_dataset_downloadable_v2.tar.gz",
     },
     "mirage22": {
         "paper": "Guarino et al., MIRAGE-COVID-CCMA-2022, IEEE CAMAD 2021",
-        "licence": "CC BY-NC-ND 4.0",
-        "raw data": "traffic.comics.unina.it/mirage/MIRAGE/MIRAGE-COVID-CCMA-2022.zip (3.1 GB)",
         "raw format": "one zip per app of JSON biflow files as MIRAGE-2019 with every packet, plus the activity label",
         "import": "tcbench datasets import mirage22 --raw MIRAGE-COVID-CCMA-2022.zip --workers 2",
     },
     "utmobilenet21": {
         "paper": "Heng, Chandrasekhar, Andrews, UTMobileNetTraffic2021, IEEE Networking Letters 3(3), 2021",
-        "licence": "GPLv3",
-        "raw data": "utexas.app.box.com/s/okrimcsz1mn9ec4j667kbb00d9gt16ii (UTMobileNet2021.zip)",
         "raw format": "one tshark CSV per capture, one packet per row, in csvs/<partition>/<app>_<action>_<date>_<time>_<id>.csv",
         "import": "tcbench datasets import utmobilenet21 --raw UTMobileNet2021.zip",
     },

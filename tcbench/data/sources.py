@@ -7,8 +7,9 @@ a string, so a new kind of source (datasets fetched from their authors' servers)
 
 - ``synthetic``: the generated ucdavis-icdm19 stand-in, built by the workflow itself; its identity is the
   generator's settings (version included), so the same settings give the same run keys on every machine.
-- ``imported``: a public dataset converted by ``tcbench datasets import``; its identity is what the importer wrote
-  into ``dataset.json`` (with the parquet's sha256).
+- ``imported``: a public dataset converted by ``tcbench datasets import`` (or ``install``, which fetches its raw
+  files first); its identity is what the importer wrote into ``dataset.json`` (with the parquet's sha256). With
+  ``dataset.fetch: true`` the workflow fetches and imports a missing one before it plans the runs.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class DataSource(ABC):
     def missing(self, config: Mapping[str, Any], paths: DatasetPaths) -> str | None:
         """Why the campaign cannot plan with this dataset yet (and what to do), or None."""
         return None
+
+    def fetch_first(self, config: Mapping[str, Any], paths: DatasetPaths) -> bool:
+        """Whether the workflow must fetch and import the dataset before it can plan the campaign's runs."""
+        return False
 
     def pretraining_counts(self, config: Mapping[str, Any]) -> tuple[dict[str, int], str]:
         """ucdavis-icdm19's pretraining flows per class and where that count comes from (for the split sizes)."""
@@ -121,10 +126,17 @@ class ImportedSource(DataSource):
             return None
         name = config["dataset"]["name"]
         others = [s.name for s in _SOURCES.values() if s is not self and get_dataset(name).synthetic]
+        fetch = (f"; or download and import it: tcbench datasets install {name} --datasets-dir {config['datasets_dir']}, "
+                 "or dataset.fetch: true in the config" if get_dataset(name).raw_files else "")
         return (f"dataset: {name} (source imported) is not in {paths.root} "
                 f"({', '.join(str(p.relative_to(paths.root)) for p in absent)} missing); import it first: tcbench "
                 f"datasets import {name} --raw <the authors' archives> --datasets-dir {config['datasets_dir']}"
-                + (f"  (or set dataset.source: {others[0]})" if others else ""))
+                + fetch + (f"  (or set dataset.source: {others[0]})" if others else ""))
+
+    def fetch_first(self, config: Mapping[str, Any], paths: DatasetPaths) -> bool:
+        """``dataset.fetch: true``, raw files declared, and the dataset not imported yet."""
+        dataset = config["dataset"]
+        return bool(dataset.get("fetch")) and bool(get_dataset(dataset["name"]).raw_files) and self.missing(config, paths) is not None
 
 
 _SOURCES: dict[str, DataSource] = {source.name: source for source in (SyntheticSource(), ImportedSource())}

@@ -44,9 +44,6 @@ FLOW_ID_PREFIX = {
 # What `tcbench datasets info` tells about the dataset (docs/original-behaviour.md, Datasets).
 INFO = {
     "paper": "Rezaei & Liu, arXiv:1812.09761 (ICDM 2019 workshop)",
-    "licence": "CC BY 4.0",
-    "raw data": "Google Drive folder 1Pvev0hJ82usPh6dWDlz7Lv8L6h3JpWhE: pretraining.zip, "
-                "Retraining(human-triggered).zip, Retraining(script-triggered).zip (283.8 MB)",
     "raw format": "one TAB-separated text file per flow, one packet per line: unix time, seconds since the first "
                   "packet, size, direction (1 = upload)",
     "import": "tcbench datasets import ucdavis-icdm19 --raw <folder with the three zips>",
