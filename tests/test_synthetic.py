@@ -23,9 +23,9 @@ from tcbench.data.synthetic import (
     _Component,
     _Conditions,
     _const,
-    _draw_path,
     _Packets,
     _Path,
+    _path_from_uniforms,
     _sizes_dirs_v3,
     check_generator_version,
     generate_synthetic_ucdavis,
@@ -278,7 +278,7 @@ def test_generator_version_in_identity() -> None:
 
 def _paths(cond: object, n: int = 20_000) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    paths = [_draw_path(rng, cond) for _ in range(n)]
+    paths = [_path_from_uniforms(u, cond) for u in rng.random((n, 3))]
     return {f: np.array([getattr(p, f) for p in paths]) for f in ("timing", "offset", "loss_rate")}
 
 
@@ -321,7 +321,7 @@ def test_version_3_path_acts_on_the_packets() -> None:
     def flow(path: _Path, cond: _Conditions = quiet) -> np.ndarray:
         pk = _Packets.empty(_sizes_dirs_v3)
         pk.add(np.random.default_rng(1), body.copy(), comps, 0.0)
-        out = _assemble_v3(np.random.default_rng(2), np.random.default_rng(3), pk, 1.5e9, path, cond)
+        out = _assemble_v3(np.random.default_rng(2), pk, 1.5e9, path, cond)
         assert out.timetofirst[0] == 0 and out.dirs[0] == 1 and (np.diff(out.timetofirst) >= 0).all()
         return out.timetofirst[1:]
 

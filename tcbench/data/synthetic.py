@@ -105,6 +105,7 @@ class _Domain:
     youtube_p_continuous: float = 0.03
     search_doclike_acks: bool = False  # version 3: doc-like searches keep search's 74-B ACKs
     search_doclike_big: tuple[int, int] | None = None  # version 3: their big packets spread over this range
+    search_doclike_window_s: float = 14.0  # doc-like searches' sub-bursts start in (0.5, this) s
 
 
 _DOMAINS = {
@@ -194,28 +195,34 @@ def _sizes_dirs(
 def _sizes_dirs_v3(
     rng: np.random.Generator, n: int, comps: Sequence[_Component], p_misc: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The same size mixture as :func:`_sizes_dirs` from fewer random draws (version 3).
+    """The same size mixture as :func:`_sizes_dirs` from fewer random draws and passes (version 3).
 
     One uniform per packet decides both whether its size is odd and its component (the uniform rescaled inside
-    the branch it fell into is again uniform); constant sizes, most packets, come from one table lookup; and
-    directions are drawn only when a component goes both ways (most are all-download or all-upload).
+    the branch it fell into is again uniform); the component is a sum of comparisons with the (at most a few)
+    cumulative probabilities, cheaper than a search per packet; constant sizes, most packets, come from one table
+    lookup; and directions are drawn only when a component goes both ways (most are all-download or all-upload).
     """
-    probs = np.array([c.prob for c in comps], dtype=np.float64)
+    probs = [c.prob for c in comps]
+    total = sum(probs)
     u = rng.random(n)
     misc = u < p_misc
     v = np.where(misc, u / p_misc, (u - p_misc) / (1.0 - p_misc)) if p_misc > 0 else u
-    comp = np.minimum(np.searchsorted(np.cumsum(probs / probs.sum()), v, side="right"), len(comps) - 1)
+    comp = np.zeros(n, dtype=np.intp)
+    edge = 0.0
+    for p in probs[:-1]:
+        edge += p / total
+        comp += v >= edge
     values = np.array([c.sampler.value if isinstance(c.sampler, _Const) else 0 for c in comps], dtype=np.int64)
     sizes = values[comp]
     for k, c in enumerate(comps):
         if not isinstance(c.sampler, _Const):
             idx = np.flatnonzero(comp == k)
             sizes[idx] = c.sampler(rng, len(idx))
-    p_up = np.array([c.p_up for c in comps])
-    if np.isin(p_up, (0.0, 1.0)).all():
-        dirs = (p_up > 0.5)[comp]
+    p_up = [c.p_up for c in comps]
+    if all(p in (0.0, 1.0) for p in p_up):
+        dirs = np.array([p > 0.5 for p in p_up])[comp]
     else:
-        dirs = rng.random(n) < p_up[comp]
+        dirs = rng.random(n) < np.array(p_up)[comp]
     idx = np.flatnonzero(misc)
     sizes[idx] = rng.integers(64, FULL_SIZE + 1, len(idx))
     return sizes, dirs
@@ -364,7 +371,7 @@ def _gen_search(rng: np.random.Generator, dom: _Domain, pk: _Packets, pace: floa
     fracs = rng.uniform(0.10, 0.30, k)
     fracs *= min(1.0, 0.9 / fracs.sum())  # leave at least 10 % of the rest for the uniform background
     counts = np.rint(fracs * rest).astype(np.int64)
-    starts = rng.uniform(0.5, 14.0 if doclike else 6.0, k)
+    starts = rng.uniform(0.5, dom.search_doclike_window_s if doclike else 6.0, k)
     t_first = _burst(rng, rng.uniform(0.01, 0.05), n0, 600.0)
     t_sub = _bursts(rng, starts, counts, 300.0)
     t_background = _spread(rng, 0.01, dur, max(rest - int(counts.sum()), 0))
@@ -525,11 +532,11 @@ _IN_DOMAIN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
     "youtube": {"google-music": 0.01},
 }
 _HUMAN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
-    "google-doc": {"google-drive": 0.01, "youtube": 0.01},
-    "google-drive": {"google-music": 0.06, "youtube": 0.06},
+    "google-doc": {"google-drive": 0.07, "youtube": 0.07},
+    "google-drive": {"google-music": 0.09, "youtube": 0.08},
     "google-music": {"google-drive": 0.03, "google-search": 0.02},
     "google-search": {"google-doc": 0.1, "google-drive": 0.03, "youtube": 0.03},
-    "youtube": {"google-drive": 0.08, "google-music": 0.02, "google-doc": 0.01},
+    "youtube": {"google-drive": 0.12, "google-music": 0.02, "google-doc": 0.01},
 }
 LOOKALIKES_V3: dict[str, dict[str, dict[str, float]]] = {
     PARTITION_PRETRAINING: _IN_DOMAIN_LOOKALIKES_V3,
@@ -545,17 +552,12 @@ _DOMAINS_V3 = {
     PARTITION_PRETRAINING: _DOMAINS[PARTITION_PRETRAINING],
     PARTITION_SCRIPT: _DOMAINS[PARTITION_SCRIPT],
     PARTITION_HUMAN: dataclasses.replace(_DOMAINS[PARTITION_HUMAN], search_doclike_acks=True,
-                                         search_doclike_big=(1340, 1500)),
+                                         search_doclike_big=(1340, 1500), search_doclike_window_s=9.0),
 }
 
 # Classes whose length the user or script sets (see _GENERATORS): the timing factor leaves their session length.
 _SESSION_CLASSES = frozenset({"google-doc", "google-search", "youtube"})
-_CONDITIONS_STREAM = 3  # appended to a flow's identity for its conditions stream
-
-
-def _conditions_rng(seed: int, part_idx: int, cls_idx: int, i: int) -> np.random.Generator:
-    """The flow's conditions stream, apart from its behaviour stream: retuning a condition leaves behaviour alone."""
-    return np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, i, _CONDITIONS_STREAM]))
+_CONDITIONS_STREAM = 3  # appended to a class's identity for its conditions stream
 
 
 _STANDARD_NORMAL = NormalDist()
@@ -584,24 +586,25 @@ def _path_from_uniforms(u: np.ndarray, cond: _Conditions) -> _Path:
     return _Path(timing, offset, cond.random_loss_max * float(u[2]))
 
 
-def _draw_path(rng: np.random.Generator, cond: _Conditions) -> _Path:
-    """Independent conditions: the pretraining flows' (each from its own stream, so scale cannot move them)."""
-    return _path_from_uniforms(rng.random(3), cond)
+def _condition_uniforms(seed: int, part_idx: int, cls_idx: int, partition: str, n: int) -> np.ndarray:
+    """(n, 4) uniforms for the n flows of one class: timing, offset and loss rate (mapped by
+    :func:`_path_from_uniforms`), then the look-alike draw of a pretraining flow.
 
-
-def _condition_uniforms(seed: int, part_idx: int, cls_idx: int, n: int) -> np.ndarray:
-    """(n, 3) stratified uniforms for the n flows of one class of a test partition.
-
-    Each condition's uniforms are a Latin hypercube over the class (one value in each of n equal slices, the
+    One stream per class, apart from the flows' behaviour streams, so retuning a condition leaves behaviour alone,
+    and one stream instead of one per flow (seeding a generator costs about as much as drawing a short flow).
+    Pretraining: independent rows, row i - 1 for flow i whatever the class's count, so scale cannot move a flow.
+    Test partitions: each condition a Latin hypercube over the class (one value in each of n equal slices, the
     slices shuffled independently per condition), as the look-alikes are: a test class of 15 flows then meets the
     declared spread of conditions at every seed, instead of, say, 2 or 8 slow paths by chance, which would move
     test accuracy and the augmentations' gains from seed to seed more than any design choice.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, part_idx, cls_idx, 0, _CONDITIONS_STREAM]))
-    return np.stack([(rng.permutation(n) + rng.random(n)) / n for _ in range(3)], axis=1)
+    if partition == PARTITION_PRETRAINING:
+        return rng.random((n, 4))
+    return np.stack([(rng.permutation(n) + rng.random(n)) / n for _ in range(3)] + [np.ones(n)], axis=1)
 
 
-def _assemble_v3(rng: np.random.Generator, crng: np.random.Generator, pk: _Packets, epoch: float, path: _Path,
+def _assemble_v3(rng: np.random.Generator, pk: _Packets, epoch: float, path: _Path,
                  cond: _Conditions) -> _Flow:
     """Sort the body packets, put them through the path (stretch, offset, loss), then the client Initial at t = 0.
 
@@ -625,19 +628,18 @@ def _assemble_v3(rng: np.random.Generator, crng: np.random.Generator, pk: _Packe
     n = len(times)
     if n:
         last = float(times[-1])
-        k = int(crng.poisson(cond.outages_per_s * last))
+        k = int(rng.poisson(cond.outages_per_s * last))
         lost = np.zeros(n, dtype=bool)
         if k:
-            centres = crng.uniform(0.0, last, k)
-            half = 0.5 * crng.uniform(*cond.outage_s, k)
-            # Sorted times: each outage is one index range; a +1/-1 sweep marks them all in one pass.
-            marks = np.zeros(n + 1, dtype=np.int32)
-            np.add.at(marks, np.searchsorted(times, centres - half, side="left"), 1)
-            np.add.at(marks, np.searchsorted(times, centres + half, side="right"), -1)
-            lost = np.cumsum(marks[:-1]) > 0
-        m = int(crng.binomial(n, path.loss_rate))
+            centres = rng.uniform(0.0, last, k)
+            half = 0.5 * rng.uniform(*cond.outage_s, k)
+            # Sorted times: each outage is one index range (a few per flow: slices beat a sweep over the packets).
+            for lo, hi in zip(np.searchsorted(times, centres - half, side="left"),
+                              np.searchsorted(times, centres + half, side="right"), strict=True):
+                lost[lo:hi] = True
+        m = int(rng.binomial(n, path.loss_rate))
         if m:
-            lost[crng.integers(0, n, m)] = True
+            lost[rng.integers(0, n, m)] = True
         if lost.any():
             keep = ~lost
             times, sizes, dirs = times[keep], sizes[keep], dirs[keep]
@@ -655,19 +657,17 @@ def _assemble_v3(rng: np.random.Generator, crng: np.random.Generator, pk: _Packe
 
 
 def _generate_flow_v3(seed: int, part_idx: int, cls_idx: int, i: int, source: str, partition: str,
-                      uniforms: np.ndarray | None = None) -> _Flow:
+                      uniforms: np.ndarray) -> _Flow:
     """One version-3 flow: the user's behaviour from the flow's own stream (as version 2, with version 3's
-    knobs), then the path's conditions from a stream of their own (``uniforms``: the flow's stratified condition
-    uniforms in a test partition; None: drawn from that stream)."""
+    knobs), then the path's conditions from ``uniforms`` (its row of :func:`_condition_uniforms`), with the loss
+    events drawn from the flow's stream after its behaviour."""
     rng = _flow_rng(seed, part_idx, cls_idx, i)
-    rng.random()  # the pretraining look-alike draw, consumed as in version 2
     epoch = float(rng.integers(*_EPOCH_RANGE_US)) / 1e6
-    crng = _conditions_rng(seed, part_idx, cls_idx, i)
     cond = _CONDITIONS_V3[partition]
-    path = _draw_path(crng, cond) if uniforms is None else _path_from_uniforms(uniforms, cond)
+    path = _path_from_uniforms(uniforms, cond)
     pk = _Packets.empty(_sizes_dirs_v3)
     _GENERATORS[source](rng, _DOMAINS_V3[partition], pk, pace=path.timing if source in _SESSION_CLASSES else 1.0)
-    return _assemble_v3(rng, crng, pk, epoch, path, cond)
+    return _assemble_v3(rng, pk, epoch, path, cond)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -687,7 +687,8 @@ def _pick_source(label: str, table: dict[str, dict[str, float]], u: float) -> st
 def _lookalike_uniforms(seed: int, part_idx: int, cls_idx: int, partition: str, n: int) -> np.ndarray:
     """Uniforms that decide which flows are look-alikes.
 
-    Pretraining: the first draw of each flow's own stream (independent per flow, so scale cannot move it).
+    Pretraining: the first draw of each flow's own stream (independent per flow, so scale cannot move it);
+    version 3 takes it from the class's condition stream instead (:func:`_condition_uniforms`).
     Human/script: stratified (Latin hypercube) so the tiny test partitions hold the expected number of
     look-alikes (e.g. 13 of 15 human searches look like docs) instead of a Bernoulli draw whose noise would swing
     test accuracy by several points from seed to seed. Their counts never scale, so this stays scale-independent.
@@ -719,21 +720,28 @@ class _FlowSpec:
     source: str
 
 
-def _catalogue(seed: int, scale: float, lookalikes: bool,
-               table: dict[str, dict[str, dict[str, float]]] = LOOKALIKES) -> list[_FlowSpec]:
-    """Every flow to generate, already in the final (partition, flow_id) order; ``table``: the version's
-    look-alike probabilities."""
-    specs = []
+def _catalogue(seed: int, scale: float, lookalikes: bool, version: int) -> tuple[list[_FlowSpec], dict]:
+    """Every flow to generate, already in the final (partition, flow_id) order, and (version 3) each class's
+    condition uniforms by (part_idx, cls_idx)."""
+    table = LOOKALIKES if version == 2 else LOOKALIKES_V3
+    specs, conditions = [], {}
     for part_idx, partition in enumerate(PARTITIONS):
         for cls_idx, app in enumerate(CLASSES):
             n = synthetic_class_counts(scale)[partition][app]
-            us = _lookalike_uniforms(seed, part_idx, cls_idx, partition, n) if lookalikes else np.ones(n)
+            if version == 3:
+                conditions[part_idx, cls_idx] = _condition_uniforms(seed, part_idx, cls_idx, partition, n)
+            if not lookalikes:
+                us = np.ones(n)
+            elif version == 3 and partition == PARTITION_PRETRAINING:
+                us = conditions[part_idx, cls_idx][:, 3]
+            else:
+                us = _lookalike_uniforms(seed, part_idx, cls_idx, partition, n)
             for i in range(1, n + 1):
                 source = _pick_source(app, table[partition], float(us[i - 1])) if lookalikes else app
                 flow_id = f"{FLOW_ID_PREFIX[app]}-{_FLOW_ID_SUFFIX[partition]}{i}"
                 specs.append(_FlowSpec(partition, app, flow_id, part_idx, cls_idx, i, source))
     specs.sort(key=lambda s: (s.partition, s.flow_id))
-    return specs
+    return specs, conditions
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -775,17 +783,6 @@ def synthetic_dataset_id(seed: int = 12345, scale: float = 1.0, lookalikes: bool
     return name if lookalikes else f"{name}_nolookalikes"
 
 
-def _test_uniforms(seed: int, spec: _FlowSpec, strata: dict[tuple[int, int], np.ndarray]) -> np.ndarray | None:
-    """The stratified condition uniforms of a test-partition flow (None for pretraining flows); ``strata`` caches
-    one class's array."""
-    if spec.partition == PARTITION_PRETRAINING:
-        return None
-    key = (spec.part_idx, spec.cls_idx)
-    if key not in strata:
-        strata[key] = _condition_uniforms(seed, spec.part_idx, spec.cls_idx, CLASS_COUNTS[spec.partition][spec.app])
-    return strata[key][spec.i - 1]
-
-
 def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes: bool = True,
                                generator_version: int = GENERATOR_VERSION) -> pa.Table:
     """The synthetic dataset as an Arrow table with the curated ucdavis-icdm19 schema (SCHEMA).
@@ -798,16 +795,15 @@ def generate_synthetic_ucdavis(seed: int = 12345, scale: float = 1.0, lookalikes
     _check_scale(scale)
     version = check_generator_version(generator_version)
     seed = int(seed)
-    specs = _catalogue(seed, scale, lookalikes, LOOKALIKES if version == 2 else LOOKALIKES_V3)
+    specs, conditions = _catalogue(seed, scale, lookalikes, version)
     ttf_parts, size_parts, dir_parts = [], [], []
     epochs = np.empty(len(specs))
-    strata: dict[tuple[int, int], np.ndarray] = {}
     for k, s in enumerate(specs):
         if version == 2:
             flow = _generate_flow(seed, s.part_idx, s.cls_idx, s.i, s.source, _DOMAINS[s.partition])
         else:
             flow = _generate_flow_v3(seed, s.part_idx, s.cls_idx, s.i, s.source, s.partition,
-                                     _test_uniforms(seed, s, strata))
+                                     conditions[s.part_idx, s.cls_idx][s.i - 1])
         ttf_parts.append(flow.timetofirst)
         size_parts.append(flow.sizes)
         dir_parts.append(flow.dirs)
