@@ -11,9 +11,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from tcbench.campaign.config import ConfigError, check_paths, prepare_config, reparse_command_line
+from tcbench.campaign.config import ConfigError, check_paths, reparse_command_line
 from tcbench.campaign.folder import (PROJECT_ENV, Project, ProjectError, check_project, choose_project,
-                                     relocate_snakemake_log)
+                                     config_project, relocate_snakemake_log)
+from tcbench.campaign.paper import prepare_any
 from tcbench.runs.faults import CampaignStorageGuard, footprint_warning
 
 min_version("9.0")
@@ -60,7 +61,11 @@ if not workflow.overwrite_configfiles:
 try:
     reparse_command_line(config, workflow.config_settings.config)
     check_paths(config)  # a folder that is a file, or a read-only results_dir: one line per path, before anything
-    prepare_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    # One campaign, or a paper config joining several (tcbench.campaign.paper): PLAN.campaigns, each prepared alike.
+    # Its campaign files are looked up in the project folder, then in the paper config's project and the Snakefile's.
+    PLAN = prepare_any(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+                       [Path.cwd(), *([config_project(_CONFIG_FILES)] if config_project(_CONFIG_FILES) else []),
+                        Path(workflow.basedir)])
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -99,19 +104,32 @@ else:
 # space is warned about; while jobs run, the storage guard ends the campaign within seconds of its first failed write
 # and names the cause and the folder on the terminal (a job's own log is on the full disk).
 if not _SPAWNED and not FETCH_FIRST:
+    for _skipped in PLAN.skipped:
+        print(f"skipped campaign {_skipped.campaign_id} ({_skipped.file}): {_skipped.reason}", file=sys.stderr)
+    # Cost before compute: a dry run prints the distinct runs per table and in total and the projected wall time for
+    # its --cores (tcbench.campaign.cost).
+    if workflow.output_settings.dryrun:
+        from tcbench.campaign.cost import project
+
+        _projection = project(PLAN.campaigns, PLAN.tables, int(workflow.resource_settings.cores or os.cpu_count() or 1),
+                              planned={c.id: {k: spec.params for k, spec in c.runs.items()} for c in CAMPAIGNS})
+        print("\n".join(_projection.lines()), file=sys.stderr)
     _flowpics = {inputs["flowpics"] for inputs in (*RUN_INPUTS.values(), *PRE_STEP_INPUTS.values()) if "flowpics" in inputs}
-    _dataset_files = {str(DATA.parquet), *([SPLITS_FILE] if DATASET.draws_train_splits else []), *_flowpics}
+    _dataset_files = {*(str(c.data.parquet) for c in DATASETS.values()), *SPLITS, *_flowpics}
     try:
         check_paths(config, {"datasets_dir": not all(os.path.exists(f) for f in _dataset_files)})
     except ConfigError as exc:
         raise WorkflowError(str(exc)) from None
     _run_dirs = [RESULTS / "runs" / key for key in RUNS] + [RESULTS / PRE_STEP_KIND / key for key in PRE_STEPS]
     _to_train = sum(not (d / "marker.json").exists() for d in _run_dirs)
-    _warning = footprint_warning(RESULTS, _run_dirs, _to_train, merge=bool(_to_train) or not MERGE_REPORT.exists())
+    _warning = footprint_warning(RESULTS, _run_dirs, _to_train,
+                                 merge=bool(_to_train) or not all(c.merge_report.exists() for c in CAMPAIGNS))
     if _warning:
         print(_warning, file=sys.stderr)
     if not workflow.output_settings.dryrun:
-        STORAGE_GUARD = CampaignStorageGuard({"results_dir": RESULTS, "datasets_dir": DATA.root,
+        STORAGE_GUARD = CampaignStorageGuard({"results_dir": RESULTS,
+                                              **({"datasets_dir": Path(next(iter(DATASETS)))} if len(DATASETS) == 1 else
+                                                 {f"datasets_dir ({Path(r).name})": Path(r) for r in DATASETS}),
                                               "the project's .snakemake": Path(".snakemake")})
         logging.getLogger("snakemake.logging").addHandler(STORAGE_GUARD.start())
 
@@ -130,25 +148,20 @@ if FETCH_FIRST:
 
 else:
 
-    # Cheap steps that only read the runs' results stay on the submitting node under a cluster executor.
+    # Cheap steps that only read the runs' results stay on the submitting node under a cluster executor (each
+    # campaign's report steps say so themselves: `localrule: True`).
     localrules:
         all,
-        campaign_manifest,
         aim_template,
-        merge_campaign,
-        campaign_summary,
-        campaign_plots,
-        campaign_analysis,
-        campaign_report,
 
 
     rule all:
         input:
-            merged=MERGE_REPORT,
-            summaries=summary_files(),
-            plots=rules.campaign_plots.output,
-            analysis=ANALYSIS_FILES,
-            report_page=rules.campaign_report.output,
+            merged=[str(c.merge_report) for c in CAMPAIGNS],
+            summaries=[f for c in CAMPAIGNS for f in c.summary_files],
+            plots=[f for c in CAMPAIGNS for f in (c.accuracy_plot, *c.confusion_plots, *c.summary_tables)],
+            analysis=[f for c in CAMPAIGNS for f in c.analysis_files],
+            report_page=[c.report_page for c in CAMPAIGNS],
         default_target: True
 
 

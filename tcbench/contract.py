@@ -349,6 +349,16 @@ class Method(ABC):
         """What a scheduler gives one run (SLURM's memory and time limit); a retried job gets a multiple."""
         return JobResources()
 
+    def cost_features(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """What a run's duration depends on, as named values the campaign cost model (tcbench.campaign.cost) looks
+        up in its coefficients (``cost_defaults.yaml``, or runs finished on this machine): by default the flowpic
+        dim and whether the run trains on the whole pretraining partition (split -1) or on one split. A method
+        whose cost depends on more (an augmentation applied at loading, the input representation) says so here."""
+        out = {"dim": str(params["flowpic_dim"])} if "flowpic_dim" in params else {}
+        if "split_index" in params:
+            out["train"] = "larger" if params["split_index"] == -1 else "split"
+        return out
+
     def pre_step_params(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The identity of the pre-step this run needs (None: none): the pre-step's parameters taken from the run's."""
         if self.pre_step is None:

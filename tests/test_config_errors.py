@@ -109,7 +109,7 @@ CASES = {
     "missing grid axis": ({"grid.seed": DELETE}, "grid",
                           "missing axis ['seed'] for method 'monolithic'; axes: ['split_index', 'aug_name', 'flowpic_dim', 'seed']"),
     "misspelt top-level key": ({"trainig": {"epochs": 3}}, "<top level>",
-                               "unknown key(s) ['trainig'] (did you mean 'training'?); valid keys: ['campaign_id', 'dataset'"),
+                               "unknown key(s) ['trainig'] (did you mean 'training'?); valid keys: ['campaign_id', 'campaigns', 'dataset'"),
     "misspelt nested key": ({"training.epoch": 3}, "training", "unknown key(s) ['epoch'] (did you mean 'epochs'?); valid keys: ['aug_samples'"),
     # relations between keys (check_config)
     "split index beyond n_splits": ({"grid.split_index": [0, 5]}, "grid.split_index",

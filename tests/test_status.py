@@ -6,6 +6,7 @@ import json
 from base64 import urlsafe_b64encode
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -57,7 +58,10 @@ def test_states_from_markers_records_locks_and_logs(tmp_path):
     assert states[keys[1]].external_jobid == "4242" and states[keys[2]].log.name == f"{keys[2]}.log"
     assert states[keys[0]].tags == {"split_index": 0, "aug_name": "noaug", "flowpic_dim": 32, "seed": 1}
     assert status.counts == {"done": 1, "running": 1, "failed": 1, "pending": 2} and not status.finished
-    assert status.eta_seconds() == 8.0 * 3  # mean 8 s x 3 runs left, one in flight
+    # the cost model's seconds (shipped defaults: one finished run does not calibrate) of the pending runs plus half
+    # of the running one, one in flight
+    assert status.cost_source.startswith("shipped defaults")
+    assert status.eta_seconds() == pytest.approx(status.costs[keys[3]] + status.costs[keys[4]] + status.costs[keys[1]] / 2)
 
 
 def test_an_incomplete_run_without_snakemake_is_interrupted(tmp_path):

@@ -83,10 +83,13 @@ def _hint(schema: dict[str, Any]) -> str:
     return f" ({' '.join(schema['description'].split())})" if "description" in schema else ""
 
 
-def _explain(error: Any) -> list[str]:
-    """Lines for one schema violation, each: where, what is wrong with the value, and what would be valid."""
+def _explain(error: Any, root: dict[str, Any] | None = None) -> list[str]:
+    """Lines for one schema violation, each: where, what is wrong with the value, and what would be valid (a
+    conditional ``required`` of the top level is explained with the top level's properties)."""
     where = _key_path(error.absolute_path)
     schema, value, validator = error.schema, error.instance, error.validator
+    if validator == "required" and "properties" not in schema and root is not None and not error.absolute_path:
+        schema = {**schema, "properties": root.get("properties", {})}
     if validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         unknown = sorted(set(value) - set(allowed), key=str)
@@ -123,13 +126,24 @@ def _one_per_key(errors: list[Any]) -> list[Any]:
     return [e for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed]
 
 
+_SCHEMAS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
 def load_schema(schema_path: str | Path) -> dict[str, Any]:
-    """The schema file completed from the registries (plugin methods' sections and axes, valid names)."""
+    """The schema file completed from the registries (plugin methods' sections and axes, valid names). Kept per file
+    version and registry contents: a paper config prepares a dozen campaigns against the same schema (read only)."""
     import yaml
 
+    from tcbench.augment import augmentation_names
+    from tcbench.methods.registry import method_names
     from tcbench.methods.schema import campaign_schema
 
-    return campaign_schema(yaml.safe_load(Path(schema_path).read_text()))
+    path = Path(schema_path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, tuple(method_names(include_steps=True)),
+           tuple(augmentation_names()))
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = campaign_schema(yaml.safe_load(path.read_text()))
+    return _SCHEMAS[key]
 
 
 def validate_config(config: dict[str, Any], schema: dict[str, Any], schema_path: str | Path) -> None:
@@ -141,7 +155,7 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any], schema_path:
 
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    lines = list(dict.fromkeys(line for error in _one_per_key(errors) for line in _explain(error)))
+    lines = list(dict.fromkeys(line for error in _one_per_key(errors) for line in _explain(error, schema)))
     if lines:
         raise ConfigError(f"invalid configuration ({len(lines)} problem(s)); see {schema_path}:\n  " + "\n  ".join(lines))
 

@@ -42,6 +42,9 @@ class RunStatus:
 class CampaignStatus:
     runs: list[RunStatus]
     counts: Counter = field(default_factory=Counter)
+    #: Projected seconds of each run by key (tcbench.campaign.cost), and where the figures come from.
+    costs: dict[str, float] = field(default_factory=dict)
+    cost_source: str = ""
 
     def __post_init__(self) -> None:
         self.counts = Counter(r.state for r in self.runs)
@@ -51,12 +54,19 @@ class CampaignStatus:
         return self.counts["done"] == len(self.runs)
 
     def eta_seconds(self) -> float | None:
-        """Mean duration of the finished runs x runs left / runs in flight (at least one at a time)."""
-        seconds = [r.seconds for r in self.runs if r.seconds is not None]
-        left = self.counts["pending"] + self.counts["running"]
-        if not seconds or not left:
+        """The cost model's seconds of the pending runs plus half those of the running ones, over the runs in flight
+        (at least one at a time): a pending dim-1500 run weighs what it costs, not what the mean run did. Without
+        costs, the mean duration of the finished runs x runs left."""
+        left = [r for r in self.runs if r.state in ("pending", "running")]
+        if not left:
             return None
-        return sum(seconds) / len(seconds) * left / max(1, self.counts["running"])
+        parallel = max(1, self.counts["running"])
+        if self.costs:
+            return sum(self.costs.get(r.run_key, 0.0) * (0.5 if r.state == "running" else 1.0) for r in left) / parallel
+        seconds = [r.seconds for r in self.runs if r.seconds is not None]
+        if not seconds:
+            return None
+        return sum(seconds) / len(seconds) * len(left) / parallel
 
 
 def _record_path(workdir: Path, output: str, kind: str = "incomplete") -> Path:
@@ -143,6 +153,13 @@ def run_status(spec: RunSpec, results_dir: str, workdir: Path, locked: bool, tag
 
 def campaign_status(config: dict[str, Any], workdir: Path = Path(".")) -> CampaignStatus:
     """The state of every run of ``config`` (validated, defaults filled) for a Snakemake run in ``workdir``."""
+    from tcbench.campaign.cost import load_model
+
     tag_names = [name for name, _ in grid_axes(config)]
     locked = snakemake_running(workdir)
-    return CampaignStatus([run_status(spec, config["results_dir"], workdir, locked, tag_names) for spec in campaign_runs(config)])
+    specs = campaign_runs(config)
+    device = config["resources"]["device"]
+    model = load_model(workdir / config["results_dir"], device)
+    return CampaignStatus([run_status(spec, config["results_dir"], workdir, locked, tag_names) for spec in specs],
+                          costs={spec.run_key: model.run_seconds(spec.params, device) for spec in specs},
+                          cost_source=model.source)

@@ -133,10 +133,15 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
             check_paths(config)  # a results_dir that is a file, or read-only: one line per path, before anything
             complete_config(config)
             check_project(folder, [configfile] if configfile is not None else [], config)
-            text = _fetch_first_line(config) or composition(config)
+            fetch_line = _fetch_first_line(config)
+            text = fetch_line or composition(config)
+            # Fetch first: no run can be named (nor priced) before the data exists.
+            projection = None if fetch_line else _projection([config], None, cores)
     except (ConfigError, ProjectError, ValueError, FileNotFoundError) as exc:
         fail(exc)
     click.echo(text)
+    if projection is not None:
+        click.echo("\n".join(projection.lines()[-3 if projection.gpu_seconds is None else -4:]))
     if dry_run:
         return
     out = folder / config["results_dir"] / "campaigns" / config["campaign_id"] / "campaign_config.yaml"
@@ -159,7 +164,9 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
                 click.echo("released a stale Snakemake lock left by a killed campaign (no Snakemake process works in "
                            f"{folder})")
             click.echo("running: " + " ".join(cmd))
-            code = run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console())
+            code = run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console(),
+                                     _run_costs([config], folder) if projection is not None else {},
+                                     _core_count(cores))
     except CampaignBusy as exc:
         fail(exc)
     sys.exit(code)
@@ -173,6 +180,36 @@ def _fetch_first_line(config: dict[str, Any]) -> str | None:
 
     paths = dataset_paths(config)
     return announcement(config, paths.root) if source_of(config).fetch_first(config, paths) else None
+
+
+def _core_count(cores: str) -> int:
+    """Snakemake's --cores as a number (``all``: this machine's)."""
+    import os
+
+    return int(cores) if str(cores).isdigit() else (os.cpu_count() or 1)
+
+
+def _projection(campaigns: list[dict[str, Any]], tables: dict[str, list[str]] | None, cores: str) -> Any:
+    """The cost model's price of prepared campaigns for ``--cores`` (tcbench.campaign.cost)."""
+    from tcbench.campaign.cost import project
+
+    return project(campaigns, tables, _core_count(cores))
+
+
+def _run_costs(campaigns: list[dict[str, Any]], folder: Path) -> dict[str, float]:
+    """Projected seconds of every run and pre-step of the campaigns, by key, for the progress line's ETA."""
+    import contextlib
+
+    from tcbench.campaign.cost import load_model, run_jobs
+    from tcbench.campaign.grid import campaign_runs
+
+    with contextlib.chdir(folder):
+        device = campaigns[0]["resources"]["device"]
+        model = load_model(Path(campaigns[0]["results_dir"]), device)
+        runs = {spec.run_key: spec.params for cfg in campaigns for spec in campaign_runs(cfg)}
+        return {job.name.split(":", 1)[1]: job.seconds for job in run_jobs(runs.items(), model, device)
+                if not (Path(campaigns[0]["results_dir"]) / ("pretrain" if job.name.startswith("pre:") else "runs")
+                        / job.name.split(":", 1)[1] / "marker.json").exists()}
 
 
 def _plan_or_run_command(config: dict[str, Any], configfile: Path | None, dry_run: bool, cores: str,
@@ -237,6 +274,75 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
             if current.finished:
                 break
             time.sleep(interval)
+
+
+@campaign.command("paper")
+@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The paper config: campaign config files per published table, and what they share "
+                   "[default: config/paper.yaml of the project].")
+@click.option("--dry-run", is_flag=True, help="Print the plan (distinct runs per table and in total, skipped "
+              "campaigns, projected wall time for --cores) and stop.")
+@_cores_option
+@_profile_option
+@_directory_option
+def paper(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, directory: Path | None) -> None:
+    """Every campaign of the paper in one Snakemake plan: each distinct run trains once, each campaign keeps its
+    outputs and report; campaigns whose imported dataset is missing are skipped with the command that imports it.
+    The dry run prints the distinct runs per table and in total and the projected wall time (cost model:
+    calibrated from this machine's finished runs when there are enough, else the shipped defaults)."""
+    import contextlib
+
+    from tcbench.campaign.compose import SCHEMA, SNAKEFILE, resolve_profile
+    from tcbench.campaign.config import ConfigError, check_paths
+    from tcbench.campaign.folder import ProjectError, check_project
+    from tcbench.campaign.lock import CampaignBusy, campaign_lock
+    from tcbench.campaign.paper import is_paper_config, load_paper
+    from tcbench.campaign.progress import run_with_progress
+    from tcbench.reporting.console import make_console
+
+    raw = _load_configfile(configfile) or {}
+    project = _project(directory, configfile, raw)
+    folder = project.folder
+    if configfile is None:
+        configfile = folder / "config" / "paper.yaml"
+        if not configfile.is_file():
+            configfile = SNAKEFILE.parent / "config" / "paper.yaml"
+        raw = _load_configfile(configfile)
+    assert raw is not None
+    if not is_paper_config(raw):
+        fail(f"--configfile: {configfile} has no `campaigns:`; a paper config names campaign config files per table "
+             "(config/paper.yaml); run a single campaign with snakemake --configfile or its campaign command")
+    try:
+        profile_dir = resolve_profile(profile) if profile else None
+        with contextlib.chdir(folder):
+            check_paths(raw)
+            plan = load_paper(raw, SCHEMA, [folder, configfile.resolve().parent.parent, SNAKEFILE.parent])
+            check_project(folder, [configfile], raw)
+            projection = _projection(plan.campaigns, plan.tables, cores)
+    except (ConfigError, ProjectError, ValueError, FileNotFoundError) as exc:
+        fail(exc)
+    click.echo(f"paper {plan.name}: {len(plan.campaigns)} campaigns planned, {len(plan.skipped)} skipped ({configfile})")
+    click.echo("\n".join(projection.lines()))
+    for skipped in plan.skipped:
+        click.echo(f"skipped: {skipped.campaign_id} ({skipped.file}): {skipped.reason}")
+    if dry_run:
+        return
+    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(folder), "--configfile", str(configfile)]
+    cmd = [*base, "--cores", cores, "--rerun-incomplete"]
+    if profile_dir is not None:
+        cmd += ["--profile", str(profile_dir)]
+    try:
+        with campaign_lock(folder) as stale:
+            if stale:
+                released = subprocess.run([*base, "--unlock"], capture_output=True, text=True)
+                if released.returncode != 0:
+                    fail(f"cannot release Snakemake's lock: {released.stderr.strip()[-500:]}", 1)
+            click.echo("running: " + " ".join(cmd))
+            code = run_with_progress(cmd, f"paper {plan.name}", make_console(), _run_costs(plan.campaigns, folder),
+                                     _core_count(cores))
+    except CampaignBusy as exc:
+        fail(exc)
+    sys.exit(code)
 
 
 @campaign.command("plots")

@@ -121,6 +121,13 @@ class SimclrPretrain(Method):
     def resources(self, params: Mapping[str, Any]) -> JobResources:
         return flowpic_resources(params)
 
+    def cost_features(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """Dim, training set, and the views: augmentations that rebuild a view from the packets (changertt,
+        timeshift, packetloss) cost more per epoch than those that transform the flowpic."""
+        from tcbench.augment.views import needs_series
+
+        return {**super().cost_features(params), "views": "series" if needs_series(params["augmentations"]) else "image"}
+
     def check_params(self, params: Mapping[str, Any], dataset: DatasetDef) -> None:
         _needs_finetune_partitions(dataset)
 

@@ -64,6 +64,12 @@ class SupervisedCNN(Method):
     def resources(self, params: Mapping[str, Any]) -> JobResources:
         return flowpic_resources(params)
 
+    def cost_features(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """Dim and augmentation (applied at loading: it multiplies the training set by aug_samples), the training
+        set (a split or the whole pretraining partition) and the 6 172-flow leftover test."""
+        return {**super().cost_features(params), "aug": str(params["aug_name"]),
+                "leftover": str(bool(params["test_leftover"])).lower()}
+
     def campaign_defaults(self, settings: Mapping[str, Any]) -> dict[str, list[Any]]:
         from tcbench.augment import AUGMENTATIONS
         from tcbench.features.flowpic import VALID_DIMS

@@ -65,6 +65,12 @@ class XGBoostBaseline(Method):
         last = FLOWPIC_DIM if settings.get("flow_representation", FLOW_REPRESENTATION.default) == "flowpic" else MAX_N_PKTS
         return (SPLIT_INDEX, SEED, last)
 
+    def cost_features(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """The input representation and its size (flowpic dim or packets per flow), the training set."""
+        size = params["flowpic_dim"] if params["flow_representation"] == "flowpic" else params["max_n_pkts"]
+        return {"input": f"{params['flow_representation']}-{size}",
+                "train": "larger" if params["split_index"] == -1 else "split"}
+
     def flowpic_cache(self, params: Mapping[str, Any]) -> tuple[int, float] | None:
         return super().flowpic_cache(params) if params["flow_representation"] == "flowpic" else None
 

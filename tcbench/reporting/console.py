@@ -194,7 +194,8 @@ def status_table(campaign_id: str, status: Any, shown: set[str]) -> Table:
     counts = ", ".join(f"{state} {status.counts[state]}" for state in ("done", "running", "failed", "pending"))
     eta = status.eta_seconds()
     table = Table(title=f"campaign {campaign_id}: {len(status.runs)} runs ({counts})",
-                  caption=f"ETA {format_duration(eta)}" if eta is not None else None, box=box.SIMPLE_HEAD)
+                  caption=(f"ETA {format_duration(eta)}" + (f" (cost model: {status.cost_source})" if getattr(status, "cost_source", "") else "")
+                           if eta is not None else None), box=box.SIMPLE_HEAD)
     for column in ("#", "state", "run_key", *tag_names, "log / job"):
         table.add_column(column)
     for run in runs:

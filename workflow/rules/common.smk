@@ -1,12 +1,17 @@
 # Helpers shared by the rules: the run table derived from the config (the same grid the CLI builds), paths, and
 # accessors that turn a run_key wildcard into what that run needs. Everything method-specific comes from the
 # method's declarations (tcbench.methods): inputs, pre-step, GPU use, test contexts.
+#
+# A config is one campaign, or a paper config (`campaigns:`, tcbench.campaign.paper) that joins several: PLAN holds
+# every campaign prepared like a single one. Runs and pre-steps are keyed by their content key, so a run that several
+# campaigns select is one job; each campaign keeps its own outputs under results/campaigns/<campaign_id>/.
 
 import json
 import os
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 
@@ -21,6 +26,7 @@ from tcbench.data.registry import get_dataset
 from tcbench.campaign.report_plan import (confusion_file_names, planned_analysis_files, planned_summary_files,
                                           report_split)
 from tcbench.features.flowpic import VALID_DIMS
+from tcbench.methods.registry import get_method
 from tcbench.runs.gpu import check_cuda_visible
 from tcbench.runs.identity import canonical_json, run_key
 from tcbench.tracking.aim_repo import default_template_path
@@ -28,25 +34,74 @@ from tcbench.tracking.aim_repo import default_template_path
 # Jobs run the tcbench of the Python that runs Snakemake, whatever PATH holds (tcbench.campaign.jobs).
 use_running_python()
 
-# The config was validated, completed and checked by the Snakefile (prepare_config) before this file is included.
-METHOD = campaign_method(config)
-RUNS = {spec.run_key: spec for spec in campaign_runs(config)}
-# Shared pre-steps (SimCLR pre-trainings), each needed by every run (finetune seed, settings) that starts from it.
-PRE_STEP = METHOD.pre_step() if METHOD.pre_step else None
-PRE_STEPS = pre_steps(list(RUNS.values()))
-DATA = dataset_paths(config)
-DATASET = get_dataset(config["dataset"]["name"])
-RESULTS = Path(config["results_dir"])
-CAMPAIGN_DIR = RESULTS / "campaigns" / config["campaign_id"]
+# The config was validated, completed and checked by the Snakefile (PLAN, tcbench.campaign.paper) before this file
+# is included. What every campaign shares (results and datasets folders, device, threads) is the first one's: a
+# paper config sets it for all of them.
+SHARED = PLAN.campaigns[0]
+RESULTS = Path(SHARED["results_dir"])
 LOGS = RESULTS / "logs"
-CAMPAIGN_LOGS = LOGS / "campaigns" / config["campaign_id"]
-DATASET_LOGS = LOGS / "datasets" / DATA.root.name
-MERGE_REPORT = CAMPAIGN_DIR / "aim_merge.json"
 AIM_TEMPLATE = default_template_path(RESULTS)
-SPLITS_FILE = str(DATA.splits_file(config["splits"]["n_splits"], config["splits"]["samples_per_class"]))
-PRE_STEP_KIND = PRE_STEP.results_kind if PRE_STEP else "pretrain"
+DEVICE = SHARED["resources"]["device"]
+THREADS = SHARED["resources"]["threads_per_run"]
+ON_CUDA = DEVICE.startswith("cuda")
 # The AIM experiment is a campaign label, applied when the campaign's repo is merged (default: each run's own).
-EXPERIMENT_OPTION = f"--experiment {shlex.quote(config['experiment'])}" if config.get("experiment") else ""
+PRE_STEP_KIND = "pretrain"
+
+
+def _rule_suffix(name):
+    """A part of a step name from a campaign id or dataset folder (names are identifiers)."""
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _data_inputs(method, params, data):
+    """The flowpic cache a run (or pre-step) reads, when its method says it reads one."""
+    cache = method.flowpic_cache(params)
+    return {"flowpics": str(data.flowpics(*cache))} if cache is not None else {}
+
+
+def plan_campaign(cfg, index):
+    """Everything the rules need of one campaign: its runs, pre-steps, dataset files and output files."""
+    c = SimpleNamespace(config=cfg, id=cfg["campaign_id"])
+    c.rule = "" if len(PLAN.campaigns) == 1 else f"_{_rule_suffix(c.id)}"
+    c.sub = None if len(PLAN.campaigns) == 1 else c.id  # the campaign's subcategory in `snakemake --report`
+    c.method = campaign_method(cfg)
+    c.runs = {spec.run_key: spec for spec in campaign_runs(cfg)}
+    c.pre_steps = pre_steps(list(c.runs.values()))
+    c.data = dataset_paths(cfg)
+    c.dataset = get_dataset(cfg["dataset"]["name"])
+    c.dir = RESULTS / "campaigns" / c.id
+    c.logs = LOGS / "campaigns" / c.id
+    c.merge_report = c.dir / "aim_merge.json"
+    c.splits_file = str(c.data.splits_file(cfg["splits"]["n_splits"], cfg["splits"]["samples_per_class"]))
+    c.experiment_option = f"--experiment {shlex.quote(cfg['experiment'])}" if cfg.get("experiment") else ""
+    c.record = manifest(cfg, list(c.runs), campaign_code(c.runs.values()))
+    c.manifest = str(c.dir / MANIFEST)
+    # Markers of every run of the campaign, in grid order (position + 1 = campaign_exp_idx).
+    c.markers = [str(RESULTS / "runs" / key / "marker.json") for key in c.runs]
+    # The runs' hparams as the report steps will see them: the summary, analysis and figure names derive from them.
+    c.hparams = [c.method.hparams(spec.params) for spec in c.runs.values()]
+    # One runsinfo/summary pair per value of the hparam the original splits its report by (flowpic_dim, or
+    # max_n_pkts for packet-series runs).
+    c.summary_files = [str(c.dir / "campaign_summary" / name) for name in planned_summary_files(c.hparams)]
+    c.runsinfo = [f for f in c.summary_files if f.endswith(".parquet")]
+    c.summary_csv = [f for f in c.summary_files if f.endswith(".csv")]
+    settings = cfg["report"]
+    c.analysis_files = [str(c.dir / name) for name in planned_analysis_files(
+        c.hparams, settings["compare_by"], settings["baseline"], settings["paper"])]
+    c.analysis_options = " ".join(
+        [f"--{name.replace('_', '-')} {shlex.quote(str(settings[name]))}" for name in ("compare_by", "baseline", "paper")
+         if settings[name] is not None]
+        + [f"--method {c.method.name}", "--stand-in" if source_of(cfg).stand_in else "--real-data"])
+    contexts = c.method.test_contexts(c.dataset, method_settings(cfg))
+    c.confusion_plots = [str(c.dir / "plots" / name) for name in confusion_file_names(contexts, *report_split(c.hparams))]
+    c.summary_tables = [str(c.dir / "plots" / f"{Path(f).stem}.html") for f in c.summary_csv]
+    c.accuracy_plot = str(c.dir / "plots" / "accuracy.png")
+    c.report_page = str(c.dir / "report.html")
+    return c
+
+
+CAMPAIGNS = [plan_campaign(cfg, i) for i, cfg in enumerate(PLAN.campaigns)]
+CAMPAIGN_RECORDS = {c.manifest: c.record for c in CAMPAIGNS}
 
 
 wildcard_constraints:
@@ -55,26 +110,42 @@ wildcard_constraints:
     dim="|".join(str(dim) for dim in VALID_DIMS),
 
 
-def _data_inputs(method, params):
-    """The flowpic cache a run (or pre-step) reads, when its method says it reads one."""
-    cache = method.flowpic_cache(params)
-    return {"flowpics": str(DATA.flowpics(*cache))} if cache is not None else {}
-
-
-def _run_inputs(params):
-    extra = _data_inputs(METHOD, params)
-    pre = METHOD.pre_step_params(params)
-    if pre is not None:
-        extra["pre_step"] = str(RESULTS / PRE_STEP_KIND / run_key(pre) / "marker.json")
-    return extra
-
-
-# Computed once for the whole campaign: planning 10 000 runs would otherwise call a function 10 000 times per rule.
+# Every distinct run and pre-step of the plan (a run several campaigns select is one job), with what its job reads
+# and asks a scheduler for. Computed once: planning 10 000 runs would otherwise call a function 10 000 times per rule.
 # Each job gets its run's parameters once, as the canonical JSON the grid built (`tcbench run job`).
+RUNS = {}
+PRE_STEPS = {}
+RUN_INPUTS = {}
+PRE_STEP_INPUTS = {}
+RUN_GPUS = {}
+PRE_STEP_GPUS = {}
+for _c in CAMPAIGNS:
+    _dataset_inputs = {"parquet": str(_c.data.parquet), "info": str(_c.data.root / "dataset.json"),
+                       "splits": _c.splits_file}
+    for _key, _spec in _c.runs.items():
+        if _key in RUNS:
+            continue
+        RUNS[_key] = _spec
+        _inputs = {**_dataset_inputs, **_data_inputs(_c.method, _spec.params, _c.data)}
+        _pre = _c.method.pre_step_params(_spec.params)
+        if _pre is not None:
+            _inputs["pre_step"] = str(RESULTS / PRE_STEP_KIND / run_key(_pre) / "marker.json")
+        RUN_INPUTS[_key] = _inputs
+        # GPUs a job takes (Snakemake's `gpu` resource): one on cuda when the method trains on a GPU.
+        RUN_GPUS[_key] = int(ON_CUDA and _c.method.uses_gpu)
+    _step = _c.method.pre_step() if _c.method.pre_step else None
+    for _key, _params in _c.pre_steps.items():
+        if _key in PRE_STEPS:
+            continue
+        PRE_STEPS[_key] = _params
+        PRE_STEP_INPUTS[_key] = {**_dataset_inputs, **_data_inputs(_step, _params, _c.data)}
+        PRE_STEP_GPUS[_key] = int(ON_CUDA and _step.uses_gpu)
+# One value for every job (the usual case) is given as that value: a callable costs Snakemake a call per job.
+RUN_GPU = next(iter(set(RUN_GPUS.values()))) if len(set(RUN_GPUS.values())) == 1 else lambda wildcards: RUN_GPUS[wildcards.run_key]
+PRE_STEP_GPU = (next(iter(set(PRE_STEP_GPUS.values()))) if len(set(PRE_STEP_GPUS.values())) == 1
+                else lambda wildcards: PRE_STEP_GPUS[wildcards.pretrain_key])
 RUN_JSON = {key: canonical_json(spec.params) for key, spec in RUNS.items()}
-RUN_INPUTS = {key: _run_inputs(spec.params) for key, spec in RUNS.items()}
 PRE_STEP_JSON = {key: canonical_json(params) for key, params in PRE_STEPS.items()}
-PRE_STEP_INPUTS = {key: _data_inputs(PRE_STEP, params) for key, params in PRE_STEPS.items()}
 
 
 def run_inputs(wildcards):
@@ -86,52 +157,66 @@ def pre_step_inputs(wildcards):
 
 
 # What a scheduler gives each job (memory, time limit), as its method asks for the run's parameters.
-RUN_RESOURCES = {key: METHOD.resources(spec.params) for key, spec in RUNS.items()}
+RUN_RESOURCES = {key: get_method(spec.params["method"]).resources(spec.params) for key, spec in RUNS.items()}
 RUN_MEMORY_MB = {key: r.memory_mb for key, r in RUN_RESOURCES.items()}
 RUN_MINUTES = {key: r.minutes for key, r in RUN_RESOURCES.items()}
-PRE_STEP_RESOURCES = {key: PRE_STEP.resources(params) for key, params in PRE_STEPS.items()}
+PRE_STEP_RESOURCES = {key: get_method(params["method"]).resources(params) for key, params in PRE_STEPS.items()}
 PRE_STEP_MEMORY_MB = {key: r.memory_mb for key, r in PRE_STEP_RESOURCES.items()}
 PRE_STEP_MINUTES = {key: r.minutes for key, r in PRE_STEP_RESOURCES.items()}
 
-# GPUs a job takes (Snakemake's `gpu` resource): one when the campaign runs on cuda and the method trains on a GPU.
-ON_CUDA = config["resources"]["device"].startswith("cuda")
-GPUS_PER_RUN = int(ON_CUDA and METHOD.uses_gpu)
-GPUS_PER_PRE_STEP = int(ON_CUDA and PRE_STEP is not None and PRE_STEP.uses_gpu)
 # resources.device: cuda where this machine sees no GPU: a local run is refused before any job; a dry run, or jobs
 # sent to a cluster's GPU nodes, only get a warning (each job checks its own node before any work).
-if (GPUS_PER_RUN or GPUS_PER_PRE_STEP) and not workflow.remote_exec:
+if (any(RUN_GPUS.values()) or any(PRE_STEP_GPUS.values())) and not workflow.remote_exec:
     try:
-        check_cuda_visible(config["resources"]["device"], option="resources.device:")
+        check_cuda_visible(DEVICE, option="resources.device:")
     except ValueError as exc:
         if workflow.local_exec and not workflow.output_settings.dryrun:
             raise WorkflowError(f"{exc} (jobs run on this machine)") from None
         print(f"warning: {exc}; fine when the jobs run on GPU nodes", file=sys.stderr)
 
 
+# The datasets the plan reads, each prepared once: (folder -> a campaign's paths and config).
+DATASETS = {}
+SPLITS = {}
+for _c in CAMPAIGNS:
+    DATASETS.setdefault(str(_c.data.root), _c)
+    if _c.dataset.draws_train_splits:
+        SPLITS.setdefault(_c.splits_file, _c)
+
+
+def _data_rule(base, folder):
+    """The name of a dataset step (the plain one when the plan reads one dataset)."""
+    return base if len(DATASETS) == 1 else f"{base}_{_rule_suffix(Path(folder).name)}"
+
+
+def _splits_rule(splits_file):
+    """The name of the step that draws a splits file (the plain one when the plan draws one set)."""
+    path = Path(splits_file)
+    return "train_splits" if len(SPLITS) == 1 else f"train_splits_{_rule_suffix(f'{path.parent.parent.name}_{path.stem}')}"
+
+
 # A campaign id names one grid: a folder holding another grid's outputs is refused before anything runs (or moved
 # aside with replace_campaign: true); campaign.json records this grid's runs (tcbench.campaign.folder).
-CAMPAIGN_RECORD = manifest(config, list(RUNS), campaign_code(RUNS.values()))
-try:
-    _said = check_campaign_folder(CAMPAIGN_DIR, CAMPAIGN_RECORD, config["replace_campaign"], workflow.output_settings.dryrun)
-except CampaignFolderError as exc:
-    raise WorkflowError(str(exc)) from None
-if _said:
-    print(_said)
-CAMPAIGN_MANIFEST = str(CAMPAIGN_DIR / MANIFEST)
-
-
-# Markers of every run of the campaign, in grid order (position + 1 = campaign_exp_idx).
-MARKERS = [str(RESULTS / "runs" / key / "marker.json") for key in RUNS]
+for _c in CAMPAIGNS:
+    try:
+        _said = check_campaign_folder(_c.dir, _c.record, _c.config["replace_campaign"], workflow.output_settings.dryrun)
+    except CampaignFolderError as exc:
+        raise WorkflowError(str(exc)) from None
+    if _said:
+        print(_said)
 
 
 def marker_paths():
-    return MARKERS
+    """Markers of every run of the plan (the single campaign's in grid order)."""
+    return [str(RESULTS / "runs" / key / "marker.json") for key in RUNS]
 
+
+PRE_STEP_MARKERS = [str(RESULTS / PRE_STEP_KIND / key / "marker.json") for key in PRE_STEPS]
 
 # A finished run is identified by its folder (its key), whatever Snakemake recorded about the job that made it:
 # release Snakemake's records of finished markers, so neither --rerun-incomplete (a kill right after the marker was
 # written) nor a changed job command or label (a code upgrade, another campaign's experiment name) retrains it.
-release_finished_records(marker_paths() + [str(RESULTS / PRE_STEP_KIND / key / "marker.json") for key in PRE_STEPS])
+release_finished_records(marker_paths() + PRE_STEP_MARKERS)
 
 
 # A finished run is reused only when it is complete, and never silently when other code made it
@@ -139,74 +224,37 @@ release_finished_records(marker_paths() + [str(RESULTS / PRE_STEP_KIND / key / "
 # trained again with rerun_other_code: true. Their markers are set aside before the DAG is built (a dry run only
 # says so). Jobs under a cluster executor re-read this file: they skip it.
 if not workflow.remote_exec:
-    _finished = inspect_finished(
-        [*zip(MARKERS, (spec.params for spec in RUNS.values())),
-         *((str(RESULTS / PRE_STEP_KIND / key / "marker.json"), params) for key, params in PRE_STEPS.items())],
-        DATASET)
-    for _line in _finished.messages(config["rerun_other_code"], "add `--config rerun_other_code=true` to this command",
-                                    dry_run=workflow.output_settings.dryrun):
-        print(_line, file=sys.stderr)
-    if not workflow.output_settings.dryrun:
-        _finished.set_aside(config["rerun_other_code"], Path(CAMPAIGN_MANIFEST))
-
-
-# The runs' hparams as the report steps will see them: the summary, analysis and figure names derive from them.
-RUN_HPARAMS = [METHOD.hparams(spec.params) for spec in RUNS.values()]
-# One runsinfo/summary pair per value of the hparam the original splits its report by (flowpic_dim, or max_n_pkts
-# for packet-series runs).
-SUMMARY_FILES = [str(CAMPAIGN_DIR / "campaign_summary" / name) for name in planned_summary_files(RUN_HPARAMS)]
-
-
-def summary_files():
-    return SUMMARY_FILES
-
-
-def runsinfo_files():
-    return [f for f in SUMMARY_FILES if f.endswith(".parquet")]
-
-
-def summary_csv_files():
-    return [f for f in SUMMARY_FILES if f.endswith(".csv")]
-
-
-# The analysis (paired comparisons, critical-difference diagrams, the paper side by side) a campaign's report gets:
-# what `tcbench campaign analyze` writes for these runs and the config's `report:` settings.
-REPORT = config["report"]
-ANALYSIS_FILES = [str(CAMPAIGN_DIR / name) for name in planned_analysis_files(
-    RUN_HPARAMS, REPORT["compare_by"], REPORT["baseline"], REPORT["paper"])]
-ANALYSIS_OPTIONS = " ".join(
-    [f"--{name.replace('_', '-')} {shlex.quote(str(REPORT[name]))}" for name in ("compare_by", "baseline", "paper") if REPORT[name] is not None]
-    + [f"--method {METHOD.name}", "--stand-in" if source_of(config).stand_in else "--real-data"])
-
-
-def analysis_files(kind):
-    """The planned analysis files of one kind: "csv" tables or "png" figures."""
-    return [f for f in ANALYSIS_FILES if f.endswith(f".{kind}")]
+    _by_dataset = {}  # dataset name -> (its definition, marker -> params, the manifests of its campaigns)
+    for _c in CAMPAIGNS:
+        _group = _by_dataset.setdefault(_c.dataset.name, (_c.dataset, {}, []))
+        _group[1].update({str(RESULTS / "runs" / key / "marker.json"): spec.params for key, spec in _c.runs.items()})
+        _group[1].update({str(RESULTS / PRE_STEP_KIND / key / "marker.json"): p for key, p in _c.pre_steps.items()})
+        _group[2].append(Path(_c.manifest))
+    for _dataset, _group, _manifests in _by_dataset.values():
+        _finished = inspect_finished(list(_group.items()), _dataset)
+        for _line in _finished.messages(SHARED["rerun_other_code"], "add `--config rerun_other_code=true` to this command",
+                                        dry_run=workflow.output_settings.dryrun):
+            print(_line, file=sys.stderr)
+        if not workflow.output_settings.dryrun:
+            if _finished.set_aside(SHARED["rerun_other_code"], _manifests[0]):
+                for _other in _manifests[1:]:
+                    if _other.exists():
+                        _other.touch()
 
 
 def analysis_caption(path):
     return "../report/paper.rst" if Path(path).stem.startswith("paper") else "../report/comparison.rst"
 
 
-def confusion_plot_files():
-    """One averaged confusion matrix per test context and value of the report's split hparam (flowpic dim)."""
-    contexts = METHOD.test_contexts(DATASET, method_settings(config))
-    return [str(CAMPAIGN_DIR / "plots" / name) for name in confusion_file_names(contexts, *report_split(RUN_HPARAMS))]
-
-
-def summary_table_files():
-    """The summary CSVs rendered as HTML tables for `snakemake --report` (which shows HTML inline, not CSV)."""
-    return [str(CAMPAIGN_DIR / "plots" / f"{Path(f).stem}.html") for f in summary_csv_files()]
-
-
 def print_campaign_summary():
     """Print the summary tables at the end of a successful `snakemake` invocation."""
     from tcbench.reporting.console import print_summary_files
 
-    existing = [Path(p) for p in summary_csv_files() if Path(p).exists()]
-    if existing:
-        print(f"campaign {config['campaign_id']}: {len(RUNS)} runs, summaries in {CAMPAIGN_DIR / 'campaign_summary'}")
-        print_summary_files(existing, precision=config["report"]["precision"])
-    page = CAMPAIGN_DIR / "report.html"
-    if page.exists():
-        print(f"campaign report page (opens from disk): {page}")
+    for c in CAMPAIGNS:
+        existing = [Path(p) for p in c.summary_csv if Path(p).exists()]
+        if existing:
+            print(f"campaign {c.id}: {len(c.runs)} runs, summaries in {c.dir / 'campaign_summary'}")
+            print_summary_files(existing, precision=c.config["report"]["precision"])
+        page = c.dir / "report.html"
+        if page.exists():
+            print(f"campaign report page (opens from disk): {page}")

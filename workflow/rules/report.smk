@@ -1,119 +1,137 @@
 # Campaign outputs: the per-run AIM repos merged into one labelled repo, the summary tables and plots, the analysis
-# (paired comparisons, critical-difference diagrams, the paper side by side) and the campaign's report page.
+# (paired comparisons, critical-difference diagrams, the paper side by side) and the campaign's report page; one set
+# per campaign of the plan (rule names carry the campaign id when a paper config plans several).
 
+for _c in CAMPAIGNS:
 
-# First into the campaign folder: which runs it is made from (a campaign id names one grid, tcbench.campaign.folder).
-rule campaign_manifest:
-    output:
-        CAMPAIGN_MANIFEST,
-    params:
-        digest=digest(CAMPAIGN_RECORD),
-    log:
-        str(CAMPAIGN_LOGS / "manifest.log"),
-    run:
-        write_manifest(output[0], CAMPAIGN_RECORD)
+    # First into the campaign folder: which runs it is made from (a campaign id names one grid, tcbench.campaign.folder).
+    rule:
+        name:
+            f"campaign_manifest{_c.rule}"
+        output:
+            _c.manifest,
+        params:
+            digest=digest(_c.record),
+        localrule: True
+        log:
+            str(_c.logs / "manifest.log"),
+        run:
+            write_manifest(output[0], CAMPAIGN_RECORDS[output[0]])
 
+    rule:
+        name:
+            f"merge_campaign{_c.rule}"
+        input:
+            manifest=_c.manifest,
+            markers=_c.markers,
+        output:
+            report=str(_c.merge_report),
+        params:
+            campaign_id=_c.id,
+            experiment=_c.experiment_option,
+            dst=lambda wildcards, output: os.path.join(os.path.dirname(output.report), "aim"),
+        localrule: True
+        conda:
+            "../envs/tcbench.yaml"
+        log:
+            str(_c.logs / "merge.log"),
+        benchmark:
+            str(_c.logs / "merge.benchmark.tsv")
+        shell:
+            "tcbench campaign merge --campaign-id {params.campaign_id} {params.experiment} --dst {params.dst} "
+            "--report {output.report} {input.markers} > {log} 2>&1"
 
-rule merge_campaign:
-    input:
-        manifest=CAMPAIGN_MANIFEST,
-        markers=marker_paths(),
-    output:
-        report=str(MERGE_REPORT),
-    params:
-        campaign_id=config["campaign_id"],
-        experiment=EXPERIMENT_OPTION,
-        dst=lambda wildcards, output: os.path.join(os.path.dirname(output.report), "aim"),
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(CAMPAIGN_LOGS / "merge.log"),
-    benchmark:
-        str(CAMPAIGN_LOGS / "merge.benchmark.tsv")
-    shell:
-        "tcbench campaign merge --campaign-id {params.campaign_id} {params.experiment} --dst {params.dst} "
-        "--report {output.report} {input.markers} > {log} 2>&1"
+    rule:
+        name:
+            f"campaign_summary{_c.rule}"
+        input:
+            manifest=_c.manifest,
+            markers=_c.markers,
+        output:
+            _c.summary_files,
+        params:
+            campaign_id=_c.id,
+            experiment=_c.experiment_option,
+            out=lambda wildcards, output: os.path.dirname(output[0]),
+            metrics=",".join(_c.config["report"]["metrics"]),
+        localrule: True
+        conda:
+            "../envs/tcbench.yaml"
+        log:
+            str(_c.logs / "summary.log"),
+        shell:
+            "tcbench campaign summary --campaign-id {params.campaign_id} {params.experiment} --output-dir {params.out} "
+            "--metrics {params.metrics} --quiet {input.markers} > {log} 2>&1"
 
+    rule:
+        name:
+            f"campaign_plots{_c.rule}"
+        input:
+            markers=_c.markers,
+            summaries=_c.summary_csv,
+        output:
+            accuracy=report(_c.accuracy_plot, caption="../report/accuracy.rst", category="Accuracy", subcategory=_c.sub),
+            confusion=[report(p, caption="../report/confusion.rst", category="Confusion matrices", subcategory=_c.sub)
+                       for p in _c.confusion_plots],
+            tables=[report(p, caption="../report/summary.rst", category="Summary", subcategory=_c.sub)
+                    for p in _c.summary_tables],
+        params:
+            campaign_id=_c.id,
+            out=lambda wildcards, output: os.path.dirname(output.accuracy),
+        localrule: True
+        conda:
+            "../envs/tcbench.yaml"
+        log:
+            str(_c.logs / "plots.log"),
+        shell:
+            "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} "
+            "$(printf -- '--summary-csv %s ' {input.summaries}) {input.markers} > {log} 2>&1"
 
-rule campaign_summary:
-    input:
-        manifest=CAMPAIGN_MANIFEST,
-        markers=marker_paths(),
-    output:
-        summary_files(),
-    params:
-        campaign_id=config["campaign_id"],
-        experiment=EXPERIMENT_OPTION,
-        out=lambda wildcards, output: os.path.dirname(output[0]),
-        metrics=",".join(config["report"]["metrics"]),
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(CAMPAIGN_LOGS / "summary.log"),
-    shell:
-        "tcbench campaign summary --campaign-id {params.campaign_id} {params.experiment} --output-dir {params.out} "
-        "--metrics {params.metrics} --quiet {input.markers} > {log} 2>&1"
+    rule:
+        name:
+            f"campaign_analysis{_c.rule}"
+        input:
+            runsinfo=_c.runsinfo,
+        output:
+            tables=[f for f in _c.analysis_files if f.endswith(".csv")],
+            figures=[report(p, caption=analysis_caption(p), category="Comparisons", subcategory=_c.sub)
+                     for p in _c.analysis_files if p.endswith(".png")],
+        params:
+            # the campaign folder, above campaign_summary/
+            campaign_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(input.runsinfo[0])),
+            metrics=",".join(_c.config["report"]["metrics"]),
+            options=_c.analysis_options,
+            title=_c.id,
+        localrule: True
+        conda:
+            "../envs/tcbench.yaml"
+        log:
+            str(_c.logs / "analysis.log"),
+        shell:
+            "tcbench campaign analyze --campaign-dir {params.campaign_dir} --metrics {params.metrics} {params.options} "
+            "--title {params.title:q} {input.runsinfo} > {log} 2>&1"
 
-
-rule campaign_plots:
-    input:
-        markers=marker_paths(),
-        summaries=summary_csv_files(),
-    output:
-        accuracy=report(str(CAMPAIGN_DIR / "plots" / "accuracy.png"), caption="../report/accuracy.rst", category="Accuracy"),
-        confusion=[report(p, caption="../report/confusion.rst", category="Confusion matrices") for p in confusion_plot_files()],
-        tables=[report(p, caption="../report/summary.rst", category="Summary") for p in summary_table_files()],
-    params:
-        campaign_id=config["campaign_id"],
-        out=lambda wildcards, output: os.path.dirname(output.accuracy),
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(CAMPAIGN_LOGS / "plots.log"),
-    shell:
-        "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} "
-        "$(printf -- '--summary-csv %s ' {input.summaries}) {input.markers} > {log} 2>&1"
-
-
-rule campaign_analysis:
-    input:
-        runsinfo=runsinfo_files(),
-    output:
-        tables=analysis_files("csv"),
-        figures=[report(p, caption=analysis_caption(p), category="Comparisons") for p in analysis_files("png")],
-    params:
-        # the campaign folder, above campaign_summary/
-        campaign_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(input.runsinfo[0])),
-        metrics=",".join(config["report"]["metrics"]),
-        options=ANALYSIS_OPTIONS,
-        title=config["campaign_id"],
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(CAMPAIGN_LOGS / "analysis.log"),
-    shell:
-        "tcbench campaign analyze --campaign-dir {params.campaign_dir} --metrics {params.metrics} {params.options} "
-        "--title {params.title:q} {input.runsinfo} > {log} 2>&1"
-
-
-rule campaign_report:
-    input:
-        markers=marker_paths(),
-        runsinfo=runsinfo_files(),
-        analysis=ANALYSIS_FILES,
-        summaries=summary_csv_files(),
-        merged=str(MERGE_REPORT),
-    output:
-        report(str(CAMPAIGN_DIR / "report.html"), caption="../report/report_page.rst", category="Campaign report"),
-    params:
-        config=json.dumps(lasting_settings(config), sort_keys=True),
-        campaign_dir=lambda wildcards, output: os.path.dirname(output[0]),
-    conda:
-        "../envs/tcbench.yaml"
-    log:
-        str(CAMPAIGN_LOGS / "report.log"),
-    benchmark:
-        str(CAMPAIGN_LOGS / "report.benchmark.tsv")
-    shell:
-        "tcbench campaign report --config-json {params.config:q} --campaign-dir {params.campaign_dir} --output {output} "
-        "$(printf -- '--runsinfo %s ' {input.runsinfo}) {input.markers} > {log} 2>&1"
+    rule:
+        name:
+            f"campaign_report{_c.rule}"
+        input:
+            markers=_c.markers,
+            runsinfo=_c.runsinfo,
+            analysis=_c.analysis_files,
+            summaries=_c.summary_csv,
+            merged=str(_c.merge_report),
+        output:
+            report(_c.report_page, caption="../report/report_page.rst", category="Campaign report", subcategory=_c.sub),
+        params:
+            config=json.dumps(lasting_settings(_c.config), sort_keys=True),
+            campaign_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        localrule: True
+        conda:
+            "../envs/tcbench.yaml"
+        log:
+            str(_c.logs / "report.log"),
+        benchmark:
+            str(_c.logs / "report.benchmark.tsv")
+        shell:
+            "tcbench campaign report --config-json {params.config:q} --campaign-dir {params.campaign_dir} --output {output} "
+            "$(printf -- '--runsinfo %s ' {input.runsinfo}) {input.markers} > {log} 2>&1"

@@ -19,20 +19,18 @@ rule train:
     input:
         # The run's flowpic cache and pre-step, as its method declares them (precomputed per run: planning 10 000
         # runs calls an input function 10 000 times).
+        # (the dataset's parquet, info and splits included: a paper plan reads several datasets).
         unpack(run_inputs),
-        parquet=str(DATA.parquet),
-        info=str(DATA.root / "dataset.json"),
-        splits=SPLITS_FILE,
         aim_template=str(AIM_TEMPLATE),
     output:
         marker=str(RESULTS / "runs" / "{run_key}" / "marker.json"),
     params:
         # The run's canonical parameters (JSON), handed over once: exactly what its key is the hash of.
         run=lambda wildcards: RUN_JSON[wildcards.run_key],
-    threads: config["resources"]["threads_per_run"]
+    threads: THREADS
     resources:
-        device=config["resources"]["device"],
-        gpu=GPUS_PER_RUN,
+        device=DEVICE,
+        gpu=RUN_GPU,
         # Explicit, so Snakemake does not size every job from its inputs (a stat of each input, per job, at planning).
         mem_mb=lambda wildcards, attempt: RUN_MEMORY_MB[wildcards.run_key] * attempt,
         runtime=lambda wildcards, attempt: RUN_MINUTES[wildcards.run_key] * attempt,
@@ -52,9 +50,6 @@ rule train:
 use rule train as pretrain with:
     input:
         unpack(pre_step_inputs),
-        parquet=str(DATA.parquet),
-        info=str(DATA.root / "dataset.json"),
-        splits=SPLITS_FILE,
         aim_template=str(AIM_TEMPLATE),
     output:
         marker=str(RESULTS / PRE_STEP_KIND / "{pretrain_key}" / "marker.json"),
@@ -62,8 +57,8 @@ use rule train as pretrain with:
         # The pre-step's canonical parameters (JSON), handed over once.
         run=lambda wildcards: PRE_STEP_JSON[wildcards.pretrain_key],
     resources:
-        device=config["resources"]["device"],
-        gpu=GPUS_PER_PRE_STEP,
+        device=DEVICE,
+        gpu=PRE_STEP_GPU,
         mem_mb=lambda wildcards, attempt: PRE_STEP_MEMORY_MB[wildcards.pretrain_key] * attempt,
         runtime=lambda wildcards, attempt: PRE_STEP_MINUTES[wildcards.pretrain_key] * attempt,
         disk_mb=1000,

@@ -1,0 +1,140 @@
+"""A config that joins several campaigns into one plan: the whole paper in one DAG (``config/paper.yaml``).
+
+Why: the paper is eleven-plus campaigns whose runs overlap (table 4 and figure 11 share 210 runs, tables 5 and 6
+share pre-trainings); one DAG trains each distinct run once (runs are content-addressed) and prices the whole at
+dry-run. Each campaign stays declared once, in its own file under ``config/campaigns/``: the paper config only
+names them, per published table (or figure), and sets what the campaigns share (where results and datasets go,
+the device and threads, the one-invocation instructions). Each campaign keeps its own outputs
+(``results/campaigns/<campaign_id>/``) and report, and the per-table lists tell a paper page which campaigns (and so
+which summaries and comparisons) each published table comes from.
+
+A campaign whose imported dataset is not there yet does not fail the plan: it is listed as skipped with the
+command that imports the dataset, and joins once it is imported.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tcbench.campaign.config import ConfigError, load_config_file, prepare_config, validate_config
+
+#: The key that makes a config a paper (multi-campaign) config.
+CAMPAIGNS_KEY = "campaigns"
+#: Keys a paper config may set; every one but ``campaigns`` and ``paper`` is handed to each of its campaigns.
+SHARED_KEYS = ("results_dir", "datasets_dir", "resources", "plugins", "rerun_other_code", "start_project",
+               "replace_campaign")
+PAPER_KEYS = (CAMPAIGNS_KEY, "paper", *SHARED_KEYS)
+
+
+def is_paper_config(config: dict[str, Any]) -> bool:
+    return CAMPAIGNS_KEY in config
+
+
+@dataclass
+class Skipped:
+    """A campaign left out of the plan, and why (with the command that would let it join)."""
+
+    file: str
+    campaign_id: str
+    reason: str
+
+
+@dataclass
+class PaperPlan:
+    """The campaigns of a paper config, prepared like single campaign configs, and those skipped."""
+
+    name: str
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # the config file of each prepared campaign
+    tables: dict[str, list[str]] = field(default_factory=dict)  # published table -> campaign ids (skipped ones too)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def check_paper_keys(config: dict[str, Any]) -> None:
+    """Only the shared keys beside ``campaigns``: a grid or method here would silently apply to nothing."""
+    unknown = sorted(k for k in config if k not in PAPER_KEYS)
+    if unknown:
+        raise ConfigError(f"invalid configuration: {unknown} in a paper config (one with `campaigns:`); each campaign's "
+                          f"own file declares its grid; valid keys: {list(PAPER_KEYS)}")
+
+
+def _missing_dataset(config: dict[str, Any]) -> str | None:
+    """The import command of an imported dataset that is not there (None when it is, or the config is otherwise bad)."""
+    from tcbench.data.sources import dataset_paths, source_of
+
+    try:
+        source = source_of(config)
+        return None if source.built_by_workflow else source.missing(config, dataset_paths(config))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _find(name: str, bases: list[Path]) -> Path | None:
+    if Path(name).is_absolute():
+        return Path(name) if Path(name).is_file() else None
+    return next((base / name for base in bases if (base / name).is_file()), None)
+
+
+def load_paper(config: dict[str, Any], schema_path: str | Path, bases: list[Path] | None = None) -> PaperPlan:
+    """Validate a paper config, then load and prepare each campaign file it names (relative to the project folder,
+    else to the paper config's project or the Snakefile's: the first of ``bases`` that has it) with
+    the shared keys applied. A file named under several tables is one campaign. Raises ConfigError naming the
+    file for any problem but a missing imported dataset (that campaign is skipped)."""
+    from tcbench.campaign.config import load_schema
+
+    schema_path = Path(schema_path)
+    bases = list(dict.fromkeys(bases or [Path(".")]))
+    check_paper_keys(config)
+    validate_config(config, load_schema(schema_path), schema_path)
+    shared = {k: copy.deepcopy(config[k]) for k in SHARED_KEYS if k in config}
+    plan = PaperPlan(name=str(config.get("paper") or "paper"))
+    seen: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    for table, files in config[CAMPAIGNS_KEY].items():
+        plan.tables[table] = []
+        for name in files:
+            if name in seen:
+                plan.tables[table].append(seen[name])
+                continue
+            path = _find(name, bases)
+            if path is None:
+                raise ConfigError(f"campaigns.{table}: {name}: no such campaign config (looked in "
+                                  f"{', '.join(str(b.absolute()) for b in bases)})")
+            campaign = load_config_file(path)
+            campaign.update(copy.deepcopy(shared))
+            cid = str(campaign.get("campaign_id", path.stem))
+            if cid in ids and ids[cid] != name:
+                raise ConfigError(f"campaigns.{table}: {name} repeats campaign_id {cid} of {ids[cid]}; valid values: "
+                                  "a distinct campaign_id per campaign file")
+            ids[cid] = name
+            seen[name] = cid
+            plan.tables[table].append(cid)
+            try:
+                prepare_config(campaign, schema_path)
+            except ConfigError as exc:
+                missing = _missing_dataset(campaign)
+                if missing is None:
+                    raise ConfigError(f"{name}: {exc}") from None
+                plan.skipped.append(Skipped(name, cid, missing))
+                continue
+            plan.campaigns.append(campaign)
+            plan.files.append(name)
+    if not plan.campaigns:
+        raise ConfigError("campaigns: no campaign can be planned (every one is skipped: "
+                          + "; ".join(f"{s.file}: {s.reason}" for s in plan.skipped) + ")")
+    return plan
+
+
+def single_plan(config: dict[str, Any], schema_path: str | Path) -> PaperPlan:
+    """A single campaign config as a plan of one campaign (its table: ``report.paper``)."""
+    prepare_config(config, schema_path)
+    table = (config.get("report") or {}).get("paper") or config["campaign_id"]
+    return PaperPlan(name=config["campaign_id"], campaigns=[config], files=[""], tables={table: [config["campaign_id"]]})
+
+
+def prepare_any(config: dict[str, Any], schema_path: str | Path, bases: list[Path] | None = None) -> PaperPlan:
+    """A paper config's plan, or a single campaign config as a plan of one (completed in place, as before)."""
+    return load_paper(config, schema_path, bases) if is_paper_config(config) else single_plan(config, schema_path)
