@@ -114,10 +114,14 @@ def load_paper(config: dict[str, Any], schema_path: str | Path, bases: list[Path
             plan.tables[table].append(cid)
             try:
                 prepare_config(campaign, schema_path)
+                # A campaign with dataset.fetch: true plans even without its data (a single campaign fetches it
+                # first); the paper skips it until the data is there, as any other missing dataset.
+                missing = _missing_dataset(campaign)
             except ConfigError as exc:
                 missing = _missing_dataset(campaign)
                 if missing is None:
                     raise ConfigError(f"{name}: {exc}") from None
+            if missing is not None:
                 plan.skipped.append(Skipped(name, cid, missing))
                 continue
             plan.campaigns.append(campaign)
