@@ -72,12 +72,15 @@ def generated_schema(base: dict[str, Any], built_in: Iterable[Method]) -> dict[s
     ``built_in``: the method, dataset and augmentation name lists, the grid axes and every method setting. A node
     the declarations give replaces the base's; base nodes no declaration covers stay as written."""
     from tcbench.data.registry import DATASET_NAMES
+    from tcbench.data.synthetic import GENERATOR_VERSION, GENERATOR_VERSIONS
 
     schema = copy.deepcopy(base)
     props = schema["properties"]
     methods = list(built_in)
     props["method"]["enum"] = [m.name for m in methods]
     props["dataset"]["properties"]["name"]["enum"] = list(DATASET_NAMES)
+    version = props["dataset"]["properties"]["synthetic"]["properties"]["generator_version"]
+    version.update(enum=list(GENERATOR_VERSIONS), default=GENERATOR_VERSION)
     grid = props["grid"].setdefault("properties", {})
     for method in methods:
         for axis in (*method.axes, *(method.param(a) for a in method.optional_axes)):
