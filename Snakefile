@@ -14,7 +14,7 @@ from snakemake.utils import min_version
 from tcbench.campaign.config import ConfigError, check_paths, reparse_command_line
 from tcbench.campaign.folder import (PROJECT_ENV, Project, ProjectError, check_project, choose_project,
                                      config_project, relocate_snakemake_log)
-from tcbench.campaign.paper import prepare_any
+from tcbench.campaign.paper import is_paper_config, prepare_any
 from tcbench.runs.faults import CampaignStorageGuard, footprint_warning
 
 min_version("9.0")
@@ -82,11 +82,12 @@ if not _SPAWNED:
 report: "workflow/report/workflow.rst"
 
 
-# dataset.fetch: true and the imported dataset not there yet: fetch and import it, then run this command again on
-# it (workflow/rules/fetch.smk); otherwise the campaign itself.
+# One campaign with dataset.fetch: true and its imported dataset not there yet: fetch and import it, then run this
+# command again on it (workflow/rules/fetch.smk); otherwise the campaigns themselves (a paper config skips a
+# campaign whose data is missing: PLAN.skipped).
 from tcbench.data.sources import dataset_paths as _dataset_paths, source_of as _source_of
 
-FETCH_FIRST = _source_of(config).fetch_first(config, _dataset_paths(config))
+FETCH_FIRST = not is_paper_config(config) and _source_of(config).fetch_first(config, _dataset_paths(config))
 if FETCH_FIRST:
 
     include: "workflow/rules/fetch.smk"
