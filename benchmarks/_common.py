@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tcbench.data.synthetic import synthetic_dataset_id
+
 ROOT = Path(__file__).resolve().parents[1]
-DATASET_DIR = ROOT / "resources" / "datasets" / "ucdavis-icdm19-synth2_seed12345_scale1"
+# The default synthetic dataset (default seed, scale and generator version), where the workflow would build it.
+DATASET_DIR = ROOT / "resources" / "datasets" / synthetic_dataset_id()
 
 
 def ensure_full_dataset(n_splits: int = 5, samples_per_class: int = 100) -> Path:
-    """Generate the full-scale synthetic dataset (seed 12345) and its splits if they are missing."""
+    """Generate the full-scale default synthetic dataset and its splits if they are missing."""
     if not (DATASET_DIR / "ucdavis-icdm19.parquet").exists():
         subprocess.run([sys.executable, "-m", "tcbench", "datasets", "synth", "--output-dir", str(DATASET_DIR)], check=True)
     splits = DATASET_DIR / "splits" / f"train_splits_n{n_splits}_per_class{samples_per_class}.parquet"
