@@ -118,12 +118,9 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
 
     import yaml
 
-    from tcbench.campaign.compose import SNAKEFILE, complete_config, composition, resolve_profile
+    from tcbench.campaign.compose import complete_config, composition, resolve_profile
     from tcbench.campaign.config import ConfigError, check_paths
     from tcbench.campaign.folder import ProjectError, check_project
-    from tcbench.campaign.lock import CampaignBusy, campaign_lock
-    from tcbench.campaign.progress import run_with_progress
-    from tcbench.reporting.console import make_console
     from tcbench.runs.faults import io_failure
 
     folder = project.folder
@@ -150,8 +147,21 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
         out.write_text(yaml.safe_dump(config, sort_keys=False))
     except OSError as exc:
         fail(f"cannot write {out}: {io_failure(exc) or exc}", 1)
+    sys.exit(_run_snakemake(folder, out, cores, profile_dir, f"campaign {config['campaign_id']}",
+                            _run_costs([config], folder) if projection is not None else {}))
+
+
+def _run_snakemake(folder: Path, configfile: Path, cores: str, profile_dir: Path | None, label: str,
+                   costs: dict[str, float]) -> int:
+    """Run Snakemake on ``configfile`` in ``folder`` under the campaign lock, with the progress line (its ETA from
+    ``costs``, the projected seconds of each job left); its exit status."""
+    from tcbench.campaign.compose import SNAKEFILE
+    from tcbench.campaign.lock import CampaignBusy, campaign_lock
+    from tcbench.campaign.progress import run_with_progress
+    from tcbench.reporting.console import make_console
+
     # --rerun-incomplete: after a kill, a job Snakemake had started is re-run (its outputs are atomic, never partial).
-    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(folder), "--configfile", str(out)]
+    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(folder), "--configfile", str(configfile)]
     cmd = [*base, "--cores", cores, "--rerun-incomplete"]
     if profile_dir is not None:
         cmd += ["--profile", str(profile_dir)]
@@ -164,12 +174,9 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
                 click.echo("released a stale Snakemake lock left by a killed campaign (no Snakemake process works in "
                            f"{folder})")
             click.echo("running: " + " ".join(cmd))
-            code = run_with_progress(cmd, f"campaign {config['campaign_id']}", make_console(),
-                                     _run_costs([config], folder) if projection is not None else {},
-                                     _core_count(cores))
+            return run_with_progress(cmd, label, make_console(), costs, _core_count(cores))
     except CampaignBusy as exc:
         fail(exc)
-    sys.exit(code)
 
 
 def _fetch_first_line(config: dict[str, Any]) -> str | None:
@@ -295,10 +302,7 @@ def paper(configfile: Path | None, dry_run: bool, cores: str, profile: str | Non
     from tcbench.campaign.compose import SCHEMA, SNAKEFILE, resolve_profile
     from tcbench.campaign.config import ConfigError, check_paths
     from tcbench.campaign.folder import ProjectError, check_project
-    from tcbench.campaign.lock import CampaignBusy, campaign_lock
     from tcbench.campaign.paper import is_paper_config, load_paper
-    from tcbench.campaign.progress import run_with_progress
-    from tcbench.reporting.console import make_console
 
     raw = _load_configfile(configfile) or {}
     project = _project(directory, configfile, raw)
@@ -327,22 +331,8 @@ def paper(configfile: Path | None, dry_run: bool, cores: str, profile: str | Non
         click.echo(f"skipped: {skipped.campaign_id} ({skipped.file}): {skipped.reason}")
     if dry_run:
         return
-    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(folder), "--configfile", str(configfile)]
-    cmd = [*base, "--cores", cores, "--rerun-incomplete"]
-    if profile_dir is not None:
-        cmd += ["--profile", str(profile_dir)]
-    try:
-        with campaign_lock(folder) as stale:
-            if stale:
-                released = subprocess.run([*base, "--unlock"], capture_output=True, text=True)
-                if released.returncode != 0:
-                    fail(f"cannot release Snakemake's lock: {released.stderr.strip()[-500:]}", 1)
-            click.echo("running: " + " ".join(cmd))
-            code = run_with_progress(cmd, f"paper {plan.name}", make_console(), _run_costs(plan.campaigns, folder),
-                                     _core_count(cores))
-    except CampaignBusy as exc:
-        fail(exc)
-    sys.exit(code)
+    sys.exit(_run_snakemake(folder, configfile, cores, profile_dir, f"paper {plan.name}",
+                            _run_costs(plan.campaigns, folder)))
 
 
 @campaign.command("plots")
