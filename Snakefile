@@ -14,7 +14,7 @@ from snakemake.utils import min_version
 from tcbench.campaign.config import ConfigError, check_paths, reparse_command_line
 from tcbench.campaign.folder import (PROJECT_ENV, Project, ProjectError, check_project, choose_project,
                                      config_project, relocate_snakemake_log)
-from tcbench.campaign.paper import prepare_any
+from tcbench.campaign.paper import is_paper_config, prepare_any
 from tcbench.runs.faults import CampaignStorageGuard, footprint_warning
 
 min_version("9.0")
@@ -83,10 +83,11 @@ report: "workflow/report/workflow.rst"
 
 
 # dataset.fetch: true and the imported dataset not there yet: fetch and import it, then run this command again on
-# it (workflow/rules/fetch.smk); otherwise the campaign itself.
+# it (workflow/rules/fetch.smk); otherwise the campaign itself. A paper config never fetches first: it skips a
+# campaign whose data is not there yet (tcbench.campaign.paper).
 from tcbench.data.sources import dataset_paths as _dataset_paths, source_of as _source_of
 
-FETCH_FIRST = _source_of(config).fetch_first(config, _dataset_paths(config))
+FETCH_FIRST = not is_paper_config(config) and _source_of(config).fetch_first(config, _dataset_paths(config))
 if FETCH_FIRST:
 
     include: "workflow/rules/fetch.smk"
@@ -97,6 +98,11 @@ else:
     include: "workflow/rules/data.smk"
     include: "workflow/rules/train.smk"
     include: "workflow/rules/report.smk"
+
+    # A paper config also gets the paper page (results/paper/report.html): every published table and its findings.
+    if is_paper_config(config):
+
+        include: "workflow/rules/paper.smk"
 
 
 # Storage, before the first job (in Snakemake's own process only: cluster jobs and spawned jobs re-read this file).
@@ -162,6 +168,7 @@ else:
             plots=[f for c in CAMPAIGNS for f in (c.accuracy_plot, *c.confusion_plots, *c.summary_tables)],
             analysis=[f for c in CAMPAIGNS for f in c.analysis_files],
             report_page=[c.report_page for c in CAMPAIGNS],
+            paper_page=PAPER_OUTPUTS if is_paper_config(config) else [],
         default_target: True
 
 
