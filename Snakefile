@@ -99,6 +99,11 @@ else:
     include: "workflow/rules/train.smk"
     include: "workflow/rules/report.smk"
 
+    # A paper config also gets the paper page (results/paper/report.html): every published table and its findings.
+    if is_paper_config(config):
+
+        include: "workflow/rules/paper.smk"
+
 
 # Storage, before the first job (in Snakemake's own process only: cluster jobs and spawned jobs re-read this file).
 # The dataset folder must be writable when the plan writes there; a campaign that will not fit in results_dir's free
@@ -163,6 +168,7 @@ else:
             plots=[f for c in CAMPAIGNS for f in (c.accuracy_plot, *c.confusion_plots, *c.summary_tables)],
             analysis=[f for c in CAMPAIGNS for f in c.analysis_files],
             report_page=[c.report_page for c in CAMPAIGNS],
+            paper_page=PAPER_OUTPUTS if is_paper_config(config) else [],
         default_target: True
 
 

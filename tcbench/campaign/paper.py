@@ -10,6 +10,11 @@ which summaries and comparisons) each published table comes from.
 
 A campaign whose imported dataset is not there yet does not fail the plan: it is listed as skipped with the
 command that imports the dataset, and joins once it is imported.
+
+A reduced paper (``reduce: {splits: 2, seeds: 1}``, e.g. through ``--config``) keeps the first values of each
+campaign's replicate axes (the split, every seed): the same tables and figures from fewer runs, each of which is a
+run of the full paper (same run key, reused when the full paper runs). A reduced campaign is another grid, so it
+gets its own id (``<campaign_id>-reduced-<splits>x<seeds>``) and folder.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ CAMPAIGNS_KEY = "campaigns"
 #: Keys a paper config may set; every one but ``campaigns`` and ``paper`` is handed to each of its campaigns.
 SHARED_KEYS = ("results_dir", "datasets_dir", "resources", "plugins", "rerun_other_code", "start_project",
                "replace_campaign")
-PAPER_KEYS = (CAMPAIGNS_KEY, "paper", *SHARED_KEYS)
+#: The key of a reduced paper: how many values of the split axis and of each seed axis every campaign keeps.
+REDUCE_KEY = "reduce"
+PAPER_KEYS = (CAMPAIGNS_KEY, "paper", REDUCE_KEY, *SHARED_KEYS)
+#: The replicate axis ``reduce.splits`` counts; every other replicate axis (the seeds) counts under ``reduce.seeds``.
+SPLIT_AXIS = "split_index"
 
 
 def is_paper_config(config: dict[str, Any]) -> bool:
@@ -51,6 +60,7 @@ class PaperPlan:
     files: list[str] = field(default_factory=list)  # the config file of each prepared campaign
     tables: dict[str, list[str]] = field(default_factory=dict)  # published table -> campaign ids (skipped ones too)
     skipped: list[Skipped] = field(default_factory=list)
+    reduce: dict[str, int] = field(default_factory=dict)  # a reduced paper: values kept per split / seed axis
 
 
 def check_paper_keys(config: dict[str, Any]) -> None:
@@ -59,6 +69,23 @@ def check_paper_keys(config: dict[str, Any]) -> None:
     if unknown:
         raise ConfigError(f"invalid configuration: {unknown} in a paper config (one with `campaigns:`); each campaign's "
                           f"own file declares its grid; valid keys: {list(PAPER_KEYS)}")
+
+
+def reduce_campaign(campaign: dict[str, Any], reduce: dict[str, Any]) -> None:
+    """Keep the first ``reduce.splits`` values of the split axis and the first ``reduce.seeds`` of every other
+    replicate axis (as the methods declare them) of ``campaign``'s grid, and name the reduced grid by its own id."""
+    from tcbench.campaign.report_plan import is_replicate
+
+    if not reduce:
+        return
+    grid = campaign.get("grid") or {}
+    for axis, values in grid.items():
+        keep = reduce.get("splits") if axis == SPLIT_AXIS else reduce.get("seeds")
+        if is_replicate(axis) and isinstance(values, list) and keep:
+            grid[axis] = values[:int(keep)]
+    if "campaign_id" in campaign:
+        campaign["campaign_id"] = (f"{campaign['campaign_id']}-reduced-{reduce.get('splits') or 'all'}x"
+                                   f"{reduce.get('seeds') or 'all'}")
 
 
 def _missing_dataset(config: dict[str, Any]) -> str | None:
@@ -90,7 +117,7 @@ def load_paper(config: dict[str, Any], schema_path: str | Path, bases: list[Path
     check_paper_keys(config)
     validate_config(config, load_schema(schema_path), schema_path)
     shared = {k: copy.deepcopy(config[k]) for k in SHARED_KEYS if k in config}
-    plan = PaperPlan(name=str(config.get("paper") or "paper"))
+    plan = PaperPlan(name=str(config.get("paper") or "paper"), reduce=dict(config.get(REDUCE_KEY) or {}))
     seen: dict[str, str] = {}
     ids: dict[str, str] = {}
     for table, files in config[CAMPAIGNS_KEY].items():
@@ -105,6 +132,7 @@ def load_paper(config: dict[str, Any], schema_path: str | Path, bases: list[Path
                                   f"{', '.join(str(b.absolute()) for b in bases)})")
             campaign = load_config_file(path)
             campaign.update(copy.deepcopy(shared))
+            reduce_campaign(campaign, config.get(REDUCE_KEY) or {})
             cid = str(campaign.get("campaign_id", path.stem))
             if cid in ids and ids[cid] != name:
                 raise ConfigError(f"campaigns.{table}: {name} repeats campaign_id {cid} of {ids[cid]}; valid values: "
@@ -142,3 +170,10 @@ def single_plan(config: dict[str, Any], schema_path: str | Path) -> PaperPlan:
 def prepare_any(config: dict[str, Any], schema_path: str | Path, bases: list[Path] | None = None) -> PaperPlan:
     """A paper config's plan, or a single campaign config as a plan of one (completed in place, as before)."""
     return load_paper(config, schema_path, bases) if is_paper_config(config) else single_plan(config, schema_path)
+
+
+def plan_record(plan: PaperPlan) -> dict[str, Any]:
+    """What the paper page needs of a plan (tcbench.reporting.paper_runs): its name, published table -> campaign
+    ids, the skipped campaigns with why, and the reduction; the rest it reads from the results folder."""
+    return {"paper": plan.name, "tables": plan.tables, "reduce": plan.reduce,
+            "skipped": {s.campaign_id: s.reason for s in plan.skipped}}

@@ -103,3 +103,41 @@ def compare(first: Path, second: Path, output_dir: Path | None, metrics: str) ->
         fail(exc)
     for path in written:
         click.echo(f"wrote {path}")
+
+
+@click.command("paper-report")
+@click.option("--plan-json", default=None, help="The plan as the workflow passes it: paper name, published table -> "
+              "campaign ids, skipped campaigns with why, the reduction (tcbench.campaign.paper.plan_record).")
+@click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Or the paper config (config/paper.yaml), with --config-like reduction from its `reduce:` key; "
+                   "campaign files are looked up from the current folder.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="The results folder the campaigns wrote to.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where report.html, tables.csv and findings.csv go [default: <results-dir>/paper].")
+def paper_report(plan_json: str | None, configfile: Path | None, results_dir: Path, output_dir: Path | None) -> None:
+    """The paper page (report.html): every published table and figure rebuilt from the campaigns' results next to
+    the paper's, and the paper's findings decided by their tests; campaigns without results show as pending. Runs
+    at any time: while runs are in progress it shows what is finished."""
+    from tcbench.campaign.config import ConfigError
+    from tcbench.reporting.paper_page import write_paper_page
+    from tcbench.reporting.paper_runs import load_paper_runs
+
+    if (plan_json is None) == (configfile is None):
+        raise click.UsageError("give exactly one of --plan-json and --configfile")
+    try:
+        if plan_json is not None:
+            plan = json.loads(plan_json)
+        else:
+            from tcbench.campaign.compose import SCHEMA, SNAKEFILE
+            from tcbench.campaign.config import load_config_file
+            from tcbench.campaign.paper import load_paper, plan_record
+
+            assert configfile is not None
+            plan = plan_record(load_paper(load_config_file(configfile), SCHEMA,
+                                          [Path.cwd(), configfile.resolve().parent.parent, SNAKEFILE.parent]))
+        written = write_paper_page(load_paper_runs(plan, results_dir), output_dir or results_dir / "paper")
+    except (ValueError, KeyError, ConfigError) as exc:
+        fail(exc)
+    for path in written:
+        click.echo(f"wrote {path}")

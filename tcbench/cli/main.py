@@ -10,7 +10,7 @@ import click
 from tcbench import __version__
 from tcbench.cli.aimrepo import aimrepo
 from tcbench.cli.campaign import campaign
-from tcbench.cli.campaign_analysis import analyze, compare, report
+from tcbench.cli.campaign_analysis import analyze, compare, paper_report, report
 from tcbench.cli.datasets import datasets
 from tcbench.cli.errors import fail
 from tcbench.cli.fast_exit import exit_now_if_requested
@@ -42,7 +42,7 @@ def cli(plugins: tuple[str, ...]) -> None:
 cli.add_command(datasets)
 cli.add_command(run)
 cli.add_command(campaign)
-for _command in (analyze, report, compare):
+for _command in (analyze, report, compare, paper_report):
     campaign.add_command(_command)
 cli.add_command(aimrepo)
 cli.add_command(methods)
