@@ -72,12 +72,12 @@ def plot(means: dict[tuple[str, str], np.ndarray], title: str, path: Path) -> No
 
 def describe(means: dict[tuple[str, str], np.ndarray]) -> list[str]:
     """Per class and partition: packets in the window, and the time bin by which half of them have arrived."""
-    lines = [f"  {'partition':<12} {'class':<14} {'packets':>8} {'half by bin':>11}"]
+    lines = [f"  {'partition':<28} {'class':<14} {'packets':>8} {'half by bin':>11}"]
     for (partition, app), image in sorted(means.items()):
         per_time = image.sum(axis=0)
         total = float(per_time.sum())
         half = int(np.searchsorted(np.cumsum(per_time), total / 2)) if total else -1
-        lines.append(f"  {partition:<12} {app:<14} {total:>8.1f} {half:>11d}")
+        lines.append(f"  {partition:<28} {app:<14} {total:>8.1f} {half:>11d}")
     return lines
 
 
