@@ -137,8 +137,11 @@ def _load_entry_points() -> None:
 
 
 def _ready() -> None:
+    # Called for every lookup (planning a paper asks tens of thousands): plugins only when some are exported.
     REGISTRY.ensure_builtins()
-    load_plugins(plugins_from_env())
+    specs = plugins_from_env()
+    if specs:
+        load_plugins(specs)
 
 
 def get_method(name: str) -> Method:

@@ -6,6 +6,7 @@
 # every campaign prepared like a single one. Runs and pre-steps are keyed by their content key, so a run that several
 # campaigns select is one job; each campaign keeps its own outputs under results/campaigns/<campaign_id>/.
 
+import inspect
 import json
 import os
 import shlex
@@ -14,6 +15,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
+
+try:
+    from snakemake.common import FUNC_OVERWRITE_PARAMS_ATTR as _PARAMS_ATTR
+except ImportError:  # a Snakemake without it: per_job (below) only sets an attribute nothing reads
+    _PARAMS_ATTR = "_overwrite_params"
 
 from tcbench.campaign.folder import (MANIFEST, CampaignFolderError, check_campaign_folder, digest, lasting_settings,
                                      manifest, write_manifest)
@@ -120,8 +126,9 @@ PRE_STEP_INPUTS = {}
 RUN_GPUS = {}
 PRE_STEP_GPUS = {}
 for _c in CAMPAIGNS:
-    _dataset_inputs = {"parquet": str(_c.data.parquet), "info": str(_c.data.root / "dataset.json"),
-                       "splits": _c.splits_file}
+    # The dataset's info file stands for its parquet: one job writes both (the synthetic build or the import), and
+    # each input is a lookup and a stat per job at planning.
+    _dataset_inputs = {"info": str(_c.data.root / "dataset.json"), "splits": _c.splits_file}
     for _key, _spec in _c.runs.items():
         if _key in RUNS:
             continue
@@ -140,29 +147,75 @@ for _c in CAMPAIGNS:
         PRE_STEPS[_key] = _params
         PRE_STEP_INPUTS[_key] = {**_dataset_inputs, **_data_inputs(_step, _params, _c.data)}
         PRE_STEP_GPUS[_key] = int(ON_CUDA and _step.uses_gpu)
+
+
+def per_job(func):
+    """A function of a job's wildcards (input, params, resources), its parameters read once: Snakemake otherwise
+    calls inspect.signature on it two or three times per job it plans (thousands of jobs in a paper plan). The
+    attribute is Snakemake's own (snakemake.common.overwrite_function_params, for its helpers); where a Snakemake
+    ignores it, nothing changes but the time."""
+    setattr(func, _PARAMS_ATTR, inspect.signature(func).parameters)
+    return func
+
+
 # One value for every job (the usual case) is given as that value: a callable costs Snakemake a call per job.
-RUN_GPU = next(iter(set(RUN_GPUS.values()))) if len(set(RUN_GPUS.values())) == 1 else lambda wildcards: RUN_GPUS[wildcards.run_key]
+RUN_GPU = (next(iter(set(RUN_GPUS.values()))) if len(set(RUN_GPUS.values())) == 1
+           else per_job(lambda wildcards: RUN_GPUS[wildcards.run_key]))
 PRE_STEP_GPU = (next(iter(set(PRE_STEP_GPUS.values()))) if len(set(PRE_STEP_GPUS.values())) == 1
-                else lambda wildcards: PRE_STEP_GPUS[wildcards.pretrain_key])
+                else per_job(lambda wildcards: PRE_STEP_GPUS[wildcards.pretrain_key]))
 RUN_JSON = {key: canonical_json(spec.params) for key, spec in RUNS.items()}
 PRE_STEP_JSON = {key: canonical_json(params) for key, params in PRE_STEPS.items()}
 
 
+@per_job
 def run_inputs(wildcards):
     return RUN_INPUTS[wildcards.run_key]
 
 
+@per_job
 def pre_step_inputs(wildcards):
     return PRE_STEP_INPUTS[wildcards.pretrain_key]
 
 
-# What a scheduler gives each job (memory, time limit), as its method asks for the run's parameters.
+@per_job
+def run_json(wildcards):
+    return RUN_JSON[wildcards.run_key]
+
+
+@per_job
+def pre_step_json(wildcards):
+    return PRE_STEP_JSON[wildcards.pretrain_key]
+
+
+# What a scheduler gives each job (memory, time limit), as its method asks for the run's parameters; more on each
+# retry (`--retries`: attempt 2, 3, ...).
 RUN_RESOURCES = {key: get_method(spec.params["method"]).resources(spec.params) for key, spec in RUNS.items()}
 RUN_MEMORY_MB = {key: r.memory_mb for key, r in RUN_RESOURCES.items()}
 RUN_MINUTES = {key: r.minutes for key, r in RUN_RESOURCES.items()}
 PRE_STEP_RESOURCES = {key: get_method(params["method"]).resources(params) for key, params in PRE_STEPS.items()}
 PRE_STEP_MEMORY_MB = {key: r.memory_mb for key, r in PRE_STEP_RESOURCES.items()}
 PRE_STEP_MINUTES = {key: r.minutes for key, r in PRE_STEP_RESOURCES.items()}
+
+
+@per_job
+def run_memory_mb(wildcards, attempt):
+    return RUN_MEMORY_MB[wildcards.run_key] * attempt
+
+
+@per_job
+def run_minutes(wildcards, attempt):
+    return RUN_MINUTES[wildcards.run_key] * attempt
+
+
+@per_job
+def pre_step_memory_mb(wildcards, attempt):
+    return PRE_STEP_MEMORY_MB[wildcards.pretrain_key] * attempt
+
+
+@per_job
+def pre_step_minutes(wildcards, attempt):
+    return PRE_STEP_MINUTES[wildcards.pretrain_key] * attempt
+
 
 # resources.device: cuda where this machine sees no GPU: a local run is refused before any job; a dry run, or jobs
 # sent to a cluster's GPU nodes, only get a warning (each job checks its own node before any work).

@@ -67,7 +67,6 @@ for _c in CAMPAIGNS:
         name:
             f"campaign_plots{_c.rule}"
         input:
-            markers=_c.markers,
             summaries=_c.summary_csv,
         output:
             accuracy=report(_c.accuracy_plot, caption="../report/accuracy.rst", category="Accuracy", subcategory=_c.sub),
@@ -77,6 +76,8 @@ for _c in CAMPAIGNS:
                     for p in _c.summary_tables],
         params:
             campaign_id=_c.id,
+            # The markers (after the summary, made from them): given to the command, not looked up as inputs again.
+            markers=_c.markers,
             out=lambda wildcards, output: os.path.dirname(output.accuracy),
         localrule: True
         conda:
@@ -85,7 +86,7 @@ for _c in CAMPAIGNS:
             str(_c.logs / "plots.log"),
         shell:
             "tcbench campaign plots --campaign-id {params.campaign_id} --output-dir {params.out} "
-            "$(printf -- '--summary-csv %s ' {input.summaries}) {input.markers} > {log} 2>&1"
+            "$(printf -- '--summary-csv %s ' {input.summaries}) {params.markers} > {log} 2>&1"
 
     rule:
         name:
@@ -115,7 +116,6 @@ for _c in CAMPAIGNS:
         name:
             f"campaign_report{_c.rule}"
         input:
-            markers=_c.markers,
             runsinfo=_c.runsinfo,
             analysis=_c.analysis_files,
             summaries=_c.summary_csv,
@@ -123,6 +123,7 @@ for _c in CAMPAIGNS:
         output:
             report(_c.report_page, caption="../report/report_page.rst", category="Campaign report", subcategory=_c.sub),
         params:
+            markers=_c.markers,  # after the summary and the merge, which read them
             config=json.dumps(lasting_settings(_c.config), sort_keys=True),
             campaign_dir=lambda wildcards, output: os.path.dirname(output[0]),
         localrule: True
@@ -134,4 +135,4 @@ for _c in CAMPAIGNS:
             str(_c.logs / "report.benchmark.tsv")
         shell:
             "tcbench campaign report --config-json {params.config:q} --campaign-dir {params.campaign_dir} --output {output} "
-            "$(printf -- '--runsinfo %s ' {input.runsinfo}) {input.markers} > {log} 2>&1"
+            "$(printf -- '--runsinfo %s ' {input.runsinfo}) {params.markers} > {log} 2>&1"

@@ -19,21 +19,21 @@ rule train:
     input:
         # The run's flowpic cache and pre-step, as its method declares them (precomputed per run: planning 10 000
         # runs calls an input function 10 000 times).
-        # (the dataset's parquet, info and splits included: a paper plan reads several datasets).
+        # (the dataset's info, standing for its parquet, and splits included: a paper plan reads several datasets).
         unpack(run_inputs),
         aim_template=str(AIM_TEMPLATE),
     output:
         marker=str(RESULTS / "runs" / "{run_key}" / "marker.json"),
     params:
         # The run's canonical parameters (JSON), handed over once: exactly what its key is the hash of.
-        run=lambda wildcards: RUN_JSON[wildcards.run_key],
+        run=run_json,
     threads: THREADS
     resources:
         device=DEVICE,
         gpu=RUN_GPU,
         # Explicit, so Snakemake does not size every job from its inputs (a stat of each input, per job, at planning).
-        mem_mb=lambda wildcards, attempt: RUN_MEMORY_MB[wildcards.run_key] * attempt,
-        runtime=lambda wildcards, attempt: RUN_MINUTES[wildcards.run_key] * attempt,
+        mem_mb=run_memory_mb,
+        runtime=run_minutes,
         disk_mb=1000,
     conda:
         "../envs/tcbench.yaml"
@@ -55,12 +55,12 @@ use rule train as pretrain with:
         marker=str(RESULTS / PRE_STEP_KIND / "{pretrain_key}" / "marker.json"),
     params:
         # The pre-step's canonical parameters (JSON), handed over once.
-        run=lambda wildcards: PRE_STEP_JSON[wildcards.pretrain_key],
+        run=pre_step_json,
     resources:
         device=DEVICE,
         gpu=PRE_STEP_GPU,
-        mem_mb=lambda wildcards, attempt: PRE_STEP_MEMORY_MB[wildcards.pretrain_key] * attempt,
-        runtime=lambda wildcards, attempt: PRE_STEP_MINUTES[wildcards.pretrain_key] * attempt,
+        mem_mb=pre_step_memory_mb,
+        runtime=pre_step_minutes,
         disk_mb=1000,
     log:
         str(LOGS / PRE_STEP_KIND / "{pretrain_key}.log"),
