@@ -532,8 +532,8 @@ _IN_DOMAIN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
     "youtube": {"google-music": 0.01},
 }
 _HUMAN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
-    "google-doc": {"google-drive": 0.07, "youtube": 0.07},
-    "google-drive": {"google-music": 0.09, "youtube": 0.08},
+    "google-doc": {"google-drive": 0.01, "youtube": 0.01},
+    "google-drive": {"google-music": 0.06, "youtube": 0.06},
     "google-music": {"google-drive": 0.03, "google-search": 0.02},
     "google-search": {"google-doc": 0.1, "google-drive": 0.03, "youtube": 0.03},
     "youtube": {"google-drive": 0.12, "google-music": 0.02, "google-doc": 0.01},
@@ -552,7 +552,7 @@ _DOMAINS_V3 = {
     PARTITION_PRETRAINING: _DOMAINS[PARTITION_PRETRAINING],
     PARTITION_SCRIPT: _DOMAINS[PARTITION_SCRIPT],
     PARTITION_HUMAN: dataclasses.replace(_DOMAINS[PARTITION_HUMAN], search_doclike_acks=True,
-                                         search_doclike_big=(1340, 1500), search_doclike_window_s=9.0),
+                                         search_doclike_big=(1340, 1500), search_doclike_window_s=10.0),
 }
 
 # Classes whose length the user or script sets (see _GENERATORS): the timing factor leaves their session length.
