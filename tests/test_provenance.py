@@ -178,6 +178,7 @@ def test_markers_record_the_code_libraries_and_machine(finished):
         assert record["platform"]["torch"]["blas"] in ("mkl", "open", "openblas")  # the BLAS torch was built with
 
 
+@pytest.mark.slow  # re-runs a campaign (20 s); the missing-context refusal itself stays in `make test` (the test above)
 def test_a_marker_without_a_declared_context_is_not_done(finished, tmp_path):
     """Planning names it, `campaign status` does not count it as done, and running the campaign trains it again
     (its old marker kept aside)."""

@@ -120,6 +120,7 @@ def test_changing_one_hyperparameter_replans_exactly_the_affected_runs(campaign)
     assert planned_jobs(proc.stdout + proc.stderr)["train"] == 2
 
 
+@pytest.mark.slow  # a second campaign for real (23 s): keeps `make test` from growing with the fetch and paper tests
 def test_a_campaign_id_names_one_grid(campaign, tmp_path):
     """Another grid under a used campaign id is refused before anything runs, naming the differences and the ways
     on; replace_campaign moves the old folder aside (a dry run only says so), so the folder never mixes two grids."""
