@@ -99,6 +99,7 @@ class _Domain:
 
     doc_edit_gap_s: float = 2.0  # mean gap between edit bursts; humans edit less often
     drive_p_short: float = 0.03  # short, music-like transfers
+    drive_p_stalled: float = 0.02  # doc-like trickles
     music_p_long_tail: float = 0.0  # Fig. 4 area "C": long music flows exist in pretraining only
     search_always_doclike: bool = False  # humans: 1412-B big packets, activity spread over 15 s (areas A, B)
     youtube_period_s: tuple[float, float] = (1.8, 5.0)
@@ -312,7 +313,7 @@ def _gen_drive(rng: np.random.Generator, dom: _Domain, pk: _Packets, pace: float
     """Sparse control setup, then one bulk transfer (upload or download) at a constant high rate."""
     total = _lognormal_count(rng, *_DRIVE_PKTS)
     mode = rng.random()
-    short, stalled = mode < dom.drive_p_short, dom.drive_p_short <= mode < dom.drive_p_short + 0.02
+    short, stalled = mode < dom.drive_p_short, dom.drive_p_short <= mode < dom.drive_p_short + dom.drive_p_stalled
     if short:  # music-like: everything in a couple of seconds
         dur, setup = rng.uniform(1.5, 4.0), rng.uniform(0.0, 0.5)
     else:
@@ -521,21 +522,24 @@ _CONDITIONS_V3: dict[str, _Conditions] = {
 }
 
 # Look-alike flows of version 3. Look-alikes are errors no augmentation and no retraining can undo; in version 3 the
-# network conditions cause part of the errors instead, so the rates are lower than version 2's. Search predicted as
-# doc stays the dominant human error (as in the paper), but now mostly through the human searches' doc-like
-# behaviour (_Domain.search_always_doclike), which a model can learn from labelled human flows, and only 10 % of
-# human searches are drawn by the doc generator.
+# network conditions cause part of the human errors instead, so the human rates are lower than version 2's. Search
+# predicted as doc stays the dominant human error (as in the paper), but through the human searches' doc-like
+# behaviour (_Domain.search_always_doclike), which a model can learn from labelled human flows: only 3 % of human
+# searches are drawn by the doc generator. SimCLR's finetune learns from 10 labelled human flows per class, where one
+# look-alike is a wrong example in ten, so the human rates stay low. The in-domain rates are about twice version 2's,
+# so that every seed's scripted test set holds a few errors no model fixes (test-script stays below 97 %, as the
+# paper's 95.6 %) and a model trained on them sees some label noise, as on real captures.
 _IN_DOMAIN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
-    "google-drive": {"google-music": 0.03, "google-doc": 0.01},
-    "google-music": {"google-doc": 0.02},
-    "google-search": {"google-doc": 0.03},
-    "youtube": {"google-music": 0.01},
+    "google-drive": {"google-music": 0.04, "google-doc": 0.02},
+    "google-music": {"google-doc": 0.03},
+    "google-search": {"google-doc": 0.04},
+    "youtube": {"google-music": 0.02, "google-drive": 0.02},
 }
 _HUMAN_LOOKALIKES_V3: dict[str, dict[str, float]] = {
     "google-doc": {"google-drive": 0.01, "youtube": 0.01},
     "google-drive": {"google-music": 0.06, "youtube": 0.06},
     "google-music": {"google-drive": 0.03, "google-search": 0.02},
-    "google-search": {"google-doc": 0.1, "google-drive": 0.03, "youtube": 0.03},
+    "google-search": {"google-doc": 0.03, "google-drive": 0.03, "youtube": 0.03},
     "youtube": {"google-drive": 0.12, "google-music": 0.02, "google-doc": 0.01},
 }
 LOOKALIKES_V3: dict[str, dict[str, dict[str, float]]] = {
@@ -543,14 +547,19 @@ LOOKALIKES_V3: dict[str, dict[str, dict[str, float]]] = {
     PARTITION_SCRIPT: _IN_DOMAIN_LOOKALIKES_V3,
     PARTITION_HUMAN: _HUMAN_LOOKALIKES_V3,
 }
+# Version 3's in-domain rare behaviours are twice version 2's: short and stalled drive transfers and continuous video
+# streams. At version 2's rates a scripted test class of 30 flows holds one such flow at some seeds and none at
+# others, so whether the CNN had anything to get wrong on test-script (and an augmentation anything to fix) was up
+# to the seed; at these rates a class of 100 training flows holds a handful, too few to learn them all.
+_RARE_MODES_V3 = dict(drive_p_short=0.05, drive_p_stalled=0.04, youtube_p_continuous=0.06)
 # Version 3's user behaviour: version 2's, except for the human searches that look like doc sessions (activity
 # spread over the window, full-size responses): they keep the 74-B ACKs of every search (a user changes the flow's
 # timing and responses, not the protocol's acknowledgements), and their big packets spread over 1340-1500 B as the
 # real human searches' big-packet mode is shifted to ~1400 B and broader. A model that learnt the in-domain
 # classes still reads them as docs (its search cue is the 1294-B row); labelled human flows show the difference.
 _DOMAINS_V3 = {
-    PARTITION_PRETRAINING: _DOMAINS[PARTITION_PRETRAINING],
-    PARTITION_SCRIPT: _DOMAINS[PARTITION_SCRIPT],
+    PARTITION_PRETRAINING: dataclasses.replace(_DOMAINS[PARTITION_PRETRAINING], **_RARE_MODES_V3),
+    PARTITION_SCRIPT: dataclasses.replace(_DOMAINS[PARTITION_SCRIPT], **_RARE_MODES_V3),
     PARTITION_HUMAN: dataclasses.replace(_DOMAINS[PARTITION_HUMAN], search_doclike_acks=True,
                                          search_doclike_big=(1340, 1500), search_doclike_window_s=10.0),
 }
