@@ -1,9 +1,14 @@
-"""Shared fixtures: a small synthetic dataset folder and a finished tiny campaign, each prepared once per test
-session."""
+"""Shared fixtures: a small synthetic dataset folder, a finished tiny campaign and a finished two-augmentation campaign
+built on it, each prepared once per test session."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -53,6 +58,87 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # The PATH the session's tiny campaign runs under: no tcbench on it (test_faults checks that every job still found it).
 NO_TCBENCH_PATH = "/usr/bin:/bin"
+# What `tcbench campaign` printed while it ran the session's two-augs campaign (a file in its folder).
+CAMPAIGN_COMMAND_OUTPUT = "two-augs.campaign-command.out"
+
+
+# ------------------------------------------------------------------------------ the session's campaigns
+# The two campaigns below take most of a minute each. When the selected tests need them, they are built in a
+# background thread from the session's first test on (each by the real Snakemake in its own process), while the tests
+# that come before their first user run; their fixtures then wait for them. Nothing changes for the tests: the same
+# commands build the same folders, a failure is reported by the fixture with Snakemake's output, and a session
+# that ends first stops them.
+_BUILDS: dict[str, Future] = {}
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
+    """``cmd`` run to its end in its own process group (stopped with the session: ``_prebuild_campaigns``)."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _build_tiny(workdir: Path, env: dict[str, str]) -> Path:
+    import yaml
+    from test_workflow import ROOT, TINY_CONFIG
+
+    config = workdir / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG))
+    proc = _run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
+                 "--configfile", str(config)], workdir, {**env, "PATH": NO_TCBENCH_PATH})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def _build_two_augs(tiny: Path, workdir: Path, env: dict[str, str]) -> Path:
+    import yaml
+    from test_report_workflow import AUG_CONFIG
+    from test_workflow import planned_jobs
+
+    copy_campaign(tiny, workdir)
+    config = workdir / "two-augs.yaml"
+    config.write_text(yaml.safe_dump(AUG_CONFIG))
+    proc = _run([sys.executable, "-m", "tcbench", "campaign", "augment-at-loading", "--configfile", str(config),
+                 "--cores", "2", "--profile", "local"], workdir,
+                {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    (workdir / CAMPAIGN_COMMAND_OUTPUT).write_text(proc.stdout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert planned_jobs(proc.stdout).get("train") == 4, "the tiny campaign's noaug runs were not reused"
+    return workdir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prebuild_campaigns(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Start building the session's campaigns that the selected tests use (tiny, then two-augs), in the background."""
+    needed = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    if "tiny_campaign" not in needed:
+        yield
+        return
+    env = dict(os.environ)  # as the session started: no variable a test sets meanwhile reaches the campaigns
+    builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-campaigns")
+    tiny = _BUILDS["tiny_campaign"] = builder.submit(_build_tiny, tmp_path_factory.mktemp("tiny"), env)
+    if "two_augs_campaign" in needed:
+        workdir = tmp_path_factory.mktemp("two-augs")
+        _BUILDS["two_augs_campaign"] = builder.submit(lambda: _build_two_augs(tiny.result(), workdir, env))
+    yield
+    builder.shutdown(wait=False, cancel_futures=True)
+    with _RUNNING_LOCK:
+        for proc in _RUNNING:
+            os.killpg(proc.pid, signal.SIGKILL)
+    builder.shutdown(wait=True)
+    _BUILDS.clear()
 
 
 @pytest.fixture(scope="session")
@@ -62,20 +148,33 @@ def tiny_campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``PATH=NO_TCBENCH_PATH``: every job (dataset, flowpics, splits, training, merge, summary, plots, report) has to find
     the tcbench of the Python running Snakemake. Several modules assert on it; never change this folder: take a copy
     (``copy_campaign``) to alter it or to run more of the workflow in it."""
-    import subprocess
-    import sys
+    if "tiny_campaign" in _BUILDS:
+        return _BUILDS["tiny_campaign"].result()
+    return _build_tiny(tmp_path_factory.mktemp("tiny"), dict(os.environ))
 
-    import yaml
-    from test_workflow import ROOT, TINY_CONFIG
 
-    workdir = tmp_path_factory.mktemp("tiny")
-    config = workdir / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_CONFIG))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-                           "--cores", "2", "--configfile", str(config)], capture_output=True, text=True,
-                          env={**os.environ, "PATH": NO_TCBENCH_PATH}, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
+@pytest.fixture(scope="session")
+def two_augs_campaign(tiny_campaign: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """test_report_workflow.AUG_CONFIG (noaug and changertt, 2 splits x 2 seeds, dim 32, the tiny campaign's training),
+    saved as ``two-augs.yaml``, run to the end in a copy of the session's tiny campaign as a user runs it from the
+    campaign folder: ``tcbench campaign augment-at-loading --configfile two-augs.yaml --cores 2 --profile local``
+    (its stdout kept as CAMPAIGN_COMMAND_OUTPUT; test_workflow checks the command's profile and progress lines). Its
+    noaug runs are the tiny campaign's (same keys), so only the 4 changertt runs train here. Shared by
+    test_report_workflow, test_paper_page and test_workflow; never change this folder: take a copy (``copy_campaign``)."""
+    if "two_augs_campaign" in _BUILDS:
+        return _BUILDS["two_augs_campaign"].result()
+    return _build_two_augs(tiny_campaign, tmp_path_factory.mktemp("two-augs"), dict(os.environ))
+
+
+@pytest.fixture(scope="session")
+def table4_dry_run(tmp_path_factory: pytest.TempPathFactory):
+    """``snakemake -n --configfile config/campaigns/imc23-ucdavis-augment-at-loading.yaml`` (the paper's table-4
+    campaign) in an empty folder, run once per session: test_grid counts its train jobs, test_report_workflow its
+    report outputs. The CompletedProcess."""
+    from test_workflow import ROOT, snakemake
+
+    return snakemake(tmp_path_factory.mktemp("table4-plan"), "-n",
+                     configfile=ROOT / "config" / "campaigns" / "imc23-ucdavis-augment-at-loading.yaml")
 
 
 def copy_campaign(source: Path, target: Path) -> Path:

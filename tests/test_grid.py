@@ -112,11 +112,12 @@ def test_job_parameters_round_trip_through_json(config):
         assert run_key(params) == spec.run_key
 
 
-def test_paper_augment_at_loading_campaign_plans_315_train_jobs(tmp_path):
-    """`snakemake -n --configfile <paper config>` reports 315 train jobs (the original's default grid)."""
-    from test_workflow import planned_jobs, snakemake
+def test_paper_augment_at_loading_campaign_plans_315_train_jobs(table4_dry_run):
+    """`snakemake -n --configfile <paper config>` (conftest.table4_dry_run) reports 315 train jobs (the original's
+    default grid)."""
+    from test_workflow import planned_jobs
 
-    proc = snakemake(tmp_path, "-n", configfile=ROOT / "config" / "campaigns" / "imc23-ucdavis-augment-at-loading.yaml")
+    proc = table4_dry_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert planned_jobs(proc.stdout + proc.stderr)["train"] == 315
 

@@ -14,14 +14,15 @@ import pandas as pd
 import pytest
 import yaml
 from test_report_workflow import browser
-from test_workflow import ROOT, TINY_CONFIG, snakemake
+from test_workflow import ROOT, TINY_CONFIG, planned_jobs, snakemake
 
 from tcbench.data.synthetic import GENERATOR_VERSION
 from tcbench.reporting.paper_findings import FAILS, FINDINGS, HOLDS, PENDING, evaluate
 from tcbench.reporting.paper_runs import CampaignRuns, PaperRuns
 from tcbench.reporting.paper_tables import references, tukey_between_dims
 
-#: The tiny campaign's settings (its 4 noaug runs are reused) for table 4, and XGBoost on the same data for table 3.
+#: The tiny campaign's settings for table 4 (reduced to the first seed, its runs are those of the session's two-augs
+#: campaign: nothing trains), and XGBoost on the same data for table 3.
 TABLE4 = {**TINY_CONFIG, "campaign_id": "t4", "grid": {**TINY_CONFIG["grid"], "aug_name": ["noaug", "changertt"]}}
 TABLE3 = {**{k: v for k, v in TINY_CONFIG.items() if k != "training"}, "campaign_id": "t3", "method": "xgboost",
           "xgboost": {"flow_representation": "pktseries"},
@@ -31,16 +32,18 @@ PAPER = {"paper": "imc23", "campaigns": {"imc23-table3": ["t3.yaml"], "imc23-tab
 
 
 @pytest.fixture(scope="module")
-def paper_dir(tiny_campaign, tmp_path_factory) -> object:
-    """The tiny campaign's folder (copied) with the reduced paper run to the end: its results/paper folder."""
+def paper_dir(two_augs_campaign, tmp_path_factory) -> object:
+    """The session's two-augs campaign folder (conftest.two_augs_campaign, copied: the tiny campaign and two-augs) with
+    the reduced paper run to the end: its results/paper folder. Only table 3's 2 XGBoost runs train."""
     from conftest import copy_campaign
 
-    workdir = copy_campaign(tiny_campaign, tmp_path_factory.mktemp("paper"))
+    workdir = copy_campaign(two_augs_campaign, tmp_path_factory.mktemp("paper"))
     for name, config in (("t4", TABLE4), ("t3", TABLE3)):
         (workdir / f"{name}.yaml").write_text(yaml.safe_dump(config))
     (workdir / "paper.yaml").write_text(yaml.safe_dump(PAPER))
     proc = snakemake(workdir, "--cores", "2", "--config", "reduce={seeds: 1}", configfile=workdir / "paper.yaml")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert planned_jobs(proc.stdout + proc.stderr)["train"] == 2, "table 4's runs were not reused from two-augs"
     return workdir / "results" / "paper"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,6 +97,41 @@ def decoy(tmp_path: Path):
     proc.wait()
 
 
+def group_members(root: int) -> list[psutil.Process]:
+    """The process ``root`` (a test's own Snakemake, started in its own session) and every process it started."""
+    try:
+        top = psutil.Process(root)
+        return [top, *top.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def frozen(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def freeze_when(group: int, condition, timeout: float, what: str):
+    """Wait until ``condition()`` holds while the process group ``group`` (a Snakemake started with
+    ``start_new_session``, and its jobs) is stopped with SIGSTOP; return its value with the group still stopped.
+    Checking a running campaign and then killing it races (a run can finish between the check and the kill); a
+    stopped group cannot change what the check saw before the caller acts on it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            os.killpg(group, signal.SIGSTOP)
+            wait_for(lambda: all(frozen(p) for p in group_members(group)), 30, "the campaign's processes to stop",
+                     poll=0.01)
+            value = condition()
+            if value:
+                return value
+            os.killpg(group, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def wait_for(condition, timeout: float, what: str, poll: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -125,17 +161,25 @@ def assert_campaign_complete(workdir: Path, n_runs: int, campaign_id: str = "rel
 
 
 # ------------------------------------------------------------------------------------------------ kill -9
-def test_kill_during_training_then_resume_trains_only_the_missing_runs(tmp_path):
+def test_kill_during_training_then_resume_trains_only_the_missing_runs(tiny_campaign, tmp_path):
     """SIGKILL to Snakemake and all its jobs while runs train: no partial marker; after `--unlock` the re-run with
     `--rerun-incomplete` (set by the profiles) plans exactly the runs without a marker, finishes them, and the
     merged repo holds each run once."""
-    config = write_config(tmp_path)
+    from conftest import copy_campaign
+
+    # The session's tiny campaign prepared the same data (dataset, flowpics, splits) and the AIM template: a copy of
+    # its folder without its runs and campaign results, so the campaign below goes straight to training.
+    copy_campaign(tiny_campaign, tmp_path)
+    for done in ("runs", "campaigns"):
+        shutil.rmtree(tmp_path / "results" / done)
+    # 3 runs on 2 cores: the third keeps one run in training after the first has finished.
+    config = write_config(tmp_path, grid={**CONFIG["grid"], "split_index": [0], "seed": [12345, 42, 7]})
     proc = subprocess.Popen(snakemake_cmd(tmp_path, config, "--cores", "2"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
     try:
-        wait_for(lambda: markers(tmp_path) and unfinished(tmp_path) and training_processes(proc.pid), 600,
-                 "one finished run and one in training")
-        jobs = training_processes(proc.pid)
+        # Checked with the campaign stopped (SIGSTOP), then killed as it was: no run can finish in between.
+        jobs = freeze_when(proc.pid, lambda: markers(tmp_path) and unfinished(tmp_path) and training_processes(proc.pid),
+                           600, "one finished run and one in training")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -143,7 +187,7 @@ def test_kill_during_training_then_resume_trains_only_the_missing_runs(tmp_path)
     assert not alive, "the killed jobs are gone"
 
     done = markers(tmp_path)
-    assert 1 <= len(done) < 4
+    assert 1 <= len(done) < 3
     for m in done:
         read_marker(m)  # complete and valid: written last, atomically
     assert unfinished(tmp_path), "a run was killed mid-training, its folder is there without a marker"
@@ -151,12 +195,12 @@ def test_kill_during_training_then_resume_trains_only_the_missing_runs(tmp_path)
     # Snakemake's own lock and its records of the jobs in flight survive SIGKILL: `--unlock` releases the lock, and
     # `--rerun-incomplete` re-runs the interrupted jobs (their outputs are atomic markers, never partial files).
     assert snakemake(tmp_path, config, "--unlock").returncode == 0
-    assert planned_trains(tmp_path, config, "--rerun-incomplete") == 4 - len(done)
+    assert planned_trains(tmp_path, config, "--rerun-incomplete") == 3 - len(done)
     before = {m: m.stat().st_mtime_ns for m in done}
     resumed = snakemake(tmp_path, config, "--cores", "2", "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert all(m.stat().st_mtime_ns == t for m, t in before.items())  # finished runs were not trained again
-    assert_campaign_complete(tmp_path, 4)
+    assert_campaign_complete(tmp_path, 3)
 
 
 def _merge_cmd(workdir: Path, dst: Path) -> list[str]:
@@ -171,12 +215,12 @@ FINISHED_ID = TINY_CONFIG["campaign_id"]
 @pytest.fixture(scope="module")
 def finished(tiny_campaign: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 4-run campaign (shared by the tests that only read it or add to it): a copy of the session's tiny
-    campaign (conftest.tiny_campaign), its config also as campaign.yaml."""
+    campaign (conftest.tiny_campaign), its config also as campaign.yaml. That such a copy plans nothing is
+    test_workflow.test_rerun_trains_nothing; the tests that plan here count the trains they expect."""
     from conftest import copy_campaign
 
     workdir = copy_campaign(tiny_campaign, tmp_path_factory.mktemp("finished"))
     (workdir / "campaign.yaml").write_text((workdir / "tiny.yaml").read_text())
-    assert planned_trains(workdir, workdir / "campaign.yaml") == 0
     return workdir
 
 

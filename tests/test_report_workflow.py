@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats
-from test_workflow import TINY_CONFIG, finished_campaign, planned_jobs, snakemake
+from test_workflow import TINY_CONFIG, planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tiny campaign's training (epochs 3, aug_samples 3): its 4 noaug runs are reused (conftest.two_augs_campaign).
 AUG_CONFIG = {**TINY_CONFIG, "campaign_id": "two-augs",
               "grid": {"split_index": [0, 1], "aug_name": ["noaug", "changertt"], "flowpic_dim": [32], "seed": [12345, 42]},
               "training": {"epochs": 3, "aug_samples": 3}}
@@ -29,8 +30,13 @@ PAIR_KEYS = ["split_index", "seed"]
 
 
 @pytest.fixture(scope="module")
-def two_augs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return finished_campaign(tmp_path_factory, "two-augs", AUG_CONFIG) / "results" / "campaigns" / "two-augs"
+def two_augs(two_augs_campaign: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's finished two-augs campaign (conftest.two_augs_campaign), copied: the tests below run more
+    campaigns next to it. Its campaign folder."""
+    from conftest import copy_campaign
+
+    workdir = copy_campaign(two_augs_campaign, tmp_path_factory.mktemp("two-augs"))
+    return workdir / "results" / "campaigns" / "two-augs"
 
 
 def test_campaign_writes_comparison_diagram_and_report(two_augs):
@@ -73,11 +79,12 @@ def test_comparison_csv_agrees_with_scipy_recomputed_from_runsinfo(two_augs):
         assert rows["holm_p"].to_numpy() == pytest.approx(expected)
 
 
-def test_dry_run_lists_the_report_outputs(tmp_path):
-    """The table-4 config names its paper table; its dry run plans the analysis and the report page."""
+def test_dry_run_lists_the_report_outputs(table4_dry_run):
+    """The table-4 config names its paper table; its dry run (conftest.table4_dry_run) plans the analysis and the
+    report page."""
     config = ROOT / "config" / "campaigns" / "imc23-ucdavis-augment-at-loading.yaml"
     assert yaml.safe_load(config.read_text())["report"]["paper"] == "imc23-table4"
-    proc = snakemake(tmp_path, "-n", configfile=config)
+    proc = table4_dry_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     jobs = planned_jobs(out)

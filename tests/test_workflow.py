@@ -19,7 +19,9 @@ TINY_CONFIG = {
     "dataset": {"name": "ucdavis-icdm19", "source": "synthetic", "synthetic": {"seed": 12345, "scale": 0.05, "lookalikes": True}},
     "splits": {"n_splits": 5, "samples_per_class": 5},
     "grid": {"split_index": [0, 1], "aug_name": ["noaug"], "flowpic_dim": [32], "seed": [12345, 42]},
-    "training": {"epochs": 3},
+    # aug_samples (part of every run's key; a noaug run makes no copies): that of test_report_workflow's two-augs
+    # campaign, which reuses these runs as its noaug half (conftest.two_augs_campaign)
+    "training": {"epochs": 3, "aug_samples": 3},
 }
 
 
@@ -34,16 +36,6 @@ def snakemake(workdir: Path, *args: str, configfile: Path | None = None) -> subp
 def planned_jobs(output: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run as {rule: count}."""
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, flags=re.M)}
-
-
-def finished_campaign(tmp_path_factory: pytest.TempPathFactory, name: str, config: dict) -> Path:
-    """A folder in which ``config`` (saved as ``<name>.yaml``) ran to the end with ``--cores 2``."""
-    workdir = tmp_path_factory.mktemp(name)
-    path = workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "--cores", "2", configfile=path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
 
 
 @pytest.fixture(scope="module")
@@ -158,23 +150,18 @@ def test_a_campaign_id_names_one_grid(campaign, tmp_path):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-6000:]
 
 
-def test_campaign_command_runs_snakemake_with_a_named_profile_and_reports_progress(campaign):
-    """`tcbench campaign ... --profile local` from the campaign folder: a new campaign id over the same (trained) runs
-    only merges and summarises, with a progress line (steps, elapsed, ETA) after each step."""
-    config = yaml.safe_load((campaign / "tiny.yaml").read_text())
-    config["campaign_id"] = "tiny-progress"
-    path = campaign / "progress.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([sys.executable, "-m", "tcbench", "campaign", "augment-at-loading", "--configfile", str(path),
-                           "--cores", "2", "--profile", "local"], cwd=campaign, capture_output=True, text=True, env=env,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "--profile " + str(ROOT / "profiles" / "local") in proc.stdout
-    steps = re.findall(r"^\[campaign tiny-progress\] (\d+) of (\d+) steps, .* elapsed(, ETA .*)?$", proc.stdout, flags=re.M)
+def test_campaign_command_runs_snakemake_with_a_named_profile_and_reports_progress(two_augs_campaign):
+    """`tcbench campaign ... --profile local` from the campaign folder (the session's two-augs campaign is run so:
+    conftest.two_augs_campaign): a new campaign id over partly trained runs (the tiny campaign's 4 noaug runs) trains
+    only the 4 runs it lacks, then merges and summarises, with a progress line (steps, elapsed, ETA) after each step."""
+    from conftest import CAMPAIGN_COMMAND_OUTPUT
+
+    stdout = (two_augs_campaign / CAMPAIGN_COMMAND_OUTPUT).read_text()
+    assert "--profile " + str(ROOT / "profiles" / "local") in stdout
+    steps = re.findall(r"^\[campaign two-augs\] (\d+) of (\d+) steps, .* elapsed(, ETA .*)?$", stdout, flags=re.M)
     assert steps and steps[-1][0] == steps[-1][1] and not steps[-1][2]
-    assert "train" not in planned_jobs(proc.stdout)
-    assert (campaign / "results" / "campaigns" / "tiny-progress" / "aim_merge.json").exists()
+    assert planned_jobs(stdout)["train"] == 4  # of 8 runs: the 4 finished ones are not trained again
+    assert (two_augs_campaign / "results" / "campaigns" / "two-augs" / "aim_merge.json").exists()
 
 
 XGB_CONFIG = {
