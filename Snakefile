@@ -182,12 +182,11 @@ else:
 # Snakemake copies every global name of this file into the namespace of each string it formats for a job (its shell
 # command: three times per job in a dry run; snakemake/jobs.py format_wildcards), so each name costs time per job: the
 # ~230 names of the planning (imports, helpers, loop variables, a function per rule) are dropped here (100 names
-# cost 0.3-0.9 s in a 2 186-job paper dry run on the 2-core VM). Only what jobs read stays: the per-run tables of the
-# input, params and resource functions, the manifest step's `run:` block and onsuccess. A new function that a job
-# calls and that reads a global of this workflow must add that name here (else: NameError when the job is planned).
-_JOB_TIME_NAMES = {"RUN_INPUTS", "PRE_STEP_INPUTS", "RUN_JSON", "PRE_STEP_JSON", "RUN_MEMORY_MB", "RUN_MINUTES",
-                   "PRE_STEP_MEMORY_MB", "PRE_STEP_MINUTES", "RUN_GPUS", "PRE_STEP_GPUS", "CAMPAIGNS", "CAMPAIGN_RECORDS",
-                   "write_manifest", "print_campaign_summary"}
+# cost 0.3-0.9 s in a 2 186-job paper dry run on the 2-core VM). The input, params and resource functions of the jobs
+# hold their tables in their closures (job_lookup in workflow/rules/common.smk); only the names that the manifest
+# step's `run:` block and onsuccess read stay. A new job-time function that reads a global of this workflow must add
+# that name here (else: NameError when the job is planned).
+_JOB_TIME_NAMES = {"CAMPAIGNS", "CAMPAIGN_RECORDS", "write_manifest", "print_campaign_summary"}
 for _name in [n for n in globals() if n not in _SNAKEMAKE_NAMES and n not in _JOB_TIME_NAMES]:
     del globals()[_name]
 del _name

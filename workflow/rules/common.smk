@@ -158,63 +158,43 @@ def per_job(func):
     return func
 
 
-# One value for every job (the usual case) is given as that value: a callable costs Snakemake a call per job.
-RUN_GPU = (next(iter(set(RUN_GPUS.values()))) if len(set(RUN_GPUS.values())) == 1
-           else per_job(lambda wildcards: RUN_GPUS[wildcards.run_key]))
-PRE_STEP_GPU = (next(iter(set(PRE_STEP_GPUS.values()))) if len(set(PRE_STEP_GPUS.values())) == 1
-                else per_job(lambda wildcards: PRE_STEP_GPUS[wildcards.pretrain_key]))
-RUN_JSON = {key: canonical_json(spec.params) for key, spec in RUNS.items()}
-PRE_STEP_JSON = {key: canonical_json(params) for key, params in PRE_STEPS.items()}
+def job_lookup(table, wildcard, per_attempt=False):
+    """The function of a job's wildcards that Snakemake calls for an input, params or resource: the entry of
+    ``table`` (computed once per run or pre-step, above) under the job's ``wildcard``; a resource asked per attempt
+    (memory, time limit) grows with it, so `--retries` gives a failed job more (attempt 2, 3, ...). The table lives
+    in the function's closure, so the Snakefile can drop the planning's global names."""
+    if per_attempt:
+        def lookup(wildcards, attempt):
+            return table[getattr(wildcards, wildcard)] * attempt
+    else:
+        def lookup(wildcards):
+            return table[getattr(wildcards, wildcard)]
+    return per_job(lookup)
 
 
-@per_job
-def run_inputs(wildcards):
-    return RUN_INPUTS[wildcards.run_key]
+def job_value(table, wildcard):
+    """One value for every job (the usual case) as that value (a function costs Snakemake a call per job), else
+    :func:`job_lookup`."""
+    values = set(table.values())
+    return next(iter(values)) if len(values) == 1 else job_lookup(table, wildcard)
 
 
-@per_job
-def pre_step_inputs(wildcards):
-    return PRE_STEP_INPUTS[wildcards.pretrain_key]
-
-
-@per_job
-def run_json(wildcards):
-    return RUN_JSON[wildcards.run_key]
-
-
-@per_job
-def pre_step_json(wildcards):
-    return PRE_STEP_JSON[wildcards.pretrain_key]
-
-
-# What a scheduler gives each job (memory, time limit), as its method asks for the run's parameters; more on each
-# retry (`--retries`: attempt 2, 3, ...).
+# What each job reads, is handed and asks a scheduler for (memory and time limit as its method asks for the run's
+# parameters).
 RUN_RESOURCES = {key: get_method(spec.params["method"]).resources(spec.params) for key, spec in RUNS.items()}
-RUN_MEMORY_MB = {key: r.memory_mb for key, r in RUN_RESOURCES.items()}
-RUN_MINUTES = {key: r.minutes for key, r in RUN_RESOURCES.items()}
 PRE_STEP_RESOURCES = {key: get_method(params["method"]).resources(params) for key, params in PRE_STEPS.items()}
-PRE_STEP_MEMORY_MB = {key: r.memory_mb for key, r in PRE_STEP_RESOURCES.items()}
-PRE_STEP_MINUTES = {key: r.minutes for key, r in PRE_STEP_RESOURCES.items()}
-
-
-@per_job
-def run_memory_mb(wildcards, attempt):
-    return RUN_MEMORY_MB[wildcards.run_key] * attempt
-
-
-@per_job
-def run_minutes(wildcards, attempt):
-    return RUN_MINUTES[wildcards.run_key] * attempt
-
-
-@per_job
-def pre_step_memory_mb(wildcards, attempt):
-    return PRE_STEP_MEMORY_MB[wildcards.pretrain_key] * attempt
-
-
-@per_job
-def pre_step_minutes(wildcards, attempt):
-    return PRE_STEP_MINUTES[wildcards.pretrain_key] * attempt
+run_inputs = job_lookup(RUN_INPUTS, "run_key")
+pre_step_inputs = job_lookup(PRE_STEP_INPUTS, "pretrain_key")
+run_json = job_lookup({key: canonical_json(spec.params) for key, spec in RUNS.items()}, "run_key")
+pre_step_json = job_lookup({key: canonical_json(params) for key, params in PRE_STEPS.items()}, "pretrain_key")
+RUN_GPU = job_value(RUN_GPUS, "run_key")
+PRE_STEP_GPU = job_value(PRE_STEP_GPUS, "pretrain_key")
+run_memory_mb = job_lookup({key: r.memory_mb for key, r in RUN_RESOURCES.items()}, "run_key", per_attempt=True)
+run_minutes = job_lookup({key: r.minutes for key, r in RUN_RESOURCES.items()}, "run_key", per_attempt=True)
+pre_step_memory_mb = job_lookup({key: r.memory_mb for key, r in PRE_STEP_RESOURCES.items()}, "pretrain_key",
+                                per_attempt=True)
+pre_step_minutes = job_lookup({key: r.minutes for key, r in PRE_STEP_RESOURCES.items()}, "pretrain_key",
+                              per_attempt=True)
 
 
 # resources.device: cuda where this machine sees no GPU: a local run is refused before any job; a dry run, or jobs
