@@ -48,9 +48,11 @@ SCALE = 0.02
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The same dataset written twice into two directories."""
-    a = write_synthetic_ucdavis(tmp_path_factory.mktemp("a") / "synth.parquet", seed=12345, scale=SCALE)
-    b = write_synthetic_ucdavis(tmp_path_factory.mktemp("b") / "synth.parquet", seed=12345, scale=SCALE)
+    """The same version-2 dataset written twice into two directories (the tests of the frozen version 2 read it)."""
+    a = write_synthetic_ucdavis(tmp_path_factory.mktemp("a") / "synth.parquet", seed=12345, scale=SCALE,
+                                generator_version=2)
+    b = write_synthetic_ucdavis(tmp_path_factory.mktemp("b") / "synth.parquet", seed=12345, scale=SCALE,
+                                generator_version=2)
     return a, b
 
 
@@ -144,14 +146,14 @@ def test_rewrite_is_byte_identical_and_atomic(written: tuple[Path, Path]) -> Non
 
 
 def test_other_seed_gives_other_data(table: pa.Table) -> None:
-    other = generate_synthetic_ucdavis(seed=1, scale=SCALE)
+    other = generate_synthetic_ucdavis(seed=1, scale=SCALE, generator_version=2)
     assert other["flow_id"].to_pylist() == table["flow_id"].to_pylist()
     assert not other["num_pkts"].equals(table["num_pkts"])
     assert not other["timetofirst"].equals(table["timetofirst"])
 
 
 def test_flows_do_not_depend_on_scale(table: pa.Table) -> None:
-    larger = _by_flow_id(generate_synthetic_ucdavis(seed=12345, scale=0.03))
+    larger = _by_flow_id(generate_synthetic_ucdavis(seed=12345, scale=0.03, generator_version=2))
     base = _by_flow_id(table)
     assert len(larger) > len(base)
     for flow_id in ("GoogleSearch-human3", "Youtube-script7", "GoogleDrive-1"):
@@ -160,7 +162,7 @@ def test_flows_do_not_depend_on_scale(table: pa.Table) -> None:
 
 def test_lookalikes_switch_and_human_shift(table: pa.Table) -> None:
     """Look-alikes replace some flows only, and human searches mostly look like long, bursty doc sessions."""
-    plain = _by_flow_id(generate_synthetic_ucdavis(seed=12345, scale=SCALE, lookalikes=False))
+    plain = _by_flow_id(generate_synthetic_ucdavis(seed=12345, scale=SCALE, lookalikes=False, generator_version=2))
     with_la = _by_flow_id(table)
     assert plain.keys() == with_la.keys()
     changed = {fid for fid in plain if not plain[fid].equals(with_la[fid])}
@@ -177,9 +179,9 @@ def test_lookalikes_switch_and_human_shift(table: pa.Table) -> None:
 
 
 def test_dataset_id() -> None:
-    assert synthetic_dataset_id() == "ucdavis-icdm19-synth2_seed12345_scale1"
-    assert synthetic_dataset_id(42, 0.25) == "ucdavis-icdm19-synth2_seed42_scale0.25"
-    assert synthetic_dataset_id(7, 2, lookalikes=False) == "ucdavis-icdm19-synth2_seed7_scale2_nolookalikes"
+    assert synthetic_dataset_id() == "ucdavis-icdm19-synth3_seed12345_scale1"
+    assert synthetic_dataset_id(42, 0.25) == "ucdavis-icdm19-synth3_seed42_scale0.25"
+    assert synthetic_dataset_id(7, 2, lookalikes=False) == "ucdavis-icdm19-synth3_seed7_scale2_nolookalikes"
     with pytest.raises(ValueError):
         synthetic_dataset_id(1, 0.0)
     with pytest.raises(ValueError):
@@ -196,6 +198,12 @@ def test_dataset_id() -> None:
 V2_DIGESTS = {
     (12345, SCALE, True): "a513add18f1dca038fc651d8948497d560dfc90bc131d4c1134d861258014e55",
     (7, SCALE, False): "96fe0137edf6f8cd4f90dda647a7570e05d9e2050fadc853ef6b47af460e2ed6",
+}
+
+# Version 3 as released when it became the default (2026-12-06): frozen from then on, as version 2 is.
+V3_DIGESTS = {
+    (12345, SCALE, True): "04feb27812ba01055a3677d28d314447b0a9ed38ad2533cf9d4161e09f2ee64a",
+    (7, SCALE, False): "7d5c08577fd12da545827a4e003670bbfa640848fc92e87ab12d629cc234712f",
 }
 
 
@@ -225,12 +233,20 @@ def table_v3() -> pa.Table:
 
 
 def test_version_2_is_unchanged(table: pa.Table) -> None:
-    """Version 2 stays byte-identical (default and explicitly selected), so data and runs made on it keep their
-    identity; a change to the generator that moves it must be a new version instead."""
-    assert GENERATOR_VERSION == 2 and GENERATOR_VERSIONS == (2, 3)
+    """Version 2 stays byte-identical (it was the default until version 3 replaced it), so data and runs made on
+    it keep their identity; a change to the generator that moves it must be a new version instead."""
+    assert GENERATOR_VERSION == 3 and GENERATOR_VERSIONS == (2, 3)
     assert _content_sha256(table) == V2_DIGESTS[(12345, SCALE, True)]
     explicit = generate_synthetic_ucdavis(seed=7, scale=SCALE, lookalikes=False, generator_version=2)
     assert _content_sha256(explicit) == V2_DIGESTS[(7, SCALE, False)]
+
+
+def test_version_3_is_unchanged(table_v3: pa.Table) -> None:
+    """Version 3 stays byte-identical since its release, so the default data and the runs made on it keep their
+    identity; a change to what it generates must be a version 4."""
+    assert _content_sha256(table_v3) == V3_DIGESTS[(12345, SCALE, True)]
+    other = generate_synthetic_ucdavis(seed=7, scale=SCALE, lookalikes=False, generator_version=3)
+    assert _content_sha256(other) == V3_DIGESTS[(7, SCALE, False)]
 
 
 def test_version_3_differs_and_is_deterministic(table: pa.Table, table_v3: pa.Table, tmp_path: Path) -> None:
@@ -270,11 +286,12 @@ def test_generator_version_in_identity() -> None:
                               "synthetic": {"seed": 12345, "scale": 1.0, "lookalikes": True, **synthetic}}}
         return dataset_spec(config)
 
-    # A config naming version 2 and one naming none (every config before versions were selectable) share the
-    # identity, so their runs share run keys; version 3 is another dataset.
-    assert spec() == spec(generator_version=2)
-    assert spec()["synthetic"]["generator_version"] == 2
-    assert spec(generator_version=3)["synthetic"]["generator_version"] == 3
+    # A config naming no version gets the default, version 3; a config pinned to version 2 has the identity that
+    # configs naming no version had while version 2 was the default, so their runs keep their run keys.
+    assert spec() == spec(generator_version=3)
+    assert spec()["synthetic"]["generator_version"] == 3
+    assert spec(generator_version=2)["synthetic"] == {"seed": 12345, "scale": 1.0, "lookalikes": True,
+                                                      "generator_version": 2}
 
 
 def _paths(cond: object, n: int = 20_000) -> dict[str, np.ndarray]:

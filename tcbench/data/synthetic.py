@@ -61,7 +61,7 @@ __all__ = [
 # the version is part of the dataset identity (folder name, dataset.json, every run key). GENERATOR_VERSION is
 # the default: what a config without ``dataset.synthetic.generator_version`` gets.
 GENERATOR_VERSIONS = (2, 3)
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 MAX_PKT_SIZE = 1500
 FULL_SIZE = 1412  # the largest QUIC packet seen in the real captures
