@@ -108,11 +108,12 @@ def test_costs_follow_dim_augmentation_training_set_and_device():
 
 def test_calibration_needs_enough_runs_and_says_so():
     features = {"dim": "32", "aug": "noaug", "train": "split", "leftover": "true", "device": "cpu"}
-    few = [FinishedRun("monolithic", features, 23.2)] * (shipped_defaults()["min_runs_to_calibrate"] - 1)
+    measured = 2 * CostModel().seconds("monolithic", features)  # this machine: twice the shipped figure
+    few = [FinishedRun("monolithic", features, measured)] * (shipped_defaults()["min_runs_to_calibrate"] - 1)
     assert calibrated(few, "cpu").source.startswith("shipped defaults")
-    model = calibrated([*few, FinishedRun("monolithic", features, 23.2)], "cpu")
+    model = calibrated([*few, FinishedRun("monolithic", features, measured)], "cpu")
     assert model.source == f"calibrated from {len(few) + 1} runs finished on this machine"
-    assert model.seconds("monolithic", features) == pytest.approx(23.2)  # the cell's own median
+    assert model.seconds("monolithic", features) == pytest.approx(measured)  # the cell's own median
     # a cell this machine never ran: the shipped figure times this machine's measured / shipped ratio (2x)
     other = {**features, "dim": "64"}
     assert model.seconds("monolithic", other) == pytest.approx(2 * CostModel().seconds("monolithic", other))
