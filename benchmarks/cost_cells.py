@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _common import machine
 
-from tcbench.campaign.cost import finished_runs, shipped_defaults
+from tcbench.campaign.cost import cell_and_factor, finished_runs, shipped_defaults
 
 
 def main() -> None:
@@ -35,10 +35,7 @@ def main() -> None:
             spec = defaults["methods"].get(run.method)
             if spec is None or run.features.get("device") != args.device:
                 continue
-            factor = 1.0
-            for name, table in spec.get("factors", {}).items():
-                factor *= float(table.get(run.features.get(name, ""), 1.0))
-            cell = " ".join(run.features.get(name, "?") for name in spec.get("cell_by", []))
+            cell, factor = cell_and_factor(spec, run.features)
             by_cell.setdefault((run.method, cell), []).append(run.seconds / factor)
 
     print(f"machine: {machine()}; device {args.device}; folders: {', '.join(map(str, args.results))}")

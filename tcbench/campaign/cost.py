@@ -52,6 +52,15 @@ def _cell(spec: Mapping[str, Any], features: Mapping[str, str]) -> str:
     return " ".join(features.get(name, "?") for name in spec.get("cell_by", []))
 
 
+def cell_and_factor(spec: Mapping[str, Any], features: Mapping[str, str]) -> tuple[str, float]:
+    """A run's cell in a method's coefficients (``spec``: one entry of ``methods`` in cost_defaults.yaml) and the
+    product of the method's other factors for it (leftover test, training set, device): seconds = cell x factor."""
+    factor = 1.0
+    for name, table in spec.get("factors", {}).items():
+        factor *= float(table.get(features.get(name, ""), 1.0))
+    return _cell(spec, features), factor
+
+
 @dataclass
 class CostModel:
     """Seconds of a job by its method and features. ``source`` says where the figures come from."""
@@ -72,10 +81,8 @@ class CostModel:
         spec = self.defaults["methods"].get(method)
         if spec is None:
             return float(self.defaults["methods"]["monolithic"]["base"])  # a plugin method: a run like a CNN's
-        seconds = float(spec.get("cells", {}).get(_cell(spec, features), spec.get("base", 30.0)))
-        for name, table in spec.get("factors", {}).items():
-            seconds *= float(table.get(features.get(name, ""), 1.0))
-        return seconds
+        cell, factor = cell_and_factor(spec, features)
+        return float(spec.get("cells", {}).get(cell, spec.get("base", 30.0))) * factor
 
     def seconds(self, method: str, features: Mapping[str, str]) -> float:
         """Expected wall seconds of one job: this machine's median for the cell when it ran enough of them, else the

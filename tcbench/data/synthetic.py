@@ -564,12 +564,12 @@ LOOKALIKES_V3: dict[str, dict[str, dict[str, float]]] = {
 }
 # Version 3's rare behaviours: short (music-like) and stalled (doc-like) drive transfers, continuous (drive-like)
 # video streams and doc-like searches. The pretraining partition, where the models train, holds about twice version
-# 2's rates of the first three (doc-like searches stay at 3 %): a class of 100 training flows holds a handful of each, too few to learn them all. The scripted test
-# partition holds twice that again: its captures were made on other days than the training ones, and a scripted test
-# class of 30 flows must meet enough rare flows at every seed for test-script to hold errors that an augmentation
-# fixes (at version 2's rates it held one such flow at some seeds and none at others). The extra doc-like searches are
-# in the scripted test set only, so the models do not learn the human searches' doc-like look from them. Test classes
-# meet each mode as often as declared (see _mode).
+# 2's rates of the first three (doc-like searches stay at 3 %): a class of 100 training flows holds a handful of each,
+# too few to learn them all. The scripted test partition holds twice that again: its captures were made on other days
+# than the training ones, and a scripted test class of 30 flows must meet enough rare flows at every seed for
+# test-script to hold errors that an augmentation fixes (at version 2's rates it held one such flow at some seeds and
+# none at others). The extra doc-like searches are in the scripted test set only, so the models do not learn the human
+# searches' doc-like look from them. Test classes meet each mode as often as declared (see _mode).
 _RARE_MODES_V3 = dict(drive_p_short=0.05, drive_p_stalled=0.04, youtube_p_continuous=0.06)
 _SCRIPT_MODES_V3 = dict(drive_p_short=0.10, drive_p_stalled=0.08, youtube_p_continuous=0.12, search_p_doclike=0.07)
 # Version 3's user behaviour: version 2's, except for the human searches that look like doc sessions (activity
