@@ -30,9 +30,9 @@ DEFAULTS_FILE = "cost_defaults.yaml"
 @cache
 def shipped_defaults() -> dict[str, Any]:
     """The coefficients measured on the reference machine (``cost_defaults.yaml`` beside this module)."""
-    import yaml
+    from tcbench.campaign.config import parse_yaml
 
-    return yaml.safe_load(resources.files("tcbench.campaign").joinpath(DEFAULTS_FILE).read_text(encoding="utf-8"))
+    return parse_yaml(resources.files("tcbench.campaign").joinpath(DEFAULTS_FILE).read_text(encoding="utf-8"))
 
 
 def device_kind(device: str) -> str:

@@ -290,8 +290,8 @@ def method_command(name: str, methods: Sequence[Any]) -> click.Command:
               help="Prepared dataset folder holding the data the parameters name.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="results/<kind>/<key>: the folder named by the run key of PARAMS_JSON.")
-@click.option("--aim-template", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Empty AIM repo to copy instead of creating one.")
+@click.option("--aim-template", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Empty AIM repo to copy instead of creating one (made there by the first run that needs it).")
 @click.option("--device", type=DeclaredValue(LABELS[0]), default=LABELS[0].default, show_default=True, help=LABELS[0].help)
 @click.option("--threads", type=DeclaredValue(LABELS[1]), default=LABELS[1].default, show_default=True, help=LABELS[1].help)
 def job(params_json: str, dataset_dir: Path, run_dir: Path, aim_template: Path | None, device: str, threads: int) -> None:

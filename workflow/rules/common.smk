@@ -125,14 +125,20 @@ RUN_INPUTS = {}
 PRE_STEP_INPUTS = {}
 RUN_GPUS = {}
 PRE_STEP_GPUS = {}
+RUN_ARGS = {}
+PRE_STEP_ARGS = {}
 for _c in CAMPAIGNS:
-    # The dataset's info file stands for its parquet: one job writes both (the synthetic build or the import), and
-    # each input is a lookup and a stat per job at planning.
-    _dataset_inputs = {"info": str(_c.data.root / "dataset.json"), "splits": _c.splits_file}
+    # The splits file stands for the whole dataset: the step that draws it reads the parquet and its info (one job
+    # writes both), and an imported dataset's splits come with its import. Each input is a lookup and a stat per job
+    # at planning, so a run lists only what is its own: splits, flowpic cache, pre-step.
+    _dataset_inputs = {"splits": _c.splits_file}
+    _dataset_option = f" --dataset-dir {shlex.quote(str(_c.data.root))}"
     for _key, _spec in _c.runs.items():
         if _key in RUNS:
             continue
         RUNS[_key] = _spec
+        # The job's arguments: the run's canonical parameters (exactly what its key is the hash of) and its dataset.
+        RUN_ARGS[_key] = shlex.quote(canonical_json(_spec.params)) + _dataset_option
         _inputs = {**_dataset_inputs, **_data_inputs(_c.method, _spec.params, _c.data)}
         _pre = _c.method.pre_step_params(_spec.params)
         if _pre is not None:
@@ -145,6 +151,7 @@ for _c in CAMPAIGNS:
         if _key in PRE_STEPS:
             continue
         PRE_STEPS[_key] = _params
+        PRE_STEP_ARGS[_key] = shlex.quote(canonical_json(_params)) + _dataset_option
         PRE_STEP_INPUTS[_key] = {**_dataset_inputs, **_data_inputs(_step, _params, _c.data)}
         PRE_STEP_GPUS[_key] = int(ON_CUDA and _step.uses_gpu)
 
@@ -185,10 +192,16 @@ RUN_RESOURCES = {key: get_method(spec.params["method"]).resources(spec.params) f
 PRE_STEP_RESOURCES = {key: get_method(params["method"]).resources(params) for key, params in PRE_STEPS.items()}
 run_inputs = job_lookup(RUN_INPUTS, "run_key")
 pre_step_inputs = job_lookup(PRE_STEP_INPUTS, "pretrain_key")
-run_json = job_lookup({key: canonical_json(spec.params) for key, spec in RUNS.items()}, "run_key")
-pre_step_json = job_lookup({key: canonical_json(params) for key, params in PRE_STEPS.items()}, "pretrain_key")
-RUN_GPU = job_value(RUN_GPUS, "run_key")
-PRE_STEP_GPU = job_value(PRE_STEP_GPUS, "pretrain_key")
+run_args = job_lookup(RUN_ARGS, "run_key")
+pre_step_args = job_lookup(PRE_STEP_ARGS, "pretrain_key")
+# A job's GPUs, as Snakemake's `gpu` resource, only where a job of the plan takes one: a resource left out costs
+# nothing per job, and counts as 0 for a scheduler.
+RUN_GPU = {"gpu": job_value(RUN_GPUS, "run_key")} if any(RUN_GPUS.values()) else {}
+PRE_STEP_GPU = {"gpu": job_value(PRE_STEP_GPUS, "pretrain_key")} if any(PRE_STEP_GPUS.values()) else {}
+# What every job of the plan shares, written into the command once rather than formatted per job: the AIM template
+# repo (the first run that needs it creates it, tcbench.tracking.aim_repo.ensure_template_repo) and the device.
+JOB_OPTIONS = (f"--aim-template {shlex.quote(str(AIM_TEMPLATE))} --device {shlex.quote(DEVICE)}"
+               .replace("{", "{{").replace("}", "}}"))
 run_memory_mb = job_lookup({key: r.memory_mb for key, r in RUN_RESOURCES.items()}, "run_key", per_attempt=True)
 run_minutes = job_lookup({key: r.minutes for key, r in RUN_RESOURCES.items()}, "run_key", per_attempt=True)
 pre_step_memory_mb = job_lookup({key: r.memory_mb for key, r in PRE_STEP_RESOURCES.items()}, "pretrain_key",
