@@ -28,8 +28,8 @@ rule train:
     benchmark:
         str(LOGS / "runs" / "{run_key}.benchmark.tsv")
     shell:
-        "tcbench run job {params.args} --run-dir $(dirname {output.marker}) " + JOB_OPTIONS +
-        " --threads {threads} > {log} 2>&1"
+        f"tcbench run job {{params.args}} --run-dir $(dirname {{output.marker}}) {JOB_OPTIONS} --threads {{threads}} "
+        "> {log} 2>&1"
 
 
 # A pre-step is a run of the pre-step's method: the same command, its own inputs, folder and log.
