@@ -6,6 +6,7 @@ one that holds, one that does not, one pending."""
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 
@@ -67,6 +68,39 @@ def test_the_reduced_paper_writes_every_table_and_its_findings(paper_dir):
     page = (paper_dir / "report.html").read_text()
     assert "synthetic stand-in" in page and f"generator version {GENERATOR_VERSION}, seed 12345" in page
     assert "reduced" in page
+
+
+def test_status_of_a_paper_config_counts_each_table_and_each_distinct_run_once(paper_dir):
+    """`tcbench campaign status` on the paper config (the full plan: the reduced runs done, the other seed pending):
+    one row per table and campaign, the skipped campaign with its import command, the plan's ETA; the JSON lists
+    each distinct run once, with the campaigns that select it."""
+    from click.testing import CliRunner
+
+    from tcbench.campaign.compose import complete_config
+    from tcbench.campaign.grid import campaign_runs
+    from tcbench.cli.main import cli
+
+    workdir = paper_dir.parent.parent
+    args = ["campaign", "status", "--configfile", str(workdir / "paper.yaml"), "--directory", str(workdir)]
+    listed = CliRunner().invoke(cli, [*args, "--json", "--all"])
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    planned = {spec.run_key: name for name, config in (("t3", TABLE3), ("t4", TABLE4))
+               for spec in campaign_runs(complete_config(json.loads(json.dumps(config))))}
+    assert sorted(r["run_key"] for r in rows) == sorted(planned)
+    assert all(r["campaigns"] == [planned[r["run_key"]]] for r in rows)
+    done = {r["run_key"] for r in rows if r["state"] == "done"}
+    assert done == {k for k in planned if (workdir / "results" / "runs" / k / "marker.json").exists()}
+    assert 0 < len(done) < len(planned)  # the reduced paper trained the first seed only
+    table = CliRunner().invoke(cli, args, env={"COLUMNS": "400"})
+    assert table.exit_code == 0, table.output
+    assert f"paper imc23: {len(planned)} distinct runs (done {len(done)}, running 0, failed 0, " in table.output
+    lines = table.output.splitlines()
+    for reference, campaign in (("imc23-table3", "t3"), ("imc23-table4", "t4")):
+        runs = sum(1 for name in planned.values() if name == campaign)
+        assert any(line.split()[:3] == [reference, campaign, str(runs)] for line in lines), table.output
+    assert "skipped campaign imc23-mirage19-minpkts10: " in table.output and "tcbench datasets import mirage19" in table.output
+    assert "ETA " in table.output
 
 
 def test_the_paper_page_renders_in_a_real_browser(paper_dir):

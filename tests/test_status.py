@@ -116,3 +116,18 @@ def test_records_of_finished_markers_are_released_only_without_a_live_snakemake(
     assert not done_record.exists() and partial_record.exists()
     assert not done_metadata.exists() and partial_metadata.exists()
     assert (incomplete / urlsafe_b64encode(outputs[1].encode()).decode()).exists()  # no marker: kept
+
+
+def test_the_eta_of_a_simclr_campaign_prices_its_pre_trainings_until_they_are_done(tmp_path):
+    """Pending pre-trainings (SimCLR's) are in the ETA at the cost model's price; a finished one drops out."""
+    config = complete_config({**json.loads(json.dumps(CONFIG)), "campaign_id": "simclr", "method": "simclr",
+                              "grid": {"split_index": [0], "contrastive_learning_seed": [1, 2], "finetune_seed": [1],
+                                       "flowpic_dim": [32], "projection_layer_dim": [30]}})
+    before = campaign_status(config, tmp_path)
+    assert len(before.pre_steps_left) == 2 and all(cost > 0 for cost in before.pre_steps_left.values())
+    runs_only = sum(before.costs.values())
+    assert before.eta_seconds() == pytest.approx(runs_only + sum(before.pre_steps_left.values()))
+    done = next(iter(before.pre_steps_left))
+    write_marker(tmp_path / "results" / "pretrain" / done / "marker.json", _marker(done))
+    after = campaign_status(config, tmp_path)
+    assert set(after.pre_steps_left) == set(before.pre_steps_left) - {done}

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes
+from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes, pre_steps
 from tcbench.campaign.reuse import marker_problem
 from tcbench.data.registry import get_dataset
+from tcbench.methods.registry import get_method
 from tcbench.tracking.marker import MarkerError, read_marker
 
 STATES = ("done", "running", "failed", "pending")
@@ -45,6 +46,8 @@ class CampaignStatus:
     #: Projected seconds of each run by key (tcbench.campaign.cost), and where the figures come from.
     costs: dict[str, float] = field(default_factory=dict)
     cost_source: str = ""
+    #: Projected seconds of each pre-step (SimCLR's pre-training) still to run, by key: part of the ETA.
+    pre_steps_left: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.counts = Counter(r.state for r in self.runs)
@@ -54,15 +57,16 @@ class CampaignStatus:
         return self.counts["done"] == len(self.runs)
 
     def eta_seconds(self) -> float | None:
-        """The cost model's seconds of the pending runs plus half those of the running ones, over the runs in flight
-        (at least one at a time): a pending dim-1500 run weighs what it costs, not what the mean run did. Without
-        costs, the mean duration of the finished runs x runs left."""
+        """The cost model's seconds of the pending runs and pre-steps plus half those of the running runs, over the
+        runs in flight (at least one at a time): a pending dim-1500 run weighs what it costs, not what the mean run
+        did. Without costs, the mean duration of the finished runs x runs left."""
         left = [r for r in self.runs if r.state in ("pending", "running")]
         if not left:
             return None
         parallel = max(1, self.counts["running"])
         if self.costs:
-            return sum(self.costs.get(r.run_key, 0.0) * (0.5 if r.state == "running" else 1.0) for r in left) / parallel
+            runs = sum(self.costs.get(r.run_key, 0.0) * (0.5 if r.state == "running" else 1.0) for r in left)
+            return (runs + sum(self.pre_steps_left.values())) / parallel
         seconds = [r.seconds for r in self.runs if r.seconds is not None]
         if not seconds:
             return None
@@ -151,15 +155,56 @@ def run_status(spec: RunSpec, results_dir: str, workdir: Path, locked: bool, tag
     return RunStatus(state="pending", **common)
 
 
-def campaign_status(config: dict[str, Any], workdir: Path = Path(".")) -> CampaignStatus:
-    """The state of every run of ``config`` (validated, defaults filled) for a Snakemake run in ``workdir``."""
+def campaign_status(config: dict[str, Any], workdir: Path = Path("."), model: Any = None,
+                    locked: bool | None = None) -> CampaignStatus:
+    """The state of every run of ``config`` (validated, defaults filled) for a Snakemake run in ``workdir``; the
+    cost model (tcbench.campaign.cost.load_model) and the lock state are read here unless given."""
     from tcbench.campaign.cost import load_model
 
     tag_names = [name for name, _ in grid_axes(config)]
-    locked = snakemake_running(workdir)
+    locked = snakemake_running(workdir) if locked is None else locked
     specs = campaign_runs(config)
     device = config["resources"]["device"]
-    model = load_model(workdir / config["results_dir"], device)
+    model = model or load_model(workdir / config["results_dir"], device)
+    steps_left = {key: model.run_seconds(params, device) for key, params in pre_steps(specs).items()
+                  if not (workdir / config["results_dir"] / get_method(params["method"]).results_kind / key
+                          / "marker.json").exists()}
     return CampaignStatus([run_status(spec, config["results_dir"], workdir, locked, tag_names) for spec in specs],
                           costs={spec.run_key: model.run_seconds(spec.params, device) for spec in specs},
-                          cost_source=model.source)
+                          cost_source=model.source, pre_steps_left=steps_left)
+
+
+@dataclass
+class PlanStatus:
+    """A paper plan's state: each campaign's, and every distinct run of the plan once (a run that several campaigns
+    select is one job), whose ETA is the plan's."""
+
+    campaigns: dict[str, CampaignStatus]
+    total: CampaignStatus
+    #: The campaigns of each distinct run, by key.
+    owners: dict[str, list[str]]
+
+    @property
+    def finished(self) -> bool:
+        return self.total.finished
+
+
+def plan_status(campaigns: list[dict[str, Any]], workdir: Path = Path(".")) -> PlanStatus:
+    """The state of every campaign of a plan (prepared configs sharing results_dir and device, as a paper config's
+    campaigns do), the cost model and the lock read once."""
+    from tcbench.campaign.cost import load_model
+
+    first = campaigns[0]
+    model = load_model(workdir / first["results_dir"], first["resources"]["device"])
+    locked = snakemake_running(workdir)
+    per = {c["campaign_id"]: campaign_status(c, workdir, model, locked) for c in campaigns}
+    runs: dict[str, RunStatus] = {}
+    owners: dict[str, list[str]] = {}
+    for cid, status in per.items():
+        for run in status.runs:
+            runs.setdefault(run.run_key, run)
+            owners.setdefault(run.run_key, []).append(cid)
+    costs = {key: cost for status in per.values() for key, cost in status.costs.items()}
+    steps_left = {key: cost for status in per.values() for key, cost in status.pre_steps_left.items()}
+    return PlanStatus(per, CampaignStatus(list(runs.values()), costs=costs, cost_source=model.source,
+                                          pre_steps_left=steps_left), owners)

@@ -226,14 +226,15 @@ def _plan_or_run_command(config: dict[str, Any], configfile: Path | None, dry_ru
 
 @campaign.command("status")
 @click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The campaign's config (the one given to snakemake --configfile) [default: config/config.yaml of "
-                   "the project].")
+              help="The campaign's config (the one given to snakemake --configfile), or a paper config "
+                   "(config/paper.yaml: every campaign of the plan) [default: config/config.yaml of the project].")
 @click.option("--directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="The campaign's project folder (Snakemake's -d / --directory; relative results_dir are resolved "
                    "there) [default: the current folder when it is a tcbench project, else the config's project, "
                    "else the project holding the Snakefile, as for snakemake and the campaign commands].")
 @click.option("--state", "states", multiple=True, type=click.Choice(["done", "running", "failed", "pending"]),
-              help="Only list runs in this state (repeatable) [default: every state but done].")
+              help="Only list runs in this state (repeatable) [default: every state but done; for a paper config "
+                   "running and failed, its pending runs being thousands].")
 @click.option("--all", "show_all", is_flag=True, help="List done runs too.")
 @click.option("--watch", is_flag=True, help="Refresh until every run is done (Ctrl-C to stop watching).")
 @click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
@@ -241,14 +242,17 @@ def _plan_or_run_command(config: dict[str, Any], configfile: Path | None, dry_ru
 def status(configfile: Path | None, directory: Path | None, states: tuple[str, ...], show_all: bool, watch: bool,
            interval: float, as_json: bool) -> None:
     """Every run of a campaign with its state (done, running, failed with its log, pending), its tags (the grid
-    values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs."""
+    values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs. With a
+    paper config: each published table's campaigns with their counts, the plan's distinct runs and its ETA, then
+    the distinct runs in the listed states with the campaigns that select them."""
     import contextlib
     import time
 
-    from tcbench.campaign.compose import complete_config
+    from tcbench.campaign.compose import SCHEMA, SNAKEFILE
     from tcbench.campaign.config import ConfigError
-    from tcbench.campaign.status import campaign_status
-    from tcbench.reporting.console import make_console, status_table
+    from tcbench.campaign.paper import is_paper_config, load_paper, single_plan
+    from tcbench.campaign.status import STATES, plan_status
+    from tcbench.reporting.console import make_console, plan_status_tables, status_table
 
     raw = _load_configfile(configfile) or {}
     directory = _project(directory, configfile, raw).folder
@@ -257,27 +261,40 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
         if not configfile.is_file():
             fail(f"--configfile: no {configfile}; give the campaign's config (the one given to snakemake --configfile)")
         raw = _load_configfile(configfile)
+    paper = is_paper_config(raw)
     try:
         with contextlib.chdir(directory):
-            config = complete_config(raw)
+            plan = (load_paper(raw, SCHEMA, [directory, configfile.resolve().parent.parent, SNAKEFILE.parent]) if paper
+                    else single_plan(raw, SCHEMA))
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         fail(exc)
-    shown = set(states) or ({"done", "running", "failed", "pending"} if show_all else {"running", "failed", "pending"})
+    shown = set(states) or (set(STATES) if show_all else {"running", "failed"} if paper else set(STATES) - {"done"})
+
+    def render(current: Any) -> Any:
+        if paper:
+            return plan_status_tables(plan, current, shown)
+        campaign_id = plan.campaigns[0]["campaign_id"]
+        return status_table(campaign_id, current.campaigns[campaign_id], shown)
+
     if as_json:
-        for run in campaign_status(config, directory).runs:
+        current = plan_status(plan.campaigns, directory)
+        runs = current.total.runs if paper else current.campaigns[plan.campaigns[0]["campaign_id"]].runs
+        for run in runs:
             if run.state in shown:
-                click.echo(json.dumps({**dataclasses.asdict(run), "log": str(run.log)}, default=str))
+                record = {**dataclasses.asdict(run), "log": str(run.log)}
+                click.echo(json.dumps({**record, "campaigns": current.owners[run.run_key]} if paper else record,
+                                      default=str))
         return
     console = make_console()
     if not watch:
-        console.print(status_table(config["campaign_id"], campaign_status(config, directory), shown))
+        console.print(render(plan_status(plan.campaigns, directory)))
         return
     from rich.live import Live
 
     with Live(console=console, auto_refresh=False) as live:
         while True:
-            current = campaign_status(config, directory)
-            live.update(status_table(config["campaign_id"], current, shown), refresh=True)
+            current = plan_status(plan.campaigns, directory)
+            live.update(render(current), refresh=True)
             if current.finished:
                 break
             time.sleep(interval)

@@ -18,8 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
+
+from tcbench.campaign.status import STATES
 
 STAT_NAMES = frozenset({"count", "mean", "std", "ci95"})
 
@@ -183,7 +186,7 @@ def print_value_counts(columns: dict[str, list[Any]], title: str) -> None:
     make_console().print(table)
 
 
-_STATE_STYLE = {"done": "green", "running": "cyan", "failed": "bold red", "pending": "dim"}
+_STATE_STYLE = dict(zip(STATES, ("green", "cyan", "bold red", "dim")))
 
 
 def status_table(campaign_id: str, status: Any, shown: set[str]) -> Table:
@@ -191,17 +194,59 @@ def status_table(campaign_id: str, status: Any, shown: set[str]) -> Table:
     the SLURM job id of a running one; the caption counts every state and gives the ETA."""
     runs = [r for r in status.runs if r.state in shown]
     tag_names = list(status.runs[0].tags) if status.runs else []
-    counts = ", ".join(f"{state} {status.counts[state]}" for state in ("done", "running", "failed", "pending"))
-    eta = status.eta_seconds()
-    table = Table(title=f"campaign {campaign_id}: {len(status.runs)} runs ({counts})",
-                  caption=(f"ETA {format_duration(eta)}" + (f" (cost model: {status.cost_source})" if getattr(status, "cost_source", "") else "")
-                           if eta is not None else None), box=box.SIMPLE_HEAD)
+    table = Table(title=f"campaign {campaign_id}: {len(status.runs)} runs ({_counts(status)})",
+                  caption=_eta_caption(status), box=box.SIMPLE_HEAD)
     for column in ("#", "state", "run_key", *tag_names, "log / job"):
         table.add_column(column)
     for run in runs:
-        note = str(run.log) if run.state == "failed" else (f"job {run.external_jobid}" if run.external_jobid else "")
-        if run.detail:
-            note = f"{note} ({run.detail})"
         table.add_row(str(run.campaign_exp_idx), f"[{_STATE_STYLE[run.state]}]{run.state}[/]", run.run_key,
-                      *(str(run.tags[name]) for name in tag_names), note)
+                      *(str(run.tags[name]) for name in tag_names), _run_note(run))
     return table
+
+
+def _run_note(run: Any) -> str:
+    """The log of a failed run, the SLURM job of a running one, and what the state rests on."""
+    note = str(run.log) if run.state == "failed" else (f"job {run.external_jobid}" if run.external_jobid else "")
+    return f"{note} ({run.detail})" if run.detail else note
+
+
+def _counts(status: Any) -> str:
+    return ", ".join(f"{state} {status.counts[state]}" for state in STATES)
+
+
+def _eta_caption(status: Any) -> str | None:
+    eta = status.eta_seconds()
+    if eta is None:
+        return None
+    return f"ETA {format_duration(eta)}" + (f" (cost model: {status.cost_source})" if status.cost_source else "")
+
+
+def plan_status_tables(plan: Any, status: Any, shown: set[str]) -> Group:
+    """A paper plan's state (tcbench.campaign.status.plan_status): one row per published table and campaign with
+    its counts (skipped campaigns with why), the distinct runs and the plan's ETA; then one row per distinct run in
+    a ``shown`` state, with the campaigns that select it and its grid values."""
+    summary = Table(title=f"paper {plan.name}: {len(status.total.runs)} distinct runs ({_counts(status.total)})",
+                    caption=_eta_caption(status.total), box=box.SIMPLE_HEAD)
+    for column in ("table", "campaign", "runs", *STATES, "note"):
+        summary.add_column(column, justify="right" if column in ("runs", *STATES) else "left")
+    skipped = {s.campaign_id: s.reason for s in plan.skipped}
+    for table_name, ids in plan.tables.items():
+        for cid in ids:
+            if cid in skipped:
+                summary.add_row(table_name, cid, "-", *("-" for _ in STATES), "skipped (below)")
+                continue
+            campaign = status.campaigns[cid]
+            summary.add_row(table_name, cid, str(len(campaign.runs)),
+                            *(str(campaign.counts[state]) for state in STATES), "")
+    notes = [Text(f"skipped campaign {cid}: {reason}") for cid, reason in skipped.items()]
+    runs = [r for r in status.total.runs if r.state in shown]
+    if not runs:
+        return Group(summary, *notes)
+    listing = Table(title=f"{len(runs)} runs {' or '.join(sorted(shown))}", box=box.SIMPLE_HEAD)
+    for column in ("state", "run_key", "campaigns", "grid values", "log / job"):
+        listing.add_column(column)
+    for run in runs:
+        listing.add_row(f"[{_STATE_STYLE[run.state]}]{run.state}[/]", run.run_key, ", ".join(status.owners[run.run_key]),
+                        " ".join(f"{k}={v}" for k, v in run.tags.items()), _run_note(run))
+    return Group(summary, *notes, listing)
+
