@@ -182,11 +182,11 @@ else:
 # command: three times per job in a dry run; snakemake/jobs.py format_wildcards), so each name costs time per job: the
 # ~230 names of the planning (imports, helpers, loop variables, a function per rule) are dropped here (100 names
 # cost 0.3-0.9 s in a 2 186-job paper dry run on the 2-core VM). The input, params and resource functions of the jobs
-# hold their tables in their closures (job_lookup in workflow/rules/common.smk); only the names that the manifest
-# step's `run:` block and onsuccess read stay, with the options that the train command adds (Snakemake evaluates
-# a rule's shell expression again when the job runs). A new job-time function or shell expression that reads a
+# hold their tables in their closures (job_lookup in workflow/rules/common.smk); only the names that onsuccess reads
+# stay, with the options that the train command adds (Snakemake evaluates a rule's shell expression again when the
+# job runs). A new job-time function or shell expression that reads a
 # global of this workflow must add that name here (else: NameError when the job is planned or run).
-_JOB_TIME_NAMES = {"CAMPAIGNS", "CAMPAIGN_RECORDS", "write_manifest", "print_campaign_summary", "JOB_OPTIONS"}
+_JOB_TIME_NAMES = {"CAMPAIGNS", "print_campaign_summary", "JOB_OPTIONS"}
 for _name in [n for n in globals() if n not in _SNAKEMAKE_NAMES and n not in _JOB_TIME_NAMES]:
     del globals()[_name]
 del _name

@@ -10,7 +10,6 @@ written before the record existed are read through their merge report or runsinf
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -50,11 +49,6 @@ def manifest(config: Mapping[str, Any], run_keys: Sequence[str], code: Mapping[s
     if code:
         settings["code"] = dict(sorted(code.items()))
     return {"campaign_id": config["campaign_id"], "settings": settings, "run_keys": sorted(run_keys)}
-
-
-def digest(record: Mapping[str, Any]) -> str:
-    """A short fingerprint of a record (the workflow rewrites campaign.json when it changes)."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def write_manifest(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:

@@ -384,6 +384,24 @@ def aim_template(path: Path) -> None:
     click.echo(f"AIM template repo ready at {ensure_template_repo(path)}")
 
 
+@campaign.command("write-manifest")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The campaign folder's campaign.json.")
+@click.argument("record_json")
+def write_manifest_command(output: Path, record_json: str) -> None:
+    """Write RECORD_JSON (the campaign id, its settings and run keys, as the workflow plans them) to the campaign
+    folder's manifest, atomically: the first step of a campaign, which later plans check the folder against."""
+    from tcbench.campaign.folder import write_manifest
+
+    try:
+        record = json.loads(record_json)
+    except json.JSONDecodeError as exc:
+        fail(f"RECORD_JSON: not JSON ({exc})")
+    if not isinstance(record, dict) or not {"campaign_id", "run_keys"} <= set(record):
+        fail("RECORD_JSON: a JSON object with campaign_id, settings and run_keys")
+    click.echo(f"wrote {write_manifest(output, record)}")
+
+
 def _run_tags(marker: dict[str, Any]) -> list[str]:
     """The AIM tags of a finished run (method, dataset, grid values), from its marker's parameters."""
     from tcbench.methods import get_method

@@ -21,8 +21,7 @@ try:
 except ImportError:  # a Snakemake without it: per_job (below) only sets an attribute nothing reads
     _PARAMS_ATTR = "_overwrite_params"
 
-from tcbench.campaign.folder import (MANIFEST, CampaignFolderError, check_campaign_folder, digest, lasting_settings,
-                                     manifest, write_manifest)
+from tcbench.campaign.folder import MANIFEST, CampaignFolderError, check_campaign_folder, lasting_settings, manifest
 from tcbench.campaign.grid import campaign_code, campaign_method, campaign_runs, method_settings, pre_steps
 from tcbench.campaign.jobs import use_running_python
 from tcbench.campaign.reuse import inspect_finished
@@ -107,7 +106,6 @@ def plan_campaign(cfg, index):
 
 
 CAMPAIGNS = [plan_campaign(cfg, i) for i, cfg in enumerate(PLAN.campaigns)]
-CAMPAIGN_RECORDS = {c.manifest: c.record for c in CAMPAIGNS}
 
 
 wildcard_constraints:

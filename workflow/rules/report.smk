@@ -11,12 +11,15 @@ for _c in CAMPAIGNS:
         output:
             _c.manifest,
         params:
-            digest=digest(_c.record),
+            # The record itself: a change (another grid, other settings) reruns this step and those after it.
+            record=json.dumps(_c.record, sort_keys=True, default=str),
         localrule: True
+        conda:
+            "../envs/tcbench.yaml"
         log:
             str(_c.logs / "manifest.log"),
-        run:
-            write_manifest(output[0], CAMPAIGN_RECORDS[output[0]])
+        shell:
+            "tcbench campaign write-manifest --output {output:q} {params.record:q} > {log} 2>&1"
 
     rule:
         name:
