@@ -109,12 +109,19 @@ def test_records_of_finished_markers_are_released_only_without_a_live_snakemake(
     partial_metadata = metadata / urlsafe_b64encode(outputs[3].encode()).decode()
     for record in (done_metadata, partial_metadata):
         record.write_text('{"shellcmd": "an older job command"}')
-    assert release_finished_records(outputs, tmp_path) == [] and done_record.exists()  # locked: a live run
+    # A finished pre-training: its marker has its method's own shape (SimCLR's pre-training is not a tracked run).
+    pretrain = "results/pretrain/0123456789abcdef/marker.json"
+    write_marker(tmp_path / pretrain, {"marker_version": 1, "kind": "simclr-pretrain",
+                                       "pretrain_key": "0123456789abcdef"})
+    pretrain_metadata = metadata / urlsafe_b64encode(pretrain.encode()).decode()
+    pretrain_metadata.write_text('{"shellcmd": "an older job command"}')
+    markers = {**dict.fromkeys(outputs, True), pretrain: False}
+    assert release_finished_records(markers, tmp_path) == [] and done_record.exists()  # locked: a live run
     for lock in (tmp_path / ".snakemake" / "locks").iterdir():
         lock.unlink()
-    assert release_finished_records(outputs, tmp_path) == [outputs[0]]
+    assert release_finished_records(markers, tmp_path) == [outputs[0], pretrain]
     assert not done_record.exists() and partial_record.exists()
-    assert not done_metadata.exists() and partial_metadata.exists()
+    assert not done_metadata.exists() and partial_metadata.exists() and not pretrain_metadata.exists()
     assert (incomplete / urlsafe_b64encode(outputs[1].encode()).decode()).exists()  # no marker: kept
 
 

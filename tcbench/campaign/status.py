@@ -16,6 +16,7 @@ from base64 import urlsafe_b64encode
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes, pre_steps
@@ -91,7 +92,7 @@ def _incomplete_record(workdir: Path, output: str) -> dict[str, Any] | None:
         return {}
 
 
-def release_finished_records(outputs: list[str], workdir: Path = Path(".")) -> list[str]:
+def release_finished_records(markers: Mapping[str, bool], workdir: Path = Path(".")) -> list[str]:
     """Drop Snakemake's records of markers that are complete; returns the outputs whose records were released.
 
     A marker is written last and atomically, and its folder is named by the run's key (every parameter that
@@ -101,6 +102,9 @@ def release_finished_records(outputs: list[str], workdir: Path = Path(".")) -> l
     - its "metadata" record: the job's shell command, params and inputs, which Snakemake compares to decide on
       reruns; a changed job command (a tcbench upgrade) or anything else that is not in the key would retrain a
       finished run that the key says is still valid.
+    ``markers`` maps each marker path to whether its method tracks its runs (``Method.tracked``): a run marker is
+    validated as such; an untracked pre-step's (SimCLR's pre-training) has a shape of its own and only needs to parse,
+    as when planning checks it (tcbench.campaign.reuse.inspect_finished).
     Only done while no Snakemake process holds the directory (a live one owns its records).
     """
     root = workdir / ".snakemake"
@@ -109,13 +113,13 @@ def release_finished_records(outputs: list[str], workdir: Path = Path(".")) -> l
     recorded = {kind: {e.name for e in (root / kind).iterdir()} for kind in ("incomplete", "metadata")
                 if (root / kind).is_dir()}  # one listing each, not a stat per run
     released = []
-    for output in outputs:
+    for output, tracked in markers.items():
         records = [_record_path(workdir, output, kind) for kind in recorded]
         present = [r for r in records if r.name in recorded[r.parent.name]]
         if not present:
             continue
         try:
-            read_marker(workdir / output)
+            read_marker(workdir / output, validate=tracked)
         except MarkerError:
             continue
         for record in present:

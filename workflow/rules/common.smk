@@ -250,17 +250,14 @@ for _c in CAMPAIGNS:
         print(_said)
 
 
-def marker_paths():
-    """Markers of every run of the plan (the single campaign's in grid order)."""
-    return [str(RESULTS / "runs" / key / "marker.json") for key in RUNS]
-
-
-PRE_STEP_MARKERS = [str(RESULTS / PRE_STEP_KIND / key / "marker.json") for key in PRE_STEPS]
-
 # A finished run is identified by its folder (its key), whatever Snakemake recorded about the job that made it:
-# release Snakemake's records of finished markers, so neither --rerun-incomplete (a kill right after the marker was
-# written) nor a changed job command or label (a code upgrade, another campaign's experiment name) retrains it.
-release_finished_records(marker_paths() + PRE_STEP_MARKERS)
+# release Snakemake's records of finished markers, runs' and pre-steps' (each checked as its method writes it), so
+# neither --rerun-incomplete (a kill right after the marker was written) nor a changed job command or label (a code
+# upgrade, another campaign's experiment name) retrains it.
+release_finished_records({str(RESULTS / kind / key / "marker.json"): get_method(params["method"]).tracked
+                          for kind, table in (("runs", {k: spec.params for k, spec in RUNS.items()}),
+                                              (PRE_STEP_KIND, PRE_STEPS))
+                          for key, params in table.items()})
 
 
 # A finished run is reused only when it is complete, and never silently when other code made it
