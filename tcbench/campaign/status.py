@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from base64 import urlsafe_b64encode
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes, pre_steps
