@@ -330,6 +330,21 @@ def test_simclr_campaign_pretrains_once_and_finetunes_each_seed(tmp_path):
     assert (summary[("acc", "count")] == 2).all()
     assert (results / "campaigns" / "tiny-simclr" / "plots" / "confusion_test-human_flowpic_dim_32.png").exists()
 
+    # An upgrade that changes the jobs' command (Snakemake's records say an older one made them) retrains nothing:
+    # neither the finetunes nor the pre-training, whose marker is not a run marker.
+    import json
+    from base64 import urlsafe_b64encode
+
+    for marker_path in (pretraining, *markers):
+        output = str(marker_path.relative_to(tmp_path))
+        record = {"rule": "pretrain" if marker_path == pretraining else "train", "code": "tcbench run job {params.run:q}",
+                  "params": ["'{}'"], "record_format_version": 6, "input": [], "incomplete": False}
+        (tmp_path / ".snakemake" / "metadata" / urlsafe_b64encode(output.encode()).decode()).write_text(json.dumps(record))
+    again = snakemake(tmp_path, "-n", configfile=config)
+    assert again.returncode == 0, again.stderr[-3000:]
+    jobs = planned_jobs(again.stdout + again.stderr)
+    assert jobs.get("pretrain", 0) == 0 and jobs.get("train", 0) == 0, jobs
+
 
 @pytest.mark.slow  # 24 s; the import in test_import_ucdavis.py, "must be imported first" in
 # test_other_datasets_must_be_imported_and_valid and test_config_errors.py
