@@ -184,8 +184,8 @@ else:
 # cost 0.3-0.9 s in a 2 186-job paper dry run on the 2-core VM). The input, params and resource functions of the jobs
 # hold their tables in their closures (job_lookup in workflow/rules/common.smk); only the names that onsuccess reads
 # stay, with the options that the train command adds (Snakemake evaluates a rule's shell expression again when the
-# job runs). A new job-time function or shell expression that reads a
-# global of this workflow must add that name here (else: NameError when the job is planned or run).
+# job runs). A new job-time function or shell expression that reads a global of this workflow must add that name
+# here (else: NameError when the job is planned or run).
 _JOB_TIME_NAMES = {"CAMPAIGNS", "print_campaign_summary", "JOB_OPTIONS"}
 for _name in [n for n in globals() if n not in _SNAKEMAKE_NAMES and n not in _JOB_TIME_NAMES]:
     del globals()[_name]

@@ -397,7 +397,7 @@ def write_manifest_command(output: Path, record_json: str) -> None:
         record = json.loads(record_json)
     except json.JSONDecodeError as exc:
         fail(f"RECORD_JSON: not JSON ({exc})")
-    if not isinstance(record, dict) or not {"campaign_id", "run_keys"} <= set(record):
+    if not isinstance(record, dict) or not {"campaign_id", "settings", "run_keys"} <= set(record):
         fail("RECORD_JSON: a JSON object with campaign_id, settings and run_keys")
     click.echo(f"wrote {write_manifest(output, record)}")
 

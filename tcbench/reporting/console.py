@@ -249,4 +249,3 @@ def plan_status_tables(plan: Any, status: Any, shown: set[str]) -> Group:
         listing.add_row(f"[{_STATE_STYLE[run.state]}]{run.state}[/]", run.run_key, ", ".join(status.owners[run.run_key]),
                         " ".join(f"{k}={v}" for k, v in run.tags.items()), _run_note(run))
     return Group(summary, *notes, listing)
-
