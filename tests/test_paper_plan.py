@@ -82,6 +82,21 @@ def test_paper_dry_run_lists_tables_total_and_projection(tmp_path):
     assert "skipped: imc23-mirage19-minpkts10" in result.output
 
 
+def test_the_readme_shows_what_the_paper_dry_run_prints_in_a_new_project(tmp_path):
+    """The README's sample of the paper dry run (a project without runs: the shipped cost defaults) is the output of
+    the command, line for line up to the skipped campaigns: a change of the plan or of the defaults shows here."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```\ntable           distinct runs")
+    sample = readme[start + 4:readme.index("```", start + 4)].splitlines()
+    shown = [line for line in sample if not line.startswith("skipped: ")]
+    result = CliRunner().invoke(cli, ["campaign", "paper", "--dry-run", "--cores", "2", "--configfile", str(PAPER),
+                                      "--directory", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    first = lines.index(shown[0])
+    assert lines[first:first + len(shown)] == shown
+
+
 # ------------------------------------------------------------------------------------------------- the cost model
 def test_makespan_respects_cores_threads_and_pre_steps():
     jobs = [Job("pre", 10.0), *(Job(f"ft{i}", 2.0, after=("pre",)) for i in range(4)), Job("other", 10.0)]
