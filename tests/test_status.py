@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from base64 import urlsafe_b64encode
 from pathlib import Path
 
@@ -39,15 +40,30 @@ def _layout(workdir: Path, locked: bool) -> list[str]:
     write_marker(workdir / "results" / "runs" / keys[0] / "marker.json", _marker(keys[0]))
     incomplete = workdir / ".snakemake" / "incomplete"
     incomplete.mkdir(parents=True)
+    if locked:  # the live Snakemake took the folder, then submitted run 2
+        (workdir / ".snakemake" / "locks").mkdir()
+        lock = workdir / ".snakemake" / "locks" / "0.input.lock"
+        lock.write_text("")
+        os.utime(lock, (lock.stat().st_mtime - 60, lock.stat().st_mtime - 60))
     output = f"results/runs/{keys[1]}/marker.json"
     (incomplete / urlsafe_b64encode(output.encode()).decode()).write_text(json.dumps({"external_jobid": "4242"}))
     log = workdir / "results" / "logs" / "runs" / f"{keys[2]}.log"
     log.parent.mkdir(parents=True)
     log.write_text("Traceback ...\nValueError: boom\n")
-    if locked:
-        (workdir / ".snakemake" / "locks").mkdir()
-        (workdir / ".snakemake" / "locks" / "0.input.lock").write_text("")
     return keys
+
+
+def test_a_record_older_than_the_live_snakemake_is_an_interrupted_run(tmp_path):
+    """A run whose incomplete record was left by an earlier Snakemake (killed; its record predates the lock of the
+    one running now) is not running: it is failed (interrupted), and does not count as a job in flight for the ETA."""
+    keys = _layout(tmp_path, locked=True)
+    record = tmp_path / ".snakemake" / "incomplete" / urlsafe_b64encode(f"results/runs/{keys[1]}/marker.json".encode()).decode()
+    lock = tmp_path / ".snakemake" / "locks" / "0.input.lock"
+    os.utime(record, (lock.stat().st_mtime - 60, lock.stat().st_mtime - 60))
+    config = complete_config(json.loads(json.dumps(CONFIG)))
+    status = campaign_status(config, tmp_path)
+    states = {r.run_key: (r.state, r.detail) for r in status.runs}
+    assert states[keys[1]] == ("failed", "interrupted") and status.counts["running"] == 0
 
 
 def test_states_from_markers_records_locks_and_logs(tmp_path):

@@ -4,7 +4,8 @@ watched while it runs locally or on SLURM (`tcbench campaign status`).
 A run is
 - ``done`` when its marker is complete (the marker is written last, atomically);
 - ``running`` when Snakemake has marked its output incomplete (done at job start locally, at submission on
-  SLURM, with the SLURM job id) and a Snakemake process holds the working directory's lock;
+  SLURM, with the SLURM job id) since the Snakemake process that holds the working directory's lock took it (an
+  older record was left by a killed process: that run is failed, interrupted);
 - ``failed`` when it has a log but no marker and is not running (the job failed or was interrupted): the log says why;
 - ``pending`` otherwise.
 """
@@ -130,13 +131,24 @@ def release_finished_records(markers: Mapping[str, bool], workdir: Path = Path("
 
 def snakemake_running(workdir: Path) -> bool:
     """A Snakemake process holds the working directory (its lock files exist while it runs)."""
+    return lock_time(workdir) is not None
+
+
+def lock_time(workdir: Path) -> float | None:
+    """When the Snakemake process that holds the working directory took it (the mtime of its first lock file), or
+    None when none holds it. A job's "incomplete" record older than that was left by an earlier process that was
+    killed: that job is not running (the current process trains it again if it needs it)."""
     locks = workdir / ".snakemake" / "locks"
-    return locks.is_dir() and any(locks.iterdir())
+    if not locks.is_dir():
+        return None
+    times = [entry.stat().st_mtime for entry in locks.iterdir()]
+    return min(times) if times else None
 
 
-def run_status(spec: RunSpec, results_dir: str, workdir: Path, locked: bool, tag_names: list[str]) -> RunStatus:
+def run_status(spec: RunSpec, results_dir: str, workdir: Path, since: float | None, tag_names: list[str]) -> RunStatus:
     """The state of one run. ``results_dir`` is the config's value: Snakemake keys its records by the output path
-    built from it (relative to ``workdir``, the directory Snakemake runs in)."""
+    built from it (relative to ``workdir``, the directory Snakemake runs in); ``since`` is when the live Snakemake
+    took the directory (:func:`lock_time`), None when none holds it."""
     output = str(Path(results_dir) / "runs" / spec.run_key / "marker.json")  # as the Snakefile builds it
     marker_path = workdir / output
     log = workdir / Path(results_dir) / "logs" / "runs" / f"{spec.run_key}.log"
@@ -152,7 +164,7 @@ def run_status(spec: RunSpec, results_dir: str, workdir: Path, locked: bool, tag
             return RunStatus(state="failed", detail=f"incomplete: {problem}", **common)
         return RunStatus(state="done", seconds=float(marker["durations"].get("total", 0.0)), **common)
     record = _incomplete_record(workdir, output)
-    if record is not None and locked:
+    if record is not None and since is not None and _record_path(workdir, output).stat().st_mtime >= since:
         return RunStatus(state="running", external_jobid=record.get("external_jobid"), **common)
     if record is not None or log.exists():
         return RunStatus(state="failed", detail="interrupted" if record is not None else "", **common)
@@ -160,20 +172,20 @@ def run_status(spec: RunSpec, results_dir: str, workdir: Path, locked: bool, tag
 
 
 def campaign_status(config: dict[str, Any], workdir: Path = Path("."), model: Any = None,
-                    locked: bool | None = None) -> CampaignStatus:
+                    since: float | None = None) -> CampaignStatus:
     """The state of every run of ``config`` (validated, defaults filled) for a Snakemake run in ``workdir``; the
-    cost model (tcbench.campaign.cost.load_model) and the lock state are read here unless given."""
+    cost model (tcbench.campaign.cost.load_model) and the lock time are read here unless given."""
     from tcbench.campaign.cost import load_model
 
     tag_names = [name for name, _ in grid_axes(config)]
-    locked = snakemake_running(workdir) if locked is None else locked
+    since = lock_time(workdir) if since is None else since
     specs = campaign_runs(config)
     device = config["resources"]["device"]
     model = model or load_model(workdir / config["results_dir"], device)
     steps_left = {key: model.run_seconds(params, device) for key, params in pre_steps(specs).items()
                   if not (workdir / config["results_dir"] / get_method(params["method"]).results_kind / key
                           / "marker.json").exists()}
-    return CampaignStatus([run_status(spec, config["results_dir"], workdir, locked, tag_names) for spec in specs],
+    return CampaignStatus([run_status(spec, config["results_dir"], workdir, since, tag_names) for spec in specs],
                           costs={spec.run_key: model.run_seconds(spec.params, device) for spec in specs},
                           cost_source=model.source, pre_steps_left=steps_left)
 
@@ -200,8 +212,8 @@ def plan_status(campaigns: list[dict[str, Any]], workdir: Path = Path(".")) -> P
 
     first = campaigns[0]
     model = load_model(workdir / first["results_dir"], first["resources"]["device"])
-    locked = snakemake_running(workdir)
-    per = {c["campaign_id"]: campaign_status(c, workdir, model, locked) for c in campaigns}
+    since = lock_time(workdir)
+    per = {c["campaign_id"]: campaign_status(c, workdir, model, since) for c in campaigns}
     runs: dict[str, RunStatus] = {}
     owners: dict[str, list[str]] = {}
     for cid, status in per.items():
