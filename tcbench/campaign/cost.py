@@ -107,6 +107,7 @@ class FinishedRun:
     method: str
     features: dict[str, str]
     seconds: float
+    end_time: float | None = None  # when its marker was written (epoch seconds): measuring a window of a campaign
 
 
 def _job_seconds(marker: Mapping[str, Any], benchmark: Path, job_start: float) -> float | None:
@@ -149,7 +150,8 @@ def finished_runs(results_dir: Path, job_start: float | None = None) -> list[Fin
             except (KeyError, TypeError, ValueError):
                 continue
             if seconds is not None and seconds > 0:
-                out.append(FinishedRun(method.name, features, seconds))
+                end = marker.get("end_time")
+                out.append(FinishedRun(method.name, features, seconds, float(end) if isinstance(end, (int, float)) else None))
     return out
 
 
