@@ -91,8 +91,9 @@ def _where_options() -> list[click.Option]:
                           "must equal the key."),
         click.Option(["--results-dir"], type=path, default=Path("results"), show_default=True,
                      help="Results root used when --run-dir is not given."),
-        click.Option(["--aim-template"], type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-                     help="Empty AIM repo to copy instead of creating one (saves ~2 s of AIM migrations per run)."),
+        click.Option(["--aim-template"], type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Empty AIM repo to copy instead of creating one (saves ~2 s of AIM migrations per run; made "
+                          "there by the first run that needs it)."),
     ]
 
 
