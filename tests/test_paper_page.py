@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -68,6 +69,18 @@ def test_the_reduced_paper_writes_every_table_and_its_findings(paper_dir):
     page = (paper_dir / "report.html").read_text()
     assert "synthetic stand-in" in page and f"generator version {GENERATOR_VERSION}, seed 12345" in page
     assert "reduced" in page
+
+
+def test_every_campaign_folder_is_written_before_any_run_starts(paper_dir):
+    """The page reads a campaign's progress from its campaign.json: in a paper, runs shared with another campaign
+    must not finish while the folder of a campaign that selects them is still missing (it would show "not run
+    yet")."""
+    log = max((paper_dir.parent.parent / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+    started = re.findall(r"^(?:local)?rule (\w+):", log.read_text(), re.M)
+    manifests = [i for i, rule in enumerate(started) if rule.startswith("campaign_manifest")]
+    runs = [i for i, rule in enumerate(started) if rule in ("train", "pretrain")]
+    assert len(manifests) == 2 and runs, started
+    assert max(manifests) < min(runs), started
 
 
 def test_status_of_a_paper_config_counts_each_table_and_each_distinct_run_once(paper_dir):

@@ -150,7 +150,20 @@ def test_the_eta_of_a_simclr_campaign_prices_its_pre_trainings_until_they_are_do
     assert len(before.pre_steps_left) == 2 and all(cost > 0 for cost in before.pre_steps_left.values())
     runs_only = sum(before.costs.values())
     assert before.eta_seconds() == pytest.approx(runs_only + sum(before.pre_steps_left.values()))
-    done = next(iter(before.pre_steps_left))
+    done, training = list(before.pre_steps_left)
+    # One pre-training in flight (the live Snakemake's record of its marker, no older than its lock) and no run: the
+    # ETA is that job's half plus the rest, over one job in flight.
+    for folder in ("locks", "incomplete"):
+        (tmp_path / ".snakemake" / folder).mkdir(parents=True, exist_ok=True)
+    (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text("")
+    record = urlsafe_b64encode(f"results/pretrain/{training}/marker.json".encode()).decode()
+    (tmp_path / ".snakemake" / "incomplete" / record).write_text("{}")
     write_marker(tmp_path / "results" / "pretrain" / done / "marker.json", _marker(done))
     after = campaign_status(config, tmp_path)
-    assert set(after.pre_steps_left) == set(before.pre_steps_left) - {done}
+    assert set(after.pre_steps_left) == {training} and after.pre_steps_running == {training}
+    assert after.eta_seconds() == pytest.approx(runs_only + before.pre_steps_left[training] / 2)
+    # A run in flight beside it: two jobs in flight share the work left.
+    run = next(iter(after.costs))
+    (tmp_path / ".snakemake" / "incomplete" / urlsafe_b64encode(f"results/runs/{run}/marker.json".encode()).decode()).write_text("{}")
+    both = campaign_status(config, tmp_path)
+    assert both.eta_seconds() == pytest.approx((runs_only - both.costs[run] / 2 + before.pre_steps_left[training] / 2) / 2)

@@ -193,6 +193,11 @@ class Job:
     gpus: int = 0
     after: tuple[str, ...] = ()
 
+    @property
+    def key(self) -> str:
+        """The run key of a run or pre-step job (names are ``run:<key>`` and ``pre:<key>``)."""
+        return self.name.split(":", 1)[1]
+
 
 def makespan(jobs: Sequence[Job], cores: int, gpus: int = 0, overhead: float | None = None) -> float:
     """Wall seconds of ``jobs`` on ``cores`` cores and ``gpus`` GPUs: list scheduling, the job with the longest path to
@@ -269,26 +274,41 @@ def _reverse_topological(by_name: Mapping[str, Job], children: Mapping[str, list
 
 
 def run_jobs(runs: Iterable[tuple[str, Mapping[str, Any]]], model: CostModel, device: str, threads: int = 1,
-             gpu_jobs: bool = False) -> list[Job]:
-    """The jobs of ``runs`` ((run key, params), each distinct run once) and of the pre-steps they need."""
+             gpu_jobs: bool = False, results: Path | None = None) -> list[Job]:
+    """The jobs of ``runs`` ((run key, params), each distinct run once) and of the pre-steps they need. With
+    ``results`` (the results folder), only the jobs left to do: a run or pre-step whose marker is there is left out,
+    and so is the wait on it."""
     from tcbench.methods.registry import get_method
     from tcbench.runs.identity import run_key
 
+    def finished(key: str, params: Mapping[str, Any]) -> bool:
+        return results is not None and marker_path(results, key, params).exists()
+
     jobs: dict[str, Job] = {}
     for key, params in runs:
+        if f"run:{key}" in jobs or finished(key, params):
+            continue
         method = get_method(params["method"])
         after: tuple[str, ...] = ()
         pre = method.pre_step_params(params)
         if pre is not None:
             pre_key = run_key(pre)
-            after = (f"pre:{pre_key}",)
-            if after[0] not in jobs:
+            name = f"pre:{pre_key}"
+            if name not in jobs and not finished(pre_key, pre):
                 gpu = int(gpu_jobs and method.pre_step is not None and method.pre_step.uses_gpu)
-                jobs[after[0]] = Job(after[0], model.run_seconds(pre, device), threads, gpu)
-        if f"run:{key}" not in jobs:
-            jobs[f"run:{key}"] = Job(f"run:{key}", model.run_seconds(params, device), threads,
-                                     int(gpu_jobs and method.uses_gpu), after)
+                jobs[name] = Job(name, model.run_seconds(pre, device), threads, gpu)
+            after = (name,) if name in jobs else ()
+        jobs[f"run:{key}"] = Job(f"run:{key}", model.run_seconds(params, device), threads,
+                                 int(gpu_jobs and method.uses_gpu), after)
     return list(jobs.values())
+
+
+def marker_path(results: Path, key: str, params: Mapping[str, Any]) -> Path:
+    """Where the job of ``params`` (a run or pre-step, run key ``key``) writes its marker, as the workflow names it:
+    ``<results>/<its method's results_kind>/<key>/marker.json``."""
+    from tcbench.methods.registry import get_method
+
+    return results / get_method(params["method"]).results_kind / key / "marker.json"
 
 
 def step_jobs(n_runs_by_campaign: Mapping[str, int], flowpic_dims: Iterable[int], synthetic: int,
@@ -372,27 +392,23 @@ def project(campaigns: Sequence[Mapping[str, Any]], tables: Mapping[str, Sequenc
         if keys:
             per_table[table] = (len(keys), len(pres))
     all_pre = {k: p for pres in pre_by_id.values() for k, p in pres.items()}
-    done = {k for k in all_runs if (results / "runs" / k / "marker.json").exists()}
-    done |= {k for k in all_pre if (results / "pretrain" / k / "marker.json").exists()}
-    pending = [(k, p) for k, p in all_runs.items() if k not in done]
 
-    def wall(gpu: bool) -> float:
-        jobs = [j for j in run_jobs(pending, model, device, threads, gpu) if j.name.split(":", 1)[1] not in done]
-        jobs = [Job(j.name, j.seconds, j.cores, j.gpus, tuple(a for a in j.after if a.split(":", 1)[1] not in done))
-                for j in jobs]
-        dims = {int(c["grid"].get("flowpic_dim", [32])[0]) for c in campaigns}
-        dims = {d for c in campaigns for d in c["grid"].get("flowpic_dim", [])} or dims
-        built = {str(dataset_paths(c).root) for c in campaigns}
-        missing = [r for r in built if not (workdir / r).is_dir()]
-        steps = step_jobs({c["campaign_id"]: len(by_id[c["campaign_id"]]) for c in campaigns},
-                          [d for d in dims if missing], len(missing), model)
-        data = [s for s in steps if not s.name.startswith("report:")]
-        reports = [s for s in steps if s.name.startswith("report:")]
-        return makespan(data, cores) + makespan(jobs, cores, int(gpu)) + makespan(reports, cores)
+    dims = {int(c["grid"].get("flowpic_dim", [32])[0]) for c in campaigns}
+    dims = {d for c in campaigns for d in c["grid"].get("flowpic_dim", [])} or dims
+    built = {str(dataset_paths(c).root) for c in campaigns}
+    missing = [r for r in built if not (workdir / r).is_dir()]
+    steps = step_jobs({c["campaign_id"]: len(by_id[c["campaign_id"]]) for c in campaigns},
+                      [d for d in dims if missing], len(missing), model)
+    data = [s for s in steps if not s.name.startswith("report:")]
+    reports = [s for s in steps if s.name.startswith("report:")]
 
-    left = len(pending) + len([k for k in all_pre if k not in done])
-    return Projection(model.source, cores, per_table, len(all_runs), len(all_pre), left, wall(False),
-                      wall(True) if device_kind(device) == "cuda" else None)
+    def wall(jobs: Sequence[Job], gpus: int) -> float:
+        return makespan(data, cores) + makespan(jobs, cores, gpus) + makespan(reports, cores)
+
+    left = run_jobs(all_runs.items(), model, device, threads, results=results)
+    gpu_left = run_jobs(all_runs.items(), model, device, threads, True, results) if device_kind(device) == "cuda" else None
+    return Projection(model.source, cores, per_table, len(all_runs), len(all_pre), len(left), wall(left, 0),
+                      None if gpu_left is None else wall(gpu_left, 1))
 
 
 @dataclass(frozen=True)

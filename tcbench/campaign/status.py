@@ -23,7 +23,6 @@ from typing import Any
 from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes, pre_steps
 from tcbench.campaign.reuse import marker_problem
 from tcbench.data.registry import get_dataset
-from tcbench.methods.registry import get_method
 from tcbench.tracking.marker import MarkerError, read_marker
 
 STATES = ("done", "running", "failed", "pending")
@@ -50,6 +49,8 @@ class CampaignStatus:
     cost_source: str = ""
     #: Projected seconds of each pre-step (SimCLR's pre-training) still to run, by key: part of the ETA.
     pre_steps_left: dict[str, float] = field(default_factory=dict)
+    #: The keys of those pre-steps that the live Snakemake is running: jobs in flight, as running runs are.
+    pre_steps_running: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.counts = Counter(r.state for r in self.runs)
@@ -59,16 +60,18 @@ class CampaignStatus:
         return self.counts["done"] == len(self.runs)
 
     def eta_seconds(self) -> float | None:
-        """The cost model's seconds of the pending runs and pre-steps plus half those of the running runs, over the
-        runs in flight (at least one at a time): a pending dim-1500 run weighs what it costs, not what the mean run
-        did. Without costs, the mean duration of the finished runs x runs left."""
+        """The cost model's seconds of the pending runs and pre-steps plus half those of the running ones, over the
+        jobs in flight (runs and pre-steps, at least one at a time): a pending dim-1500 run weighs what it costs, not
+        what the mean run did. Without costs, the mean duration of the finished runs x runs left."""
         left = [r for r in self.runs if r.state in ("pending", "running")]
         if not left:
             return None
-        parallel = max(1, self.counts["running"])
+        parallel = max(1, self.counts["running"] + len(self.pre_steps_running))
         if self.costs:
             runs = sum(self.costs.get(r.run_key, 0.0) * (0.5 if r.state == "running" else 1.0) for r in left)
-            return (runs + sum(self.pre_steps_left.values())) / parallel
+            steps = sum(cost * (0.5 if key in self.pre_steps_running else 1.0)
+                        for key, cost in self.pre_steps_left.items())
+            return (runs + steps) / parallel
         seconds = [r.seconds for r in self.runs if r.seconds is not None]
         if not seconds:
             return None
@@ -145,6 +148,13 @@ def lock_time(workdir: Path) -> float | None:
     return min(times) if times else None
 
 
+def _in_flight(workdir: Path, output: str, since: float | None) -> bool:
+    """Whether the live Snakemake (holding ``workdir`` since ``since``) is making ``output``: its "incomplete"
+    record is there and no older than that Snakemake's lock."""
+    path = _record_path(workdir, output)
+    return since is not None and len(path.name) <= 254 and path.exists() and path.stat().st_mtime >= since
+
+
 def run_status(spec: RunSpec, results_dir: str, workdir: Path, since: float | None, tag_names: list[str]) -> RunStatus:
     """The state of one run. ``results_dir`` is the config's value: Snakemake keys its records by the output path
     built from it (relative to ``workdir``, the directory Snakemake runs in); ``since`` is when the live Snakemake
@@ -164,7 +174,7 @@ def run_status(spec: RunSpec, results_dir: str, workdir: Path, since: float | No
             return RunStatus(state="failed", detail=f"incomplete: {problem}", **common)
         return RunStatus(state="done", seconds=float(marker["durations"].get("total", 0.0)), **common)
     record = _incomplete_record(workdir, output)
-    if record is not None and since is not None and _record_path(workdir, output).stat().st_mtime >= since:
+    if record is not None and _in_flight(workdir, output, since):
         return RunStatus(state="running", external_jobid=record.get("external_jobid"), **common)
     if record is not None or log.exists():
         return RunStatus(state="failed", detail="interrupted" if record is not None else "", **common)
@@ -175,19 +185,22 @@ def campaign_status(config: dict[str, Any], workdir: Path = Path("."), model: An
                     since: float | None = None) -> CampaignStatus:
     """The state of every run of ``config`` (validated, defaults filled) for a Snakemake run in ``workdir``; the
     cost model (tcbench.campaign.cost.load_model) and the lock time are read here unless given."""
-    from tcbench.campaign.cost import load_model
+    from tcbench.campaign.cost import load_model, marker_path, run_jobs
 
     tag_names = [name for name, _ in grid_axes(config)]
     since = lock_time(workdir) if since is None else since
     specs = campaign_runs(config)
     device = config["resources"]["device"]
     model = model or load_model(workdir / config["results_dir"], device)
-    steps_left = {key: model.run_seconds(params, device) for key, params in pre_steps(specs).items()
-                  if not (workdir / config["results_dir"] / get_method(params["method"]).results_kind / key
-                          / "marker.json").exists()}
+    left = run_jobs(((spec.run_key, spec.params) for spec in specs), model, device,
+                    results=workdir / config["results_dir"])
+    steps_left = {job.key: job.seconds for job in left if job.name.startswith("pre:")}
+    pre = pre_steps(specs) if steps_left else {}
+    running = {key for key in steps_left
+               if _in_flight(workdir, str(marker_path(Path(config["results_dir"]), key, pre[key])), since)}
     return CampaignStatus([run_status(spec, config["results_dir"], workdir, since, tag_names) for spec in specs],
                           costs={spec.run_key: model.run_seconds(spec.params, device) for spec in specs},
-                          cost_source=model.source, pre_steps_left=steps_left)
+                          cost_source=model.source, pre_steps_left=steps_left, pre_steps_running=running)
 
 
 @dataclass
@@ -222,5 +235,6 @@ def plan_status(campaigns: list[dict[str, Any]], workdir: Path = Path(".")) -> P
             owners.setdefault(run.run_key, []).append(cid)
     costs = {key: cost for status in per.values() for key, cost in status.costs.items()}
     steps_left = {key: cost for status in per.values() for key, cost in status.pre_steps_left.items()}
+    running = {key for status in per.values() for key in status.pre_steps_running}
     return PlanStatus(per, CampaignStatus(list(runs.values()), costs=costs, cost_source=model.source,
-                                          pre_steps_left=steps_left), owners)
+                                          pre_steps_left=steps_left, pre_steps_running=running), owners)

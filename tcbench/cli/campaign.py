@@ -214,9 +214,8 @@ def _run_costs(campaigns: list[dict[str, Any]], folder: Path) -> dict[str, float
         device = campaigns[0]["resources"]["device"]
         model = load_model(Path(campaigns[0]["results_dir"]), device)
         runs = {spec.run_key: spec.params for cfg in campaigns for spec in campaign_runs(cfg)}
-        return {job.name.split(":", 1)[1]: job.seconds for job in run_jobs(runs.items(), model, device)
-                if not (Path(campaigns[0]["results_dir"]) / ("pretrain" if job.name.startswith("pre:") else "runs")
-                        / job.name.split(":", 1)[1] / "marker.json").exists()}
+        return {job.key: job.seconds
+                for job in run_jobs(runs.items(), model, device, results=Path(campaigns[0]["results_dir"]))}
 
 
 def _plan_or_run_command(config: dict[str, Any], configfile: Path | None, dry_run: bool, cores: str,

@@ -14,6 +14,9 @@ for _c in CAMPAIGNS:
             # The record itself: a change (another grid, other settings) reruns this step and those after it.
             record=json.dumps(_c.record, sort_keys=True, default=str),
         localrule: True
+        # Before any run: the paper page reads a campaign's progress (k of n runs done) from this file, and in a
+        # paper the runs a campaign shares with another may otherwise finish hours before it is written.
+        priority: 100
         conda:
             "../envs/tcbench.yaml"
         log:
