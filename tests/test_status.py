@@ -103,6 +103,30 @@ def test_cli_lists_failed_runs_with_their_log(tmp_path):
     assert "job 4242" in table.output and f"{keys[2]}.log" in table.output
 
 
+def test_watch_without_a_terminal_prints_one_line_per_refresh_until_done(tmp_path):
+    """`status --watch` into a log file (no terminal, as CliRunner's output): a timed line of counts and ETA per
+    refresh, and the command returns once every run is done."""
+    import threading
+    import time
+
+    keys = _layout(tmp_path, locked=True)
+    config = tmp_path / "watched.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+
+    def finish() -> None:
+        time.sleep(1.5)
+        for key in keys[1:]:
+            write_marker(tmp_path / "results" / "runs" / key / "marker.json", _marker(key))
+
+    threading.Thread(target=finish).start()
+    watched = CliRunner().invoke(cli, ["campaign", "status", "--configfile", str(config), "--directory", str(tmp_path),
+                                       "--watch", "--interval", "0.5"])
+    assert watched.exit_code == 0, watched.output
+    lines = watched.output.splitlines()
+    assert len(lines) >= 2 and "campaign watched: 5 runs (done 1, running 1, failed 1, pending 2), ETA" in lines[0]
+    assert lines[-1].endswith("campaign watched: 5 runs (done 5, running 0, failed 0, pending 0)")
+
+
 def test_records_of_finished_markers_are_released_only_without_a_live_snakemake(tmp_path):
     """Killed between a job writing its marker and Snakemake noticing: the valid marker's incomplete record goes,
     so --rerun-incomplete does not retrain it, and so does its metadata record (the job command it was made with);

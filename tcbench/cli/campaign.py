@@ -251,7 +251,7 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
     from tcbench.campaign.config import ConfigError
     from tcbench.campaign.paper import is_paper_config, load_paper, single_plan
     from tcbench.campaign.status import STATES, plan_status
-    from tcbench.reporting.console import make_console, plan_status_tables, status_table
+    from tcbench.reporting.console import make_console, plan_status_tables, status_line, status_table
 
     raw = _load_configfile(configfile) or {}
     directory = _project(directory, configfile, raw).folder
@@ -288,6 +288,15 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
     if not watch:
         console.print(render(plan_status(plan.campaigns, directory)))
         return
+    if not console.is_terminal:  # a log file or a batch job: one line per refresh, which a live table cannot give
+        name = f"paper {plan.name}" if paper else f"campaign {plan.campaigns[0]['campaign_id']}"
+        while True:
+            current = plan_status(plan.campaigns, directory)
+            status_now = current.total if paper else current.campaigns[plan.campaigns[0]["campaign_id"]]
+            click.echo(status_line(name, status_now, time.time()))
+            if current.finished:
+                return
+            time.sleep(interval)
     from rich.live import Live
 
     with Live(console=console, auto_refresh=False) as live:

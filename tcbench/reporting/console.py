@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,14 @@ def _eta_caption(status: Any) -> str | None:
     if eta is None:
         return None
     return f"ETA {format_duration(eta)}" + (f" (cost model: {status.cost_source})" if status.cost_source else "")
+
+
+def status_line(name: str, status: Any, now: float) -> str:
+    """One line of a campaign's (or a paper plan's) state, for ``status --watch`` where the output is not a
+    terminal (a log file, a batch job): the time, the counts and the ETA, so the log reads as a history."""
+    eta = status.eta_seconds()
+    return (f"{time.strftime('%H:%M:%S', time.localtime(now))} {name}: {len(status.runs)} runs ({_counts(status)})"
+            + (f", ETA {format_duration(eta)}" if eta is not None else ""))
 
 
 def plan_status_tables(plan: Any, status: Any, shown: set[str]) -> Group:
