@@ -1,4 +1,4 @@
-"""The paper page (results/paper/report.html): a reduced paper plan (`--config "reduce={seeds: 1}"`) of three
+"""The paper page (results/paper/report.html): a reduced paper plan (`tcbench campaign paper --config "reduce={seeds: 1}"`) of three
 campaigns (table 4: noaug and changertt; table 3: XGBoost on packet series; table 8: a campaign whose dataset is not
 imported) runs through the real Snakemake and writes the page, tables.csv and findings.csv; headless Chromium renders
 every table and figure section, the pending cells and the findings. The findings' logic is checked on made-up runs:
@@ -6,17 +6,21 @@ one that holds, one that does not, one pending."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from test_report_workflow import browser
-from test_workflow import ROOT, TINY_CONFIG, planned_jobs, snakemake
+from test_workflow import ROOT, TINY_CONFIG, planned_jobs
 
 from tcbench.data.synthetic import GENERATOR_VERSION
 from tcbench.reporting.paper_findings import FAILS, FINDINGS, HOLDS, PENDING, evaluate
@@ -43,8 +47,13 @@ def paper_dir(two_augs_campaign, tmp_path_factory) -> object:
     for name, config in (("t4", TABLE4), ("t3", TABLE3)):
         (workdir / f"{name}.yaml").write_text(yaml.safe_dump(config))
     (workdir / "paper.yaml").write_text(yaml.safe_dump(PAPER))
-    proc = snakemake(workdir, "--cores", "2", "--config", "reduce={seeds: 1}", configfile=workdir / "paper.yaml")
+    # As a user runs it: `tcbench campaign paper`, the reduction on the command line (handed on to Snakemake).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "tcbench"), "campaign", "paper", "--cores", "2",
+                           "--configfile", str(workdir / "paper.yaml"), "--directory", str(workdir),
+                           "--config", "reduce={seeds: 1}"], capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "--config reduce={seeds: 1}" in proc.stdout  # the command it ran
     assert planned_jobs(proc.stdout + proc.stderr)["train"] == 2, "table 4's runs were not reused from two-augs"
     return workdir / "results" / "paper"
 
@@ -114,6 +123,31 @@ def test_status_of_a_paper_config_counts_each_table_and_each_distinct_run_once(p
         assert any(line.split()[:3] == [reference, campaign, str(runs)] for line in lines), table.output
     assert "skipped campaign imc23-mirage19-minpkts10: " in table.output and "tcbench datasets import mirage19" in table.output
     assert "ETA " in table.output
+    # With the reduction the paper ran with (snakemake --config): its reduced campaigns, every run done.
+    reduced = CliRunner().invoke(cli, [*args, "--config", "reduce={seeds: 1}"], env={"COLUMNS": "400"})
+    assert reduced.exit_code == 0, reduced.output
+    counts = re.search(r"paper imc23: (\d+) distinct runs \(done (\d+), running 0, failed 0, pending 0\)", reduced.output)
+    assert counts and counts[1] == counts[2] and int(counts[1]) < len(planned), reduced.output
+    assert "t4-reduced-" in reduced.output and "ETA" not in reduced.output
+    bad = CliRunner().invoke(cli, [*args, "--config", "reduce={seeds: 0}"])
+    assert bad.exit_code != 0 and "reduce.seeds" in bad.output and len(bad.output.strip().splitlines()) <= 3
+
+
+def test_the_paper_page_of_the_reduction_given_on_the_command_line_is_the_workflows(paper_dir, tmp_path):
+    """`tcbench campaign paper-report --configfile paper.yaml --config "reduce={seeds: 1}"` rebuilds the page of the
+    reduced paper the workflow ran: the same tables.csv."""
+    from click.testing import CliRunner
+
+    from tcbench.cli.main import cli
+
+    workdir = paper_dir.parent.parent
+    args = ["campaign", "paper-report", "--configfile", str(workdir / "paper.yaml"),
+            "--results-dir", str(workdir / "results"), "--output-dir", str(tmp_path)]
+    with contextlib.chdir(workdir):
+        written = CliRunner().invoke(cli, [*args, "--config", "reduce={seeds: 1}"])
+    assert written.exit_code == 0, written.output
+    ours, workflows = pd.read_csv(tmp_path / "tables.csv"), pd.read_csv(paper_dir / "tables.csv")
+    pd.testing.assert_frame_equal(ours, workflows)
 
 
 def test_the_paper_page_renders_in_a_real_browser(paper_dir):

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from tcbench.cli.config_option import apply_config, config_option
 from tcbench.cli.errors import fail
 
 
@@ -152,16 +153,17 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
 
 
 def _run_snakemake(folder: Path, configfile: Path, cores: str, profile_dir: Path | None, label: str,
-                   costs: dict[str, float]) -> int:
-    """Run Snakemake on ``configfile`` in ``folder`` under the campaign lock, with the progress line (its ETA from
-    ``costs``, the projected seconds of each job left); its exit status."""
+                   costs: dict[str, float], config_entries: tuple[str, ...] = ()) -> int:
+    """Run Snakemake on ``configfile`` (with ``config_entries``, its --config) in ``folder`` under the campaign lock,
+    with the progress line (its ETA from ``costs``, the projected seconds of each job left); its exit status."""
     from tcbench.campaign.compose import SNAKEFILE
     from tcbench.campaign.lock import CampaignBusy, campaign_lock
     from tcbench.campaign.progress import run_with_progress
     from tcbench.reporting.console import make_console
 
     # --rerun-incomplete: after a kill, a job Snakemake had started is re-run (its outputs are atomic, never partial).
-    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(folder), "--configfile", str(configfile)]
+    base = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(folder), "--configfile", str(configfile),
+            *(["--config", *config_entries] if config_entries else [])]
     cmd = [*base, "--cores", cores, "--rerun-incomplete"]
     if profile_dir is not None:
         cmd += ["--profile", str(profile_dir)]
@@ -238,8 +240,9 @@ def _plan_or_run_command(config: dict[str, Any], configfile: Path | None, dry_ru
 @click.option("--watch", is_flag=True, help="Refresh until every run is done (Ctrl-C to stop watching).")
 @click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run instead of the table.")
+@config_option
 def status(configfile: Path | None, directory: Path | None, states: tuple[str, ...], show_all: bool, watch: bool,
-           interval: float, as_json: bool) -> None:
+           interval: float, as_json: bool, config_entries: tuple[str, ...]) -> None:
     """Every run of a campaign with its state (done, running, failed with its log, pending), its tags (the grid
     values) and run_key, read from the markers and Snakemake's bookkeeping; works while the campaign runs. With a
     paper config: each published table's campaigns with their counts, the plan's distinct runs and its ETA, then
@@ -260,6 +263,7 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
         if not configfile.is_file():
             fail(f"--configfile: no {configfile}; give the campaign's config (the one given to snakemake --configfile)")
         raw = _load_configfile(configfile)
+    raw = apply_config(raw or {}, config_entries)
     paper = is_paper_config(raw)
     try:
         with contextlib.chdir(directory):
@@ -317,7 +321,9 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
 @_cores_option
 @_profile_option
 @_directory_option
-def paper(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, directory: Path | None) -> None:
+@config_option
+def paper(configfile: Path | None, dry_run: bool, cores: str, profile: str | None, directory: Path | None,
+          config_entries: tuple[str, ...]) -> None:
     """Every campaign of the paper in one Snakemake plan: each distinct run trains once, each campaign keeps its
     outputs and report; campaigns whose imported dataset is missing are skipped with the command that imports it.
     The dry run prints the distinct runs per table and in total and the projected wall time (cost model:
@@ -337,7 +343,7 @@ def paper(configfile: Path | None, dry_run: bool, cores: str, profile: str | Non
         if not configfile.is_file():
             configfile = SNAKEFILE.parent / "config" / "paper.yaml"
         raw = _load_configfile(configfile)
-    assert raw is not None
+    raw = apply_config(raw or {}, config_entries)
     if not is_paper_config(raw):
         fail(f"--configfile: {configfile} has no `campaigns:`; a paper config names campaign config files per table "
              "(config/paper.yaml); run a single campaign with snakemake --configfile or its campaign command")
@@ -357,7 +363,7 @@ def paper(configfile: Path | None, dry_run: bool, cores: str, profile: str | Non
     if dry_run:
         return
     sys.exit(_run_snakemake(folder, configfile, cores, profile_dir, f"paper {plan.name}",
-                            _run_costs(plan.campaigns, folder)))
+                            _run_costs(plan.campaigns, folder), config_entries))
 
 
 @campaign.command("plots")

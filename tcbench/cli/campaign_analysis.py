@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from tcbench.cli.config_option import apply_config, config_option
 from tcbench.cli.errors import fail
 
 
@@ -109,13 +110,15 @@ def compare(first: Path, second: Path, output_dir: Path | None, metrics: str) ->
 @click.option("--plan-json", default=None, help="The plan as the workflow passes it: paper name, published table -> "
               "campaign ids, skipped campaigns with why, the reduction (tcbench.campaign.paper.plan_record).")
 @click.option("--configfile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Or the paper config (config/paper.yaml), with --config-like reduction from its `reduce:` key; "
-                   "campaign files are looked up from the current folder.")
+              help="Or the paper config (config/paper.yaml), reduced by its `reduce:` key or by --config; campaign "
+                   "files are looked up from the current folder.")
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="The results folder the campaigns wrote to.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where report.html, tables.csv and findings.csv go [default: <results-dir>/paper].")
-def paper_report(plan_json: str | None, configfile: Path | None, results_dir: Path, output_dir: Path | None) -> None:
+@config_option
+def paper_report(plan_json: str | None, configfile: Path | None, results_dir: Path, output_dir: Path | None,
+                 config_entries: tuple[str, ...]) -> None:
     """The paper page (report.html): every published table and figure rebuilt from the campaigns' results next to
     the paper's, and the paper's findings decided by their tests; campaigns without results show as pending. Runs
     at any time: while runs are in progress it shows what is finished."""
@@ -125,6 +128,8 @@ def paper_report(plan_json: str | None, configfile: Path | None, results_dir: Pa
 
     if (plan_json is None) == (configfile is None):
         raise click.UsageError("give exactly one of --plan-json and --configfile")
+    if plan_json is not None and config_entries:
+        raise click.UsageError("--config goes with --configfile (a --plan-json plan is complete)")
     try:
         if plan_json is not None:
             plan = json.loads(plan_json)
@@ -134,7 +139,7 @@ def paper_report(plan_json: str | None, configfile: Path | None, results_dir: Pa
             from tcbench.campaign.paper import load_paper, plan_record
 
             assert configfile is not None
-            plan = plan_record(load_paper(load_config_file(configfile), SCHEMA,
+            plan = plan_record(load_paper(apply_config(load_config_file(configfile), config_entries), SCHEMA,
                                           [Path.cwd(), configfile.resolve().parent.parent, SNAKEFILE.parent]))
         written = write_paper_page(load_paper_runs(plan, results_dir), output_dir or results_dir / "paper")
     except (ValueError, KeyError, ConfigError) as exc:
