@@ -65,3 +65,34 @@ def test_tiny_campaign_runs_through_the_slurm_gpu_profile(slurm, tmp_path):
     summary = tmp_path / "results" / "campaigns" / "tiny-slurm" / "campaign_summary" / "summary_flowpic_dim_32.csv"
     assert summary.exists() and (tmp_path / "results" / "campaigns" / "tiny-slurm" / "aim_merge.json").exists()
     assert shutil.which("squeue") is not None
+
+
+@pytest.mark.slow
+def test_fetch_first_runs_through_the_slurm_gpu_profile(slurm, tmp_path):
+    """`dataset.fetch: true` under the slurm-gpu profile, against a real HTTP server on 127.0.0.1: the download runs
+    where Snakemake runs (a local rule: compute nodes often have no internet), the import and the runs go to SLURM,
+    and the same command then runs the campaign on the fetched data."""
+    from conftest import require_realdata
+    from mirror_server import MirrorServer, manifest_for, mirage19_archive
+    from test_fetch import COPIES, PATH, TINY_MIRAGE
+
+    files = {PATH: mirage19_archive(require_realdata("mirage19"), COPIES)}
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(TINY_MIRAGE))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TCBENCH_MIRROR")}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(config),
+           "--profile", str(ROOT / "profiles" / "slurm-gpu"), "--set-resources", "train:gpu=1",
+           "--slurm-init-seconds-before-status-checks", "5"]
+    with MirrorServer(files, manifest_for(files)) as server:
+        env = {**base, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}",
+               "TCBENCH_MIRROR": server.url, "TCBENCH_MIRROR_CHECKSUMS": "mirror"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        assert len(server.requests) == 2  # the manifest and the archive, once
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    assert "localrule fetch_raw" in out and "localrule campaign_on_fetched_data" in out
+    assert "slurm_logs/rule_import_fetched" in out and "slurm_logs/rule_train" in out  # both submitted to SLURM
+    (marker,) = (tmp_path / "results" / "runs").glob("*/marker.json")
+    run = json.loads(marker.read_text())
+    assert run["params"]["dataset"]["sha256"] and run["environment"].get("SLURM_JOB_ID")
+    assert (tmp_path / "results" / "campaigns" / "tiny-mirage" / "report.html").exists()
