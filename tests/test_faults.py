@@ -275,7 +275,7 @@ def test_a_killed_campaign_command_resumes_by_itself(tmp_path):
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             children = psutil.Process(first.pid).children(recursive=True)
-            if any("job" in " ".join(c.cmdline()) for c in children if c.is_running()):
+            if any("job" in _cmdline(c) for c in children):
                 break
             time.sleep(0.2)
         else:
@@ -291,6 +291,15 @@ def test_a_killed_campaign_command_resumes_by_itself(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "released a stale Snakemake lock left by a killed campaign" in again.stdout
     assert len(list((tmp_path / "results" / "runs").glob("*/marker.json"))) == 4
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    """A process's command line, or "" once it has exited (a short-lived child can turn zombie between being listed
+    and being read)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def _in_group(proc: psutil.Process, group: int) -> bool:
