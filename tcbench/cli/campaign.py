@@ -273,16 +273,19 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
         fail(exc)
     shown = set(states) or (set(STATES) if show_all else {"running", "failed"} if paper else set(STATES) - {"done"})
 
+    campaign_id = plan.campaigns[0]["campaign_id"]
+    name = f"paper {plan.name}" if paper else f"campaign {campaign_id}"
+
+    def shown_status(current: Any) -> Any:
+        """The status the command reports: the plan's distinct runs for a paper, else the campaign's runs."""
+        return current.total if paper else current.campaigns[campaign_id]
+
     def render(current: Any) -> Any:
-        if paper:
-            return plan_status_tables(plan, current, shown)
-        campaign_id = plan.campaigns[0]["campaign_id"]
-        return status_table(campaign_id, current.campaigns[campaign_id], shown)
+        return plan_status_tables(plan, current, shown) if paper else status_table(campaign_id, shown_status(current), shown)
 
     if as_json:
         current = plan_status(plan.campaigns, directory)
-        runs = current.total.runs if paper else current.campaigns[plan.campaigns[0]["campaign_id"]].runs
-        for run in runs:
+        for run in shown_status(current).runs:
             if run.state in shown:
                 record = {**dataclasses.asdict(run), "log": str(run.log)}
                 click.echo(json.dumps({**record, "campaigns": current.owners[run.run_key]} if paper else record,
@@ -293,11 +296,9 @@ def status(configfile: Path | None, directory: Path | None, states: tuple[str, .
         console.print(render(plan_status(plan.campaigns, directory)))
         return
     if not console.is_terminal:  # a log file or a batch job: one line per refresh, which a live table cannot give
-        name = f"paper {plan.name}" if paper else f"campaign {plan.campaigns[0]['campaign_id']}"
         while True:
             current = plan_status(plan.campaigns, directory)
-            status_now = current.total if paper else current.campaigns[plan.campaigns[0]["campaign_id"]]
-            click.echo(status_line(name, status_now, time.time()))
+            click.echo(status_line(name, shown_status(current), time.time()))
             if current.finished:
                 return
             time.sleep(interval)
