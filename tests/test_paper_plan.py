@@ -121,6 +121,25 @@ def test_costs_follow_dim_augmentation_training_set_and_device():
     assert model.source.startswith("shipped defaults")
 
 
+def test_a_factor_can_depend_on_another_feature_the_most_specific_entry_winning():
+    """The larger training set costs more with an augmentation applied at loading (per training sample): a factor
+    table keyed by two features prices each pair, and a value it does not list (a plugin augmentation) gets the
+    first feature's entry."""
+    from tcbench.campaign.cost import cell_and_factor
+
+    spec = {"cell_by": ["dim", "aug"], "cells": {"32 noaug": 5.0, "32 rotate": 10.0},
+            "factors": {"train aug": {"split": 1.0, "larger": 6.0, "larger rotate": 9.0}, "leftover": {"false": 0.5}}}
+    features = {"dim": "32", "aug": "rotate", "train": "larger", "leftover": "true"}
+    assert cell_and_factor(spec, features) == ("32 rotate", 9.0)
+    assert cell_and_factor(spec, {**features, "aug": "mine"}) == ("32 mine", 6.0)
+    assert cell_and_factor(spec, {**features, "train": "split", "leftover": "false"}) == ("32 rotate", 0.5)
+    assert cell_and_factor(spec, {**features, "train": "other"}) == ("32 rotate", 1.0)
+    model = CostModel()
+    run = {"method": "monolithic", "flowpic_dim": 32, "split_index": -1, "test_leftover": False}
+    noaug, changertt = (model.run_seconds({**run, "aug_name": a}, "cpu") for a in ("noaug", "changertt"))
+    assert changertt / noaug > 2 * 14.6 / 5.3  # the shipped cells alone would give 2.75x
+
+
 def test_calibration_needs_enough_runs_and_says_so():
     features = {"dim": "32", "aug": "noaug", "train": "split", "leftover": "true", "device": "cpu"}
     measured = 2 * CostModel().seconds("monolithic", features)  # this machine: twice the shipped figure

@@ -57,8 +57,21 @@ def cell_and_factor(spec: Mapping[str, Any], features: Mapping[str, str]) -> tup
     product of the method's other factors for it (leftover test, training set, device): seconds = cell x factor."""
     factor = 1.0
     for name, table in spec.get("factors", {}).items():
-        factor *= float(table.get(features.get(name, ""), 1.0))
+        factor *= _factor(table, name, features)
     return _cell(spec, features), factor
+
+
+def _factor(table: Mapping[str, Any], name: str, features: Mapping[str, str]) -> float:
+    """One factor of a run. A table is keyed by one feature (``train: {split: 1.0, larger: 3.9}``) or by several,
+    named with spaces, where the factor of one depends on another (``train aug: {larger: 8.0, larger rotate: 9.1}``:
+    the larger training set costs more with some augmentations); the most specific entry wins (every named feature's
+    value, then fewer from the right), else 1.0."""
+    values = [features.get(feature, "") for feature in name.split()]
+    for n in range(len(values), 0, -1):
+        key = " ".join(values[:n])
+        if key in table:
+            return float(table[key])
+    return 1.0
 
 
 @dataclass
