@@ -118,3 +118,14 @@ def test_the_runs_table_shows_a_methods_own_fields_and_no_empty_column():
                                    "test-script acc (%)", "duration", "n_train_flows", "index.leaf_size"]
     assert frame["n_train_flows"].tolist() == [100, 101, 102] and frame["duration"].tolist() == [3.5, 4.5, 5.5]
     assert same == {"index.kind": "brute"}
+
+
+def test_table_cells_are_text_and_formats_are_html():
+    """A cell is shown as the text it holds (a paper page's skip reason names `<the authors' archives>`: as markup, the
+    browser dropped it from the command); a column's format function gives HTML (a p-value's emphasis)."""
+    from tcbench.reporting.report_page import _p, _table
+
+    page = _table(pd.DataFrame([{"status": "import it: --raw <the authors' archives> & more", "p": 0.01}]),
+                  formats={"p": _p})
+    assert "--raw &lt;the authors&#x27; archives&gt; &amp; more</td>" in page
+    assert '<span class="sig">0.01</span>' in page

@@ -198,13 +198,15 @@ def load_model(results_dir: Path, device: str) -> CostModel:
 # ------------------------------------------------------------------------------------------------- projection
 @dataclass(frozen=True)
 class Job:
-    """One job of a plan: its seconds, the cores and GPUs it holds, and the jobs it waits for (by name)."""
+    """One job of a plan: its seconds, the cores and GPUs it holds, the jobs it waits for (by name) and, for a run or
+    pre-step, its parameters (which name its marker: :func:`marker_path`)."""
 
     name: str
     seconds: float
     cores: int = 1
     gpus: int = 0
     after: tuple[str, ...] = ()
+    params: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -309,10 +311,10 @@ def run_jobs(runs: Iterable[tuple[str, Mapping[str, Any]]], model: CostModel, de
             name = f"pre:{pre_key}"
             if name not in jobs and not finished(pre_key, pre):
                 gpu = int(gpu_jobs and method.pre_step is not None and method.pre_step.uses_gpu)
-                jobs[name] = Job(name, model.run_seconds(pre, device), threads, gpu)
+                jobs[name] = Job(name, model.run_seconds(pre, device), threads, gpu, params=pre)
             after = (name,) if name in jobs else ()
         jobs[f"run:{key}"] = Job(f"run:{key}", model.run_seconds(params, device), threads,
-                                 int(gpu_jobs and method.uses_gpu), after)
+                                 int(gpu_jobs and method.uses_gpu), after, params)
     return list(jobs.values())
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes, pre_steps
+from tcbench.campaign.grid import RunSpec, campaign_runs, grid_axes
 from tcbench.campaign.reuse import marker_problem
 from tcbench.data.registry import get_dataset
 from tcbench.tracking.marker import MarkerError, read_marker
@@ -194,10 +194,10 @@ def campaign_status(config: dict[str, Any], workdir: Path = Path("."), model: An
     model = model or load_model(workdir / config["results_dir"], device)
     left = run_jobs(((spec.run_key, spec.params) for spec in specs), model, device,
                     results=workdir / config["results_dir"])
-    steps_left = {job.key: job.seconds for job in left if job.name.startswith("pre:")}
-    pre = pre_steps(specs) if steps_left else {}
-    running = {key for key in steps_left
-               if _in_flight(workdir, str(marker_path(Path(config["results_dir"]), key, pre[key])), since)}
+    pre = [job for job in left if job.name.startswith("pre:")]
+    steps_left = {job.key: job.seconds for job in pre}
+    running = {job.key for job in pre
+               if _in_flight(workdir, str(marker_path(Path(config["results_dir"]), job.key, job.params or {})), since)}
     return CampaignStatus([run_status(spec, config["results_dir"], workdir, since, tag_names) for spec in specs],
                           costs={spec.run_key: model.run_seconds(spec.params, device) for spec in specs},
                           cost_source=model.source, pre_steps_left=steps_left, pre_steps_running=running)

@@ -40,7 +40,7 @@ td:first-child, th:first-child { text-align: left; }
 table.sortable th { cursor: pointer; } table.sortable th:after { content: " \\2195"; color: #999; }
 .note { background: #fff6d6; border-left: 4px solid #e0b000; padding: 0.5em 1em; }
 .muted { color: #666; font-size: 0.9em; } img { max-width: 100%; }
-.scroll { max-height: 30em; overflow: auto; } .sig { font-weight: bold; color: #0a5; }
+.scroll { max-height: 30em; overflow: auto; } .sig { font-weight: bold; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; } dt { font-weight: bold; }
 """
 SORT_SCRIPT = """
@@ -91,13 +91,15 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def _table(frame: pd.DataFrame, sortable: bool = False, formats: Mapping[str, Any] | None = None) -> str:
+    """An HTML table of ``frame``: a value is shown as text (escaped: a skip reason names ``<the authors'
+    archives>``), or as the HTML its column's function in ``formats`` returns."""
     formats = formats or {}
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for _, row in frame.iterrows():
         cells = []
         for column, value in row.items():
-            text = formats.get(column, _fmt)(value)
+            text = formats[column](value) if column in formats else html.escape(_fmt(value))
             raw = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
             cells.append(f'<td data-value="{html.escape(str(raw))}">{text}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -106,6 +108,9 @@ def _table(frame: pd.DataFrame, sortable: bool = False, formats: Mapping[str, An
 
 
 def _p(value: Any) -> str:
+    """A p-value, in bold below 0.05. Bold, not green: whether a small p is good news depends on the question (a
+    paper finding of "no effect" fails on it; a cell that differs from the paper disagrees), which the verdict and
+    agreement columns say."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     text = f"{value:.3g}"
