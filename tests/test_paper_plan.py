@@ -200,3 +200,31 @@ def test_progress_eta_weighs_the_runs_left_by_their_cost():
                  "1 of 3 steps (33%) done"]:
         progress.update(line)
     assert progress.eta_seconds(20.0) == pytest.approx(100.0 * 2)  # the cheap run took twice its projection
+
+
+def test_a_finished_campaign_is_priced_at_nothing_and_its_steps_only_with_work_left(tmp_path):
+    """Every run done and the page written: Snakemake has nothing to do, so the projection is 0 s. Without the page
+    (or with one run left) the campaign's steps are priced again."""
+    from tcbench.campaign.cost import marker_path
+    from tcbench.campaign.folder import REPORT_PAGE, campaign_folder
+    from tcbench.campaign.grid import campaign_runs
+    from tcbench.data.sources import dataset_paths
+
+    config = complete_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    results = tmp_path / config["results_dir"]
+    (tmp_path / dataset_paths(config).root).mkdir(parents=True)  # no dataset step either
+    runs = campaign_runs(config)
+    for spec in runs:
+        marker_path(results, spec.run_key, spec.params).parent.mkdir(parents=True)
+        marker_path(results, spec.run_key, spec.params).write_text("{}")
+    page = campaign_folder(results, config["campaign_id"]) / REPORT_PAGE
+    page.parent.mkdir(parents=True)
+    page.write_text("")
+    model = CostModel()
+    assert project([config], None, 2, model=model, workdir=tmp_path).seconds == 0
+    page.unlink()
+    steps_only = project([config], None, 2, model=model, workdir=tmp_path).seconds
+    assert steps_only > 0
+    page.write_text("")
+    marker_path(results, runs[0].run_key, runs[0].params).unlink()
+    assert project([config], None, 2, model=model, workdir=tmp_path).seconds > steps_only

@@ -383,6 +383,7 @@ def project(campaigns: Sequence[Mapping[str, Any]], tables: Mapping[str, Sequenc
     """Price the prepared ``campaigns`` (configs, completed): distinct runs per table (``tables``: table -> campaign
     ids; None: one table per campaign), and the wall time of the jobs left to train plus the steps to make.
     ``planned``: each campaign's runs (campaign id -> run key -> params) when the caller has them already."""
+    from tcbench.campaign.folder import REPORT_PAGE, campaign_folder
     from tcbench.campaign.grid import campaign_runs, pre_steps
     from tcbench.data.sources import dataset_paths
 
@@ -412,15 +413,20 @@ def project(campaigns: Sequence[Mapping[str, Any]], tables: Mapping[str, Sequenc
     dims = {d for c in campaigns for d in c["grid"].get("flowpic_dim", [])} or dims
     built = {str(dataset_paths(c).root) for c in campaigns}
     missing = [r for r in built if not (workdir / r).is_dir()]
-    steps = step_jobs({c["campaign_id"]: len(by_id[c["campaign_id"]]) for c in campaigns},
-                      [d for d in dims if missing], len(missing), model)
+    left = run_jobs(all_runs.items(), model, device, threads, results=results)
+    # A campaign's steps (summaries, merge, page) are made again when one of its runs or pre-steps is, or when its
+    # page is not there yet; a finished campaign prices none.
+    left_keys = {job.key for job in left}
+    to_report = {cid: len(runs) for cid, runs in by_id.items()
+                 if left_keys.intersection(runs) or left_keys.intersection(pre_by_id[cid])
+                 or not (campaign_folder(results, cid) / REPORT_PAGE).exists()}
+    steps = step_jobs(to_report, [d for d in dims if missing], len(missing), model)
     data = [s for s in steps if not s.name.startswith("report:")]
     reports = [s for s in steps if s.name.startswith("report:")]
 
     def wall(jobs: Sequence[Job], gpus: int) -> float:
         return makespan(data, cores) + makespan(jobs, cores, gpus) + makespan(reports, cores)
 
-    left = run_jobs(all_runs.items(), model, device, threads, results=results)
     gpu_left = run_jobs(all_runs.items(), model, device, threads, True, results) if device_kind(device) == "cuda" else None
     return Projection(model.source, cores, per_table, len(all_runs), len(all_pre), len(left), wall(left, 0),
                       None if gpu_left is None else wall(gpu_left, 1))

@@ -20,6 +20,14 @@ from typing import Any
 from tcbench.atomic import atomic_write_text
 
 MANIFEST = "campaign.json"
+#: A campaign's page, in its folder: the last step of a campaign writes it.
+REPORT_PAGE = "report.html"
+
+
+def campaign_folder(results_dir: str | os.PathLike[str], campaign_id: str) -> Path:
+    """Where a campaign's own outputs go (its manifest, summaries, plots, page): ``<results_dir>/campaigns/<id>``.
+    Its runs live beside it, under ``<results_dir>/runs``, shared with every campaign that selects them."""
+    return Path(results_dir) / "campaigns" / campaign_id
 
 
 #: Config keys that instruct one invocation and are not part of the campaign (the report page leaves them out, so

@@ -121,7 +121,7 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
 
     from tcbench.campaign.compose import complete_config, composition, resolve_profile
     from tcbench.campaign.config import ConfigError, check_paths
-    from tcbench.campaign.folder import ProjectError, check_project
+    from tcbench.campaign.folder import ProjectError, campaign_folder, check_project
     from tcbench.runs.faults import io_failure
 
     folder = project.folder
@@ -142,7 +142,7 @@ def _plan_or_run(config: dict[str, Any], dry_run: bool, cores: str, profile: str
         click.echo("\n".join(projection.lines()[-3 if projection.gpu_seconds is None else -4:]))
     if dry_run:
         return
-    out = folder / config["results_dir"] / "campaigns" / config["campaign_id"] / "campaign_config.yaml"
+    out = campaign_folder(folder / config["results_dir"], config["campaign_id"]) / "campaign_config.yaml"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(yaml.safe_dump(config, sort_keys=False))

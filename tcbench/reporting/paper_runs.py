@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from tcbench.campaign.folder import MANIFEST
+from tcbench.campaign.folder import MANIFEST, campaign_folder
 from tcbench.reporting.runs_table import CONTEXT_COLUMN
 
 #: The column the page adds to every run row: the method of the campaign that made it (tables mix methods).
@@ -86,7 +86,7 @@ class PaperRuns:
 
 
 def _campaign_runs(campaign_id: str, results_dir: Path, skipped: str | None) -> CampaignRuns:
-    folder = results_dir / "campaigns" / campaign_id
+    folder = campaign_folder(results_dir, campaign_id)
     if skipped is not None:
         return CampaignRuns(campaign_id, pending=f"skipped: {skipped}")
     manifest = folder / MANIFEST

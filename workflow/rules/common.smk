@@ -21,7 +21,8 @@ try:
 except ImportError:  # a Snakemake without it: per_job (below) only sets an attribute nothing reads
     _PARAMS_ATTR = "_overwrite_params"
 
-from tcbench.campaign.folder import MANIFEST, CampaignFolderError, check_campaign_folder, lasting_settings, manifest
+from tcbench.campaign.folder import (MANIFEST, REPORT_PAGE, CampaignFolderError, campaign_folder, check_campaign_folder,
+                                     lasting_settings, manifest)
 from tcbench.campaign.grid import campaign_code, campaign_method, campaign_runs, method_settings, pre_steps
 from tcbench.campaign.jobs import use_running_python
 from tcbench.campaign.reuse import inspect_finished
@@ -74,7 +75,7 @@ def plan_campaign(cfg, index):
     c.pre_steps = pre_steps(list(c.runs.values()))
     c.data = dataset_paths(cfg)
     c.dataset = get_dataset(cfg["dataset"]["name"])
-    c.dir = RESULTS / "campaigns" / c.id
+    c.dir = campaign_folder(RESULTS, c.id)
     c.logs = LOGS / "campaigns" / c.id
     c.merge_report = c.dir / "aim_merge.json"
     c.splits_file = str(c.data.splits_file(cfg["splits"]["n_splits"], cfg["splits"]["samples_per_class"]))
@@ -101,7 +102,7 @@ def plan_campaign(cfg, index):
     c.confusion_plots = [str(c.dir / "plots" / name) for name in confusion_file_names(contexts, *report_split(c.hparams))]
     c.summary_tables = [str(c.dir / "plots" / f"{Path(f).stem}.html") for f in c.summary_csv]
     c.accuracy_plot = str(c.dir / "plots" / "accuracy.png")
-    c.report_page = str(c.dir / "report.html")
+    c.report_page = str(c.dir / REPORT_PAGE)
     return c
 
 
