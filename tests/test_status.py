@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from tcbench.campaign.compose import complete_config
+from tcbench.campaign.cost import CostModel
 from tcbench.campaign.grid import campaign_runs
 from tcbench.campaign.status import campaign_status
 from tcbench.cli.main import cli
@@ -75,9 +76,12 @@ def test_states_from_markers_records_locks_and_logs(tmp_path):
     assert states[keys[0]].tags == {"split_index": 0, "aug_name": "noaug", "flowpic_dim": 32, "seed": 1}
     assert status.counts == {"done": 1, "running": 1, "failed": 1, "pending": 2} and not status.finished
     # the cost model's seconds (shipped defaults: one finished run does not calibrate) of the pending runs plus half
-    # of the running one, one in flight
+    # of the running one, and the campaign's steps after them (priced as the dry run does), one job in flight
     assert status.cost_source.startswith("shipped defaults")
-    assert status.eta_seconds() == pytest.approx(status.costs[keys[3]] + status.costs[keys[4]] + status.costs[keys[1]] / 2)
+    steps = CostModel().campaign_steps_seconds(len(keys))
+    assert steps > 0 and status.steps_seconds == pytest.approx(steps)
+    assert status.eta_seconds() == pytest.approx(status.costs[keys[3]] + status.costs[keys[4]] + status.costs[keys[1]] / 2
+                                                 + steps)
 
 
 def test_an_incomplete_run_without_snakemake_is_interrupted(tmp_path):
@@ -172,7 +176,7 @@ def test_the_eta_of_a_simclr_campaign_prices_its_pre_trainings_until_they_are_do
                                        "flowpic_dim": [32], "projection_layer_dim": [30]}})
     before = campaign_status(config, tmp_path)
     assert len(before.pre_steps_left) == 2 and all(cost > 0 for cost in before.pre_steps_left.values())
-    runs_only = sum(before.costs.values())
+    runs_only = sum(before.costs.values()) + before.steps_seconds
     assert before.eta_seconds() == pytest.approx(runs_only + sum(before.pre_steps_left.values()))
     done, training = list(before.pre_steps_left)
     # One pre-training in flight (the live Snakemake's record of its marker, no older than its lock) and no run: the
@@ -191,3 +195,21 @@ def test_the_eta_of_a_simclr_campaign_prices_its_pre_trainings_until_they_are_do
     (tmp_path / ".snakemake" / "incomplete" / urlsafe_b64encode(f"results/runs/{run}/marker.json".encode()).decode()).write_text("{}")
     both = campaign_status(config, tmp_path)
     assert both.eta_seconds() == pytest.approx((runs_only - both.costs[run] / 2 + before.pre_steps_left[training] / 2) / 2)
+
+
+def test_the_eta_prices_the_campaign_steps_only_while_they_are_to_make(tmp_path):
+    """The steps after the runs (summaries, merge, page) are in the ETA, as in the dry run's projection; a campaign
+    whose runs are all done and whose page is written has none left."""
+    from tcbench.campaign.folder import REPORT_PAGE, campaign_folder
+
+    keys = _layout(tmp_path, locked=False)
+    config = complete_config(json.loads(json.dumps(CONFIG)))
+    assert campaign_status(config, tmp_path).steps_seconds == pytest.approx(CostModel().campaign_steps_seconds(len(keys)))
+    for key in keys:
+        write_marker(tmp_path / "results" / "runs" / key / "marker.json", _marker(key))
+    assert campaign_status(config, tmp_path).steps_seconds > 0  # every run done, the page not written yet
+    page = campaign_folder(tmp_path / "results", config["campaign_id"]) / REPORT_PAGE
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("")
+    status = campaign_status(config, tmp_path)
+    assert status.steps_seconds == 0 and status.finished and status.eta_seconds() is None

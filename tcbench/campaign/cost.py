@@ -113,6 +113,11 @@ class CostModel:
         method, features = run_features(params, device)
         return self.seconds(method, features)
 
+    def campaign_steps_seconds(self, n_runs: int) -> float:
+        """The steps after a campaign's last run (summaries, plots, analysis, merge, page), by its number of runs."""
+        steps = self.defaults["steps"]
+        return float(steps["campaign_fixed"]) + float(steps["campaign_per_run"]) * n_runs
+
 
 # ------------------------------------------------------------------------------------------------- calibration
 @dataclass(frozen=True)
@@ -326,6 +331,14 @@ def marker_path(results: Path, key: str, params: Mapping[str, Any]) -> Path:
     return results / get_method(params["method"]).results_kind / key / "marker.json"
 
 
+def steps_to_make(results: Path, campaign_id: str, jobs_left: bool) -> bool:
+    """Whether Snakemake will make a campaign's steps (summaries, merge, page): when a run or pre-step of it is left
+    (``jobs_left``) or its page is not there yet. A finished campaign has none to price."""
+    from tcbench.campaign.folder import REPORT_PAGE, campaign_folder
+
+    return jobs_left or not (campaign_folder(results, campaign_id) / REPORT_PAGE).exists()
+
+
 def step_jobs(n_runs_by_campaign: Mapping[str, int], flowpic_dims: Iterable[int], synthetic: int,
               model: CostModel) -> list[Job]:
     """The jobs that are not runs: datasets to build, their splits and flowpic caches, each campaign's reporting."""
@@ -334,8 +347,7 @@ def step_jobs(n_runs_by_campaign: Mapping[str, int], flowpic_dims: Iterable[int]
     jobs += [Job(f"splits:{i}", float(steps["train_splits"])) for i in range(synthetic)]
     flowpics = steps["flowpics"]
     jobs += [Job(f"flowpics:{dim}", float(flowpics.get(str(dim), flowpics["default"]))) for dim in flowpic_dims]
-    jobs += [Job(f"report:{cid}", float(steps["campaign_fixed"]) + float(steps["campaign_per_run"]) * n)
-             for cid, n in n_runs_by_campaign.items()]
+    jobs += [Job(f"report:{cid}", model.campaign_steps_seconds(n)) for cid, n in n_runs_by_campaign.items()]
     return jobs
 
 
@@ -383,7 +395,6 @@ def project(campaigns: Sequence[Mapping[str, Any]], tables: Mapping[str, Sequenc
     """Price the prepared ``campaigns`` (configs, completed): distinct runs per table (``tables``: table -> campaign
     ids; None: one table per campaign), and the wall time of the jobs left to train plus the steps to make.
     ``planned``: each campaign's runs (campaign id -> run key -> params) when the caller has them already."""
-    from tcbench.campaign.folder import REPORT_PAGE, campaign_folder
     from tcbench.campaign.grid import campaign_runs, pre_steps
     from tcbench.data.sources import dataset_paths
 
@@ -414,12 +425,9 @@ def project(campaigns: Sequence[Mapping[str, Any]], tables: Mapping[str, Sequenc
     built = {str(dataset_paths(c).root) for c in campaigns}
     missing = [r for r in built if not (workdir / r).is_dir()]
     left = run_jobs(all_runs.items(), model, device, threads, results=results)
-    # A campaign's steps (summaries, merge, page) are made again when one of its runs or pre-steps is, or when its
-    # page is not there yet; a finished campaign prices none.
     left_keys = {job.key for job in left}
     to_report = {cid: len(runs) for cid, runs in by_id.items()
-                 if left_keys.intersection(runs) or left_keys.intersection(pre_by_id[cid])
-                 or not (campaign_folder(results, cid) / REPORT_PAGE).exists()}
+                 if steps_to_make(results, cid, bool(left_keys.intersection(runs) or left_keys.intersection(pre_by_id[cid])))}
     steps = step_jobs(to_report, [d for d in dims if missing], len(missing), model)
     data = [s for s in steps if not s.name.startswith("report:")]
     reports = [s for s in steps if s.name.startswith("report:")]

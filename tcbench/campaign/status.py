@@ -51,6 +51,9 @@ class CampaignStatus:
     pre_steps_left: dict[str, float] = field(default_factory=dict)
     #: The keys of those pre-steps that the live Snakemake is running: jobs in flight, as running runs are.
     pre_steps_running: set[str] = field(default_factory=set)
+    #: Projected seconds of the campaign steps still to make after the runs (summaries, merge, page; of every
+    #: campaign in a plan): part of the ETA, as in the dry run's projection.
+    steps_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.counts = Counter(r.state for r in self.runs)
@@ -60,9 +63,10 @@ class CampaignStatus:
         return self.counts["done"] == len(self.runs)
 
     def eta_seconds(self) -> float | None:
-        """The cost model's seconds of the pending runs and pre-steps plus half those of the running ones, over the
-        jobs in flight (runs and pre-steps, at least one at a time): a pending dim-1500 run weighs what it costs, not
-        what the mean run did. Without costs, the mean duration of the finished runs x runs left."""
+        """The cost model's seconds of the pending runs and pre-steps plus half those of the running ones and the
+        campaign steps after them, over the jobs in flight (runs and pre-steps, at least one at a time): a pending
+        dim-1500 run weighs what it costs, not what the mean run did. Without costs, the mean duration of the
+        finished runs x runs left."""
         left = [r for r in self.runs if r.state in ("pending", "running")]
         if not left:
             return None
@@ -71,7 +75,7 @@ class CampaignStatus:
             runs = sum(self.costs.get(r.run_key, 0.0) * (0.5 if r.state == "running" else 1.0) for r in left)
             steps = sum(cost * (0.5 if key in self.pre_steps_running else 1.0)
                         for key, cost in self.pre_steps_left.items())
-            return (runs + steps) / parallel
+            return (runs + steps + self.steps_seconds) / parallel
         seconds = [r.seconds for r in self.runs if r.seconds is not None]
         if not seconds:
             return None
@@ -185,7 +189,7 @@ def campaign_status(config: dict[str, Any], workdir: Path = Path("."), model: An
                     since: float | None = None) -> CampaignStatus:
     """The state of every run of ``config`` (validated, defaults filled) for a Snakemake run in ``workdir``; the
     cost model (tcbench.campaign.cost.load_model) and the lock time are read here unless given."""
-    from tcbench.campaign.cost import load_model, marker_path, run_jobs
+    from tcbench.campaign.cost import load_model, marker_path, run_jobs, steps_to_make
 
     tag_names = [name for name, _ in grid_axes(config)]
     since = lock_time(workdir) if since is None else since
@@ -198,9 +202,11 @@ def campaign_status(config: dict[str, Any], workdir: Path = Path("."), model: An
     steps_left = {job.key: job.seconds for job in pre}
     running = {job.key for job in pre
                if _in_flight(workdir, str(marker_path(Path(config["results_dir"]), job.key, job.params or {})), since)}
+    steps = steps_to_make(workdir / config["results_dir"], config["campaign_id"], bool(left))
     return CampaignStatus([run_status(spec, config["results_dir"], workdir, since, tag_names) for spec in specs],
                           costs={spec.run_key: model.run_seconds(spec.params, device) for spec in specs},
-                          cost_source=model.source, pre_steps_left=steps_left, pre_steps_running=running)
+                          cost_source=model.source, pre_steps_left=steps_left, pre_steps_running=running,
+                          steps_seconds=model.campaign_steps_seconds(len(specs)) if steps else 0.0)
 
 
 @dataclass
@@ -237,4 +243,5 @@ def plan_status(campaigns: list[dict[str, Any]], workdir: Path = Path(".")) -> P
     steps_left = {key: cost for status in per.values() for key, cost in status.pre_steps_left.items()}
     running = {key for status in per.values() for key in status.pre_steps_running}
     return PlanStatus(per, CampaignStatus(list(runs.values()), costs=costs, cost_source=model.source,
-                                          pre_steps_left=steps_left, pre_steps_running=running), owners)
+                                          pre_steps_left=steps_left, pre_steps_running=running,
+                                          steps_seconds=sum(status.steps_seconds for status in per.values())), owners)
