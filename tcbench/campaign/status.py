@@ -44,7 +44,7 @@ class RunStatus:
 class CampaignStatus:
     runs: list[RunStatus]
     counts: Counter = field(default_factory=Counter)
-    #: Projected seconds of each run by key (tcbench.campaign.cost), and where the figures come from.
+    #: Projected seconds of each run left to train by key (tcbench.campaign.cost), and where the figures come from.
     costs: dict[str, float] = field(default_factory=dict)
     cost_source: str = ""
     #: Projected seconds of each pre-step (SimCLR's pre-training) still to run, by key: part of the ETA.
@@ -200,11 +200,12 @@ def campaign_status(config: dict[str, Any], workdir: Path = Path("."), model: An
                     results=workdir / config["results_dir"])
     pre = [job for job in left if job.name.startswith("pre:")]
     steps_left = {job.key: job.seconds for job in pre}
+    costs = {job.key: job.seconds for job in left if job.name.startswith("run:")}
     running = {job.key for job in pre
                if _in_flight(workdir, str(marker_path(Path(config["results_dir"]), job.key, job.params or {})), since)}
     steps = steps_to_make(workdir / config["results_dir"], config["campaign_id"], bool(left))
     return CampaignStatus([run_status(spec, config["results_dir"], workdir, since, tag_names) for spec in specs],
-                          costs={spec.run_key: model.run_seconds(spec.params, device) for spec in specs},
+                          costs=costs,
                           cost_source=model.source, pre_steps_left=steps_left, pre_steps_running=running,
                           steps_seconds=model.campaign_steps_seconds(len(specs)) if steps else 0.0)
 
